@@ -1,0 +1,119 @@
+"""The event record every door and every later stage works on."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# The keys of DESIGN.md's EVENT, in the order they are printed. Keys may be added, never renamed.
+EVENT_KEYS = (
+    "kind",
+    "platform",
+    "tag",
+    "peer",
+    "local",
+    "spi",
+    "spi_decimal",
+    "spi_consistent",
+    "protocol",
+    "interface",
+    "device",
+    "time",
+    "line",
+)
+
+SPI_MAX = 0xFFFFFFFF
+
+
+@dataclass(slots=True)
+class Event:
+    kind: str
+    platform: str | None
+    tag: str | None
+    line: int
+    text: str
+    peer: str | None = None
+    local: str | None = None
+    spi: str | None = None
+    spi_decimal: int | None = None
+    spi_consistent: bool | None = None
+    protocol: str | None = None
+    interface: str | None = None
+    device: str | None = None
+    time: str | None = None
+    # Seconds on a clock that is only comparable within one paste (the year is often missing).
+    seconds: float | None = None
+    detail: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {key: getattr(self, key) for key in EVENT_KEYS}
+        out["detail"] = self.detail
+        out["problems"] = list(self.problems)
+        out["text"] = self.text
+        return out
+
+
+@lru_cache(maxsize=65536)
+def canonical_ip(text: str) -> str | None:
+    """The canonical form of an address (IPv6 compressed), or None if it is not one."""
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        return None
+
+
+def is_private(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    # Documentation ranges count as public: the corpus uses them for real Internet peers.
+    return ip.is_private and not _is_documentation(ip)
+
+
+_DOC_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
+def _is_documentation(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(ip.version == net.version and ip in net for net in _DOC_NETS)
+
+
+def set_spi(event: Event, hex_text: str | None, decimal_text: str | None = None) -> None:
+    """Fill spi, spi_decimal and spi_consistent, recording what does not add up."""
+    value = None
+    if hex_text is not None:
+        digits = hex_text[2:] if hex_text[:2].lower() == "0x" else hex_text
+        try:
+            value = int(digits, 16)
+        except ValueError:
+            event.problems.append(f"SPI {hex_text!r} is not hexadecimal")
+        else:
+            if value > SPI_MAX:
+                event.problems.append(f"SPI {hex_text} does not fit in 32 bits")
+                value = None
+            else:
+                event.spi = f"0x{value:08X}"
+    if decimal_text is not None:
+        decimal = int(decimal_text)
+        event.spi_decimal = decimal
+        if hex_text is not None and value is not None:
+            # Some releases print the decimal as a signed 32-bit number; same SPI either way.
+            agrees = -(2**31) <= decimal <= SPI_MAX and decimal & SPI_MAX == value
+            event.spi_consistent = agrees
+            if not agrees:
+                event.problems.append(
+                    f"SPI hex {event.spi} and decimal {decimal} disagree: "
+                    "the line was edited or corrupted"
+                )
+        elif hex_text is not None:
+            event.spi_consistent = False
+
+
+PROTOCOLS = {"50": "esp", "51": "ah", "esp": "esp", "ah": "ah"}

@@ -1,0 +1,313 @@
+"""The message formats spibot reads, one recogniser per message, each returning an Event.
+
+See ../shared/domain/invalid-spi.md for the formats. A line is recognised by its tag
+(%CRYPTO-4-RECVD_PKT_INV_SPI, %ASA-4-402114, ...) or, for formats without one (debugs,
+FortiGate, PAN-OS, ScreenOS), by a phrase no ordinary message contains.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from kb.events import PROTOCOLS, Event, canonical_ip, set_spi
+from kb.stamps import find_time, read_prefix
+
+_ADDR = r"\[?[0-9A-Fa-f:.]*[0-9A-Fa-f]\]?"
+_HEX = r"(?:0x)?[0-9A-Za-z]+"
+
+TAG = re.compile(
+    r"%(?P<facility>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-(?:[a-z]+-)?(?P<sev>\d)-(?P<mnemonic>[A-Z0-9_]+)\b\s*:?\s*"
+)
+
+# decaps: rec'd IPSEC packet has invalid spi for destaddr=L, prot=50, spi=0xHEX(DEC), srcaddr=P
+# IOS and IOS-XE; PIX/ASA 402101 prints the same words without srcaddr.
+_DECAPS = re.compile(
+    rf"decaps:?\s*rec.?d IPSEC packet has invalid spi for\s+destaddr=(?P<local>{_ADDR}),\s*"
+    rf"prot=(?P<prot>\w+),\s*spi=(?P<hex>{_HEX})(?:\s*\((?P<dec>-?\d+)\))?"
+    rf"(?:,\s*srcaddr=(?P<peer>{_ADDR}))?(?:,\s*input interface=(?P<iface>[^\s,]+))?",
+    re.I,
+)
+# ASA/FTD 4021xx:
+#   Received an ESP packet (SPI= 0xHEX, sequence number= 0xHEX) from P [(user= U)] to L
+_ASA_PACKET = re.compile(
+    rf"IPSEC:\s*Received an? (?P<proto>ESP|AH) packet \(SPI=(?P<hex>{_HEX}),\s*"
+    rf"sequence number=(?P<seq>{_HEX})\) from (?P<peer>{_ADDR})(?:\s*\(user=[^)]*\))?"
+    rf" to (?P<local>{_ADDR})",
+    re.I,
+)
+_ASA_NON_IPSEC = re.compile(
+    rf"Received a non-IPSec packet \(protocol=(?P<proto>[^)]*)\) from (?P<peer>{_ADDR})"
+    rf"(?:\s*\(user=[^)]*\))? to (?P<local>{_ADDR})",
+    re.I,
+)
+_IKMP_NO_SA = re.compile(rf"IKE message from (?P<peer>{_ADDR}) has no SA", re.I)
+_REPLAY = re.compile(r"replay check failed(?: connection id=(?P<conn>\d+))?", re.I)
+_MAC_ERR = re.compile(
+    rf"mac verify failed for connection id=\d+\s+local=(?P<local>{_ADDR})\s+"
+    rf"remote=(?P<peer>{_ADDR})\s+spi=(?P<hex>{_HEX})",
+    re.I,
+)
+_NOT_IPSEC = re.compile(
+    rf"not an IPSEC packet.*?dest_addr=\s*/?(?P<local>{_ADDR}),\s*src_addr=(?P<peer>{_ADDR})"
+    r"(?:,\s*prot=(?P<prot>\d+))?",
+    re.I,
+)
+_SESSION = re.compile(
+    r"Crypto tunnel (?:v\d )?is (?P<state>UP|DOWN)\b.*?Peer (?P<peer>[0-9A-Fa-f:.]+?)"
+    r"(?::(?P<port>\d+))?(?:\s|$)",
+    re.I,
+)
+_STATECHANGE = re.compile(r"(?P<iface>\S+) Grp (?P<grp>\d+) state (?P<old>\w+) -> (?P<new>\w+)")
+_ASA_FAILOVER = re.compile(r"Switching to (?P<new>ACTIVE|STANDBY|FAILED)", re.I)
+_ACL_IOS = re.compile(
+    rf"list (?P<acl>\S+) denied (?P<proto>\w+) (?P<src>{_ADDR})(?:\((?P<sport>\d+)\))?"
+    rf"(?:\s*\([^)]*\))?\s*->\s*(?P<dst>{_ADDR})(?:\((?P<dport>\d+)\))?"
+)
+_ACL_ASA = re.compile(
+    rf"Deny (?:protocol )?(?P<proto>\w+) src [\w-]+:(?P<src>{_ADDR})(?:/(?P<sport>\d+))?"
+    rf" dst [\w-]+:(?P<dst>{_ADDR})(?:/(?P<dport>\d+))?",
+    re.I,
+)
+_ASA_POLICY = re.compile(r"doesn't match the negotiated policy", re.I)
+
+_DELETE_NOTIFY = re.compile(
+    rf"ignoring request to send delete notify \(no ISAKMP sa\) src (?P<local>{_ADDR})"
+    rf" dst (?P<peer>{_ADDR})(?: for SPI (?P<hex>{_HEX}))?",
+    re.I,
+)
+_PFKEY = re.compile(rf"Received PFKEY Invalid SPI for SPI (?P<hex>{_HEX})", re.I)
+_INVALID_SPI_NOTIFY = re.compile(r"Sending INVALID_SPI notify", re.I)
+_PANOS = re.compile(rf"can't find sa for proto (?P<proto>ESP|AH) spi (?P<hex>{_HEX})", re.I)
+_SCREENOS = re.compile(
+    rf"received a packet with a bad SPI\.?(?:\s*(?P<peer>{_ADDR})->(?P<local>{_ADDR})"
+    rf"(?:/\d+)?,\s*(?P<proto>ESP|AH),\s*SPI (?P<hex>{_HEX}))?",
+    re.I,
+)
+_FORTI_FIELD = re.compile(r"""(\w+)=(?:"([^"]*)"|'([^']*)'|(\S+))""")
+
+_PLATFORMS = {"ASA": "asa", "FTD": "ftd", "PIX": "pix"}
+_IKE_PORTS = {"500", "4500", "isakmp", "non500-isakmp"}
+
+
+def _ip(text: str | None) -> str | None:
+    return canonical_ip(text) if text else None
+
+
+def _addresses(event: Event, m: re.Match) -> Event:
+    groups = m.groupdict()
+    event.peer = _ip(groups.get("peer"))
+    event.local = _ip(groups.get("local"))
+    return event
+
+
+def _decaps(event: Event, body: str) -> Event | None:
+    m = _DECAPS.search(body)
+    if m is None:
+        return None
+    event.kind = "invalid_spi"
+    _addresses(event, m)
+    event.protocol = PROTOCOLS.get(m["prot"].lower())
+    event.interface = m["iface"]
+    set_spi(event, m["hex"], m["dec"])
+    return event
+
+
+def _asa_packet(kind: str) -> Callable[[Event, str], Event | None]:
+    def handle(event: Event, body: str) -> Event | None:
+        m = _ASA_PACKET.search(body)
+        if m is None:
+            return None
+        event.kind = kind
+        _addresses(event, m)
+        event.protocol = m["proto"].lower()
+        set_spi(event, m["hex"])
+        return event
+
+    return handle
+
+
+def _asa_policy(event: Event, body: str) -> Event | None:
+    if _ASA_POLICY.search(body) is None:
+        return None
+    return _asa_packet("policy_mismatch")(event, body)
+
+
+def _simple(kind: str, pattern: re.Pattern) -> Callable[[Event, str], Event | None]:
+    def handle(event: Event, body: str) -> Event | None:
+        m = pattern.search(body)
+        if m is None:
+            return None
+        event.kind = kind
+        groups = m.groupdict()
+        if "peer" in groups or "local" in groups:
+            _addresses(event, m)
+        if groups.get("hex"):
+            set_spi(event, m["hex"])
+        if groups.get("proto"):
+            event.protocol = PROTOCOLS.get(m["proto"].lower())
+        return event
+
+    return handle
+
+
+def _session(event: Event, body: str) -> Event | None:
+    m = _SESSION.search(body)
+    if m is None:
+        return None
+    event.kind = "tunnel_status"
+    event.peer = _ip(m["peer"])
+    event.detail = m["state"].upper()
+    return event
+
+
+def _statechange(event: Event, body: str) -> Event | None:
+    m = _STATECHANGE.search(body)
+    if m is None:
+        return None
+    old, new = m["old"], m["new"]
+    if not {old.lower(), new.lower()} & {"active", "master"}:
+        return None
+    event.kind = "ha_failover"
+    event.interface = m["iface"]
+    event.detail = f"{old} -> {new}"
+    return event
+
+
+def _asa_failover(event: Event, body: str) -> Event | None:
+    m = _ASA_FAILOVER.search(body)
+    if m is None:
+        return None
+    event.kind = "ha_failover"
+    event.detail = f"switching to {m['new'].upper()}"
+    return event
+
+
+def _acl(pattern: re.Pattern) -> Callable[[Event, str], Event | None]:
+    def handle(event: Event, body: str) -> Event | None:
+        m = pattern.search(body)
+        if m is None:
+            return None
+        proto = m["proto"].lower()
+        if proto in ("udp",) and not ({m["sport"], m["dport"]} & _IKE_PORTS):
+            return None
+        if proto not in ("udp", "50", "51", "esp", "ah"):
+            return None
+        event.kind = "acl_deny"
+        # The denied packet came from the remote end, so its source is the peer.
+        event.peer = _ip(m["src"])
+        event.local = _ip(m["dst"])
+        event.protocol = PROTOCOLS.get(proto)
+        ports = "/".join(p for p in (m["sport"], m["dport"]) if p)
+        event.detail = f"{proto} {ports}".strip()
+        return event
+
+    return handle
+
+
+def _ike_debug(event: Event, body: str) -> Event | None:
+    m = _PFKEY.search(body)
+    if m is not None:
+        event.kind = "ike_invalid_spi_notify"
+        set_spi(event, m["hex"])
+        return event
+    if _INVALID_SPI_NOTIFY.search(body):
+        event.kind = "ike_invalid_spi_notify"
+        return event
+    return _simple("delete_notify_no_sa", _DELETE_NOTIFY)(event, body)
+
+
+# Mnemonic -> recogniser of the text after the tag.
+_BY_MNEMONIC: dict[str, Callable[[Event, str], Event | None]] = {
+    "RECVD_PKT_INV_SPI": _decaps,
+    "402101": _decaps,
+    "402114": _asa_packet("invalid_spi"),
+    "402116": _asa_policy,
+    "402117": _simple("not_ipsec", _ASA_NON_IPSEC),
+    "402119": _asa_packet("replay_error"),
+    "402120": _asa_packet("mac_error"),
+    "IKMP_NO_SA": _simple("ike_no_sa", _IKMP_NO_SA),
+    "PKT_REPLAY_ERR": _simple("replay_error", _REPLAY),
+    "RECVD_PKT_MAC_ERR": _simple("mac_error", _MAC_ERR),
+    "RECVD_PKT_NOT_IPSEC": _simple("not_ipsec", _NOT_IPSEC),
+    "SESSION_STATUS": _session,
+    "STATECHANGE": _statechange,
+    "104001": _asa_failover,
+    "104002": _asa_failover,
+    "IPACCESSLOGP": _acl(_ACL_IOS),
+    "IPACCESSLOGNP": _acl(_ACL_IOS),
+    "IPACCESSLOGDP": _acl(_ACL_IOS),
+    "106023": _acl(_ACL_ASA),
+    "106006": _acl(_ACL_ASA),
+    "106007": _acl(_ACL_ASA),
+    "711001": _ike_debug,
+}
+
+# Untagged formats: (phrase that must appear, platform, recogniser).
+_UNTAGGED: tuple[tuple[str, str, Callable[[Event, str], Event | None]], ...] = (
+    ("delete notify", "ios", _ike_debug),
+    ("invalid spi", "ios", _ike_debug),
+    ("invalid_spi", "ios", _ike_debug),
+    ("can't find sa", "panos", _simple("invalid_spi", _PANOS)),
+    ("bad spi", "screenos", _simple("invalid_spi", _SCREENOS)),
+)
+
+# Any of these in a line makes it worth a full look; see kb.scan for how they are found fast.
+# Permitted packets are most of an ACL log and never matter, so they are not even markers.
+MARKER_TAGS = rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*: list \S+ denied)"
+# Every untagged format names SPI or ESP in upper case; "SP" finds both in one pass.
+MARKER_PLAIN = b"SP"
+MARKER_PLAIN_WORDS = (b"SPI", b"ESP")
+
+# Hand-copied lines break after these words; the next line finishes the message.
+_WRAP_END = re.compile(r"(?:\bfor|\bpacket|,)$", re.I)
+JOINABLE = frozenset(
+    {"RECVD_PKT_INV_SPI", "402101", "402114", "402116", "402119", "402120", "RECVD_PKT_MAC_ERR"}
+    | {"RECVD_PKT_NOT_IPSEC", "IKMP_NO_SA"}
+)
+
+
+def recognise(line: str, number: int) -> Event | None:
+    """The event a cleaned log line holds, or None."""
+    tag = TAG.search(line)
+    if tag is not None:
+        handler = _BY_MNEMONIC.get(tag["mnemonic"])
+        if handler is None:
+            return None
+        facility = tag["facility"].split("-", 1)[0]
+        event = Event("", _PLATFORMS.get(facility, "ios"), tag.group(0).rstrip(" :"), number, line)
+        event = handler(event, line[tag.end() :])
+        if event is not None:
+            event.time, event.device, event.seconds = read_prefix(line[: tag.start()])
+        return event
+    lowered = line.lower()
+    if "logdesc=" in lowered and "unknown spi" in lowered:
+        return _fortigate(line, number)
+    for phrase, platform, handler in _UNTAGGED:
+        at = lowered.find(phrase)
+        if at != -1:
+            event = handler(Event("", platform, None, number, line), line)
+            if event is not None:
+                event.time, event.seconds = find_time(line[:at])
+                return event
+    return None
+
+
+def wraps(line: str) -> bool:
+    """Whether a line looks cut short by wrapping (ends in 'for', 'packet' or ',')."""
+    return _WRAP_END.search(line) is not None
+
+
+def _fortigate(line: str, number: int) -> Event | None:
+    fields = {k.lower(): a or b or c for k, a, b, c in _FORTI_FIELD.findall(line)}
+    event = Event("invalid_spi", "fortigate", fields.get("logid"), number, line)
+    event.peer = _ip(fields.get("remip"))
+    event.local = _ip(fields.get("locip"))
+    event.protocol = "esp"
+    event.device = fields.get("devname")
+    event.interface = fields.get("outintf")
+    set_spi(event, fields.get("spi"))
+    if "date" in fields and "time" in fields:
+        event.time, event.seconds = find_time(f"{fields['date']} {fields['time']}")
+        event.time = event.time or f"{fields['date']} {fields['time']}"
+    return event

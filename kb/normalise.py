@@ -1,0 +1,66 @@
+"""Undo what Slack, chat clients and hand-copying do to a log line."""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Slack wraps links as <url|label> or <url>, users as <@U123>, broadcasts as <!here>.
+# A bare syslog PRI such as <188> never matches: it has no scheme, @, # or !.
+_SLACK_ENTITY = re.compile(
+    r"<((?:https?|mailto|ftp|tel):[^<>|\s]*)(?:\|([^<>]*))?>"
+    r"|<([@#!][^<>|\s]*)(?:\|([^<>]*))?>"
+)
+_TRANSLATE = str.maketrans(
+    {
+        "\u2019": "'",  # right single quote, as in rec’d
+        "\u2018": "'",
+        "\u02bc": "'",
+        "`": "'",  # rec`d; code fences are removed before this
+        "\u00a0": " ",
+        "\u2007": " ",
+        "\u202f": " ",
+        "\t": " ",
+        "\u200b": None,  # zero-width characters chat clients insert
+        "\u200c": None,
+        "\u200d": None,
+        "\ufeff": None,
+        "\r": None,
+    }
+)
+_NEEDS_WORK = re.compile(r"[&<`\u2018\u2019\u02bc\u00a0\u2007\u202f\u200b-\u200d\ufeff\r\t]")
+
+
+def _entity(match: re.Match) -> str:
+    url, url_label, special, special_label = match.groups()
+    if url is not None:
+        if url_label:
+            return url_label
+        return url.removeprefix("mailto:").removeprefix("tel:")
+    if special_label:
+        return special_label
+    # <!here>, <@U123>: keep the name, drop the markup, so nothing is a live mention.
+    return special.lstrip("!")
+
+
+def clean_line(line: str) -> str:
+    """One line as the device printed it: entities, fences, odd quotes and spaces undone."""
+    if _NEEDS_WORK.search(line) is not None:
+        if "```" in line:
+            line = line.replace("```", " ")
+        if "<" in line:
+            line = _SLACK_ENTITY.sub(_entity, line)
+        if "&" in line:
+            line = html.unescape(line)
+        line = line.translate(_TRANSLATE)
+    # "destaddr = 10.0.0.1" and "SPI= 0x1" both become key=value (str.replace beats a regex).
+    while " =" in line:
+        line = line.replace(" =", "=")
+    while "= " in line:
+        line = line.replace("= ", "=")
+    return line.strip()
+
+
+def is_binary(sample: bytes) -> bool:
+    """Text logs never hold NUL bytes; images, archives and core dumps nearly always do."""
+    return b"\x00" in sample

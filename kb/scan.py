@@ -1,0 +1,175 @@
+"""Stream any amount of log text and yield the events in it.
+
+Most lines of a real log are not about IPsec, so the scanner never runs Python per line:
+it finds marker bytes in a whole chunk with C-speed searches, and only decodes, cleans and
+recognises the lines those land on. Memory stays flat: chunks are read, scanned, dropped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from kb.events import Event
+from kb.formats import (
+    JOINABLE,
+    MARKER_PLAIN,
+    MARKER_PLAIN_WORDS,
+    MARKER_TAGS,
+    TAG,
+    recognise,
+    wraps,
+)
+from kb.normalise import clean_line, is_binary
+
+CHUNK_BYTES = 4 << 20
+_TAGS = re.compile(MARKER_TAGS)
+_MAX_JOINED = 2  # a line is wrapped at most twice in practice
+
+
+class InputError(Exception):
+    """Input that is not a log at all (binary, wrong encoding): say so, do not guess."""
+
+
+@dataclass(slots=True)
+class ScanStats:
+    lines: int = 0
+    bytes: int = 0
+    candidates: int = 0
+    events: int = 0
+    undecodable: int = 0
+
+
+def _candidate_starts(data: bytes, end: int) -> list[int]:
+    """Start offsets of lines in data[:end] that hold a marker, each once, in order."""
+    starts = set()
+    find, rfind = data.find, data.rfind
+    search = _TAGS.search
+    pos = 0
+    while (m := search(data, pos, end)) is not None:
+        at = m.start()
+        starts.add(rfind(b"\n", 0, at) + 1)
+        pos = find(b"\n", at, end) + 1
+        if pos == 0:
+            break
+    word_a, word_b = MARKER_PLAIN_WORDS
+    at = find(MARKER_PLAIN, 0, end)
+    while at != -1:
+        start = rfind(b"\n", 0, at) + 1
+        stop = find(b"\n", at, end)
+        if stop == -1:
+            stop = end
+        if start not in starts:
+            line = data[start:stop]
+            if word_a in line or word_b in line:
+                starts.add(start)
+        at = find(MARKER_PLAIN, stop + 1, end)
+    return sorted(starts)
+
+
+def _decode(raw: bytes, stats: ScanStats) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.undecodable += 1
+        return raw.decode("utf-8", "replace")
+
+
+def _scan_buffer(
+    data: bytes, end: int, final: bool, first_line: int, stats: ScanStats
+) -> tuple[list[Event], int]:
+    """Events in data[:end]; returns them and the offset up to which data was consumed.
+
+    A recognisable line that is cut short and whose continuation lies past `end` (and more
+    data may come) stops the scan there, so the caller carries it into the next buffer.
+    """
+    events: list[Event] = []
+    counted_to = 0
+    number = first_line
+    skip_to = 0
+    for start in _candidate_starts(data, end):
+        if start < skip_to:
+            continue
+        number += data.count(b"\n", counted_to, start)
+        counted_to = start
+        stop = data.find(b"\n", start, end)
+        if stop == -1:
+            stop = end
+        stats.candidates += 1
+        line = clean_line(_decode(data[start:stop], stats))
+        event = recognise(line, number)
+        if event is None and wraps(line):
+            tag = TAG.search(line)
+            if tag is not None and tag["mnemonic"] in JOINABLE:
+                joined, next_stop = line, stop
+                for _ in range(_MAX_JOINED):
+                    if next_stop >= end:
+                        if not final:
+                            return events, start
+                        break
+                    following = data.find(b"\n", next_stop + 1, end)
+                    if following == -1:
+                        following = end
+                    joined = (
+                        f"{joined} {clean_line(_decode(data[next_stop + 1 : following], stats))}"
+                    )
+                    next_stop = following
+                    event = recognise(joined, number)
+                    if event is not None:
+                        skip_to = next_stop + 1
+                        break
+        if event is not None:
+            events.append(event)
+    return events, end
+
+
+def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:
+    """Events from a stream of byte chunks of UTF-8 log text, in input order."""
+    stats = stats if stats is not None else ScanStats()
+    carry = b""
+    line_number = 1
+    for chunk in chunks:
+        if not chunk:
+            continue
+        stats.bytes += len(chunk)
+        data = carry + chunk if carry else chunk
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            carry = data
+            continue
+        events, used = _scan_buffer(data, end, False, line_number, stats)
+        line_number += data.count(b"\n", 0, used)
+        stats.events += len(events)
+        yield from events
+        carry = data[used:]
+    if carry:
+        events, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
+        stats.events += len(events)
+        yield from events
+        line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
+    stats.lines = line_number - 1
+
+
+def read_chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """Chunks of UTF-8 from a byte stream; UTF-16 exports are converted, binary refused."""
+    first = stream.read(size)
+    if first[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        decoder = codecs.getincrementaldecoder("utf-16")("replace")
+        yield decoder.decode(first).encode()
+        while block := stream.read(size):
+            yield decoder.decode(block).encode()
+        yield decoder.decode(b"", final=True).encode()
+        return
+    if is_binary(first[:65536]):
+        raise InputError("this is a binary file, not a text log (it holds NUL bytes)")
+    yield first.removeprefix(codecs.BOM_UTF8)
+    while block := stream.read(size):
+        yield block
+
+
+def parse_text(text: str) -> list[Event]:
+    """Every event in a paste (Slack message, console input): the same scanner as for files."""
+    return list(scan([text.encode("utf-8", "surrogatepass")]))

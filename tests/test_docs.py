@@ -1,0 +1,47 @@
+"""Docs are asserted, not trusted: every command is in the README, CI runs its test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def commands(group: click.Group, prefix: str = "spibot") -> list[str]:
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.extend(commands(command, f"{prefix} {name}"))
+        else:
+            found.append(f"{prefix} {name}")
+    return found
+
+
+def test_readme_mentions_every_command() -> None:
+    names = commands(main)
+    assert names, "the CLI has no commands"
+    missing = [name for name in names if f"`{name}" not in README]
+    assert missing == []
+
+
+def test_readme_opens_with_the_two_setup_commands() -> None:
+    blocks = re.findall(r"^    (\S.*)$", README, re.M)
+    assert "spibot" in blocks[0] and "pip install" in blocks[0]
+    assert blocks[1] == "bash scripts/test"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test" in ci
+
+
+def test_main_command_example_is_shipped() -> None:
+    first = re.findall(r"^    (\S.*)$", README, re.M)[0]
+    example = first.split()[-1]
+    assert (ROOT / example).is_file()

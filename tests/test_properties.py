@@ -1,0 +1,75 @@
+"""Property tests: arbitrary text never breaks the scanner; valid lines round-trip."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kb.scan import parse_text, read_chunks, scan
+from tests.conftest import corpus
+
+TAGLESS = st.text().filter(
+    lambda s: "%" not in s and not any(w in s.lower() for w in ("spi", "esp", "sa ", "notify"))
+)
+
+
+@given(st.text())
+def test_arbitrary_text_never_raises(text: str) -> None:
+    for event in parse_text(text):
+        assert event.line >= 1
+
+
+@given(st.binary())
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    try:
+        list(scan(read_chunks(io.BytesIO(data), size=16)))
+    except Exception as exc:  # only the documented refusal is allowed
+        assert type(exc).__name__ == "InputError"
+
+
+@given(TAGLESS)
+def test_line_without_a_recognised_tag_gives_no_event(text: str) -> None:
+    assert parse_text(text) == []
+
+
+addresses = st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(lambda a: a.exploded))
+
+
+@settings(max_examples=300)
+@given(
+    local=addresses,
+    peer=addresses,
+    spi=st.integers(0, 2**32 - 1),
+    prot=st.sampled_from([50, 51]),
+    iface=st.one_of(st.none(), st.from_regex(r"[A-Za-z]{2,15}[0-9](/[0-9]){0,2}", fullmatch=True)),
+    upper=st.booleans(),
+)
+def test_generated_ios_line_round_trips(local, peer, spi, prot, iface, upper) -> None:
+    hex_spi = f"{spi:08X}" if upper else f"{spi:08x}"
+    line = (
+        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+        f"destaddr={local}, prot={prot}, spi=0x{hex_spi}({spi}), srcaddr={peer}"
+        + (f", input interface={iface}" if iface else "")
+    )
+    [event] = parse_text(line)
+    assert event.local == str(ipaddress.ip_address(local))
+    assert event.peer == str(ipaddress.ip_address(peer))
+    assert (event.spi, event.spi_decimal, event.spi_consistent) == (f"0x{spi:08X}", spi, True)
+    assert event.protocol == {50: "esp", 51: "ah"}[prot]
+    assert event.interface == iface
+
+
+@settings(max_examples=50)
+@given(size=st.integers(1, 300))
+def test_chunk_size_never_changes_the_result(size: int) -> None:
+    text = "\n".join(c["line"] for c in corpus()) + "\n"
+    # a wrapped line must survive being split across chunks too
+    text += "Sep  2 13:27:57.707: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet\n"
+    text += "has invalid spi for destaddr=192.0.2.1, prot=50, spi=0x1(1), srcaddr=192.0.2.2\n"
+    whole = [e.to_dict() for e in parse_text(text)]
+    chunked = [e.to_dict() for e in scan(read_chunks(io.BytesIO(text.encode()), size=size))]
+    assert chunked == whole
+    assert whole[-1]["peer"] == "192.0.2.2"

@@ -1,0 +1,250 @@
+"""Formats and framings beyond the corpus, and what Slack and humans do to lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.groups import group_events
+from kb.scan import parse_text
+
+IOS = (
+    "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+    "destaddr=192.0.2.10, prot=50, spi=0x9E6D41B7(2657960375), srcaddr=198.51.100.20, "
+    "input interface=GigabitEthernet0/2"
+)
+ASA = (
+    "%ASA-4-402114: IPSEC: Received an ESP packet (SPI= 0xDEADBEEF, sequence number= 0x1A) "
+    "from 198.51.100.7 to 192.0.2.1 with an invalid SPI."
+)
+
+
+def only(text: str):
+    events = parse_text(text)
+    assert len(events) == 1, events
+    return events[0]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "time", "device"),
+    [
+        ("Sep  2 13:27:57.707: ", "Sep  2 13:27:57.707", None),
+        ("*Oct 24 04:31:10.058: ", "Oct 24 04:31:10.058", None),
+        (".Mar 26 20:49:19: ", "Mar 26 20:49:19", None),
+        ("*Jul 16 10:11:50 GMT: ", "Jul 16 10:11:50 GMT", None),
+        ("*Feb  2 11:39:59KST: ", "Feb  2 11:39:59KST", None),
+        ("Jan 12 2024 10:01:02.345 UTC: ", "Jan 12 2024 10:01:02.345 UTC", None),
+        ("<188>989474: ", None, None),
+        ("<188>989474: *Feb  2 11:39:59KST: ", "Feb  2 11:39:59KST", None),
+        ("42w2d: ", "42w2d", None),
+        ("00:12:34: ", "00:12:34", None),
+        ("<0>91: *Oct 07 03:10:04: mydevice.com ", "Oct 07 03:10:04", "mydevice.com"),
+        ("2024-01-12T10:01:02+00:00 rtr-edge-1 ", "2024-01-12T10:01:02+00:00", "rtr-edge-1"),
+        (
+            "2024-01-12T10:01:02+00:00 rtr-edge-1 Jan 12 10:01:02.345: ",
+            "Jan 12 10:01:02.345",
+            "rtr-edge-1",
+        ),
+        ("", None, None),
+    ],
+)
+def test_every_syslog_framing(prefix: str, time: str | None, device: str | None) -> None:
+    event = only(prefix + IOS)
+    assert (event.peer, event.local, event.spi) == ("198.51.100.20", "192.0.2.10", "0x9E6D41B7")
+    assert event.interface == "GigabitEthernet0/2"
+    assert (event.time, event.device) == (time, device)
+
+
+def test_iosxe_subfacility_tag() -> None:
+    event = only(IOS.replace("%CRYPTO-4-", "%CRYPTO-IPSEC-4-"))
+    assert event.kind == "invalid_spi" and event.peer == "198.51.100.20"
+
+
+def test_ah_and_ipv6() -> None:
+    line = (
+        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+        "destaddr=2001:DB8:0:0::1, prot=51, spi=0x00000100(256), srcaddr=2001:db8:0:0:0:0:0:2"
+    )
+    event = only(line)
+    assert (event.protocol, event.peer, event.local) == ("ah", "2001:db8::2", "2001:db8::1")
+    assert event.spi_consistent is True and event.interface is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ASA,
+        ASA.replace("%ASA-4-", "%ASA-vpn-4-"),
+        ASA.replace("%ASA", "%FTD"),
+        ASA.replace("SPI= ", "SPI=").replace("number= ", "number="),
+        ASA.replace("198.51.100.7 to", "198.51.100.7 (user= 198.51.100.7) to"),
+    ],
+)
+def test_asa_variants(line: str) -> None:
+    event = only(line)
+    assert (event.kind, event.peer, event.local, event.spi) == (
+        "invalid_spi",
+        "198.51.100.7",
+        "192.0.2.1",
+        "0xDEADBEEF",
+    )
+    assert event.platform == ("ftd" if "%FTD" in line else "asa")
+    assert event.spi_decimal is None and event.spi_consistent is None
+
+
+def test_pix_402101_has_no_peer() -> None:
+    line = (
+        "%PIX-4-402101: decaps: rec'd IPSEC packet has invalid spi for destaddr=192.0.2.1, "
+        "prot=esp, spi=0x1234ABCD"
+    )
+    event = only(line)
+    assert (event.platform, event.kind, event.peer, event.local) == (
+        "pix",
+        "invalid_spi",
+        None,
+        "192.0.2.1",
+    )
+    assert (event.protocol, event.spi) == ("esp", "0x1234ABCD")
+
+
+def test_screenos_bad_spi() -> None:
+    line = (
+        "2024-03-01 10:00:00 system-warning-00536: IPSec tunnel on int ethernet0/0 with tunnel "
+        "ID 0x4 received a packet with a bad SPI. 198.51.100.9->192.0.2.4/92, ESP, SPI 0x2d0cbc7d"
+    )
+    event = only(line)
+    assert (event.platform, event.peer, event.local, event.spi) == (
+        "screenos",
+        "198.51.100.9",
+        "192.0.2.4",
+        "0x2D0CBC7D",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "peer"),
+    [
+        (
+            "%CRYPTO-5-SESSION_STATUS: Crypto tunnel is DOWN. Peer 198.51.100.7:500 Id: x",
+            "tunnel_status",
+            "198.51.100.7",
+        ),
+        (
+            "%SEC-6-IPACCESSLOGP: list OUTSIDE denied udp 198.51.100.7(4500) -> 192.0.2.1(4500), 3 packets",
+            "acl_deny",
+            "198.51.100.7",
+        ),
+        (
+            "%SEC-6-IPACCESSLOGNP: list 110 denied 50 198.51.100.7 -> 192.0.2.1, 1 packet",
+            "acl_deny",
+            "198.51.100.7",
+        ),
+        (
+            '%ASA-4-106023: Deny udp src outside:198.51.100.7/500 dst inside:192.0.2.1/500 by access-group "OUT"',
+            "acl_deny",
+            "198.51.100.7",
+        ),
+        (
+            "%ASA-4-402117: IPSEC: Received a non-IPSec packet (protocol= ICMP) from 198.51.100.7 to 192.0.2.1.",
+            "not_ipsec",
+            "198.51.100.7",
+        ),
+        (
+            "%ASA-4-402116: IPSEC: Received an ESP packet (SPI= 0x1, sequence number= 0x2) from 198.51.100.7 (user= x) to 192.0.2.1. The decapsulated inner packet doesn't match the negotiated policy in the SA.",
+            "policy_mismatch",
+            "198.51.100.7",
+        ),
+        (
+            "%ASA-4-402120: IPSEC: Received an ESP packet (SPI= 0x1, sequence number= 0x2) from 198.51.100.7 to 192.0.2.1 that failed authentication.",
+            "mac_error",
+            "198.51.100.7",
+        ),
+        (
+            "%ASA-1-104001: (Secondary) Switching to ACTIVE - Other unit wants me Active.",
+            "ha_failover",
+            None,
+        ),
+        ("%VRRP-6-STATECHANGE: Gi0/0 Grp 1 state Backup -> Master", "ha_failover", None),
+        ("IKEv2-PROTO-4: (229): Sending INVALID_SPI notify", "ike_invalid_spi_notify", None),
+    ],
+)
+def test_companion_messages(line: str, kind: str, peer: str | None) -> None:
+    event = only(line)
+    assert (event.kind, event.peer) == (kind, peer)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "%SEC-6-IPACCESSLOGP: list 101 permitted udp 198.51.100.7(500) -> 192.0.2.1(500), 1 packet",
+        "%SEC-6-IPACCESSLOGP: list 101 denied tcp 198.51.100.7(5555) -> 192.0.2.1(443), 1 packet",
+        "%HSRP-5-STATECHANGE: Gi0/0 Grp 1 state Speak -> Standby",
+        "%OSPF-5-ADJCHG: Process 1, Nbr 10.0.0.1 on Gi0/1 from LOADING to FULL, Loading Done",
+    ],
+)
+def test_irrelevant_lines_give_nothing(line: str) -> None:
+    assert parse_text(line) == []
+
+
+def test_slack_escaping_fences_and_quotes() -> None:
+    paste = (
+        "```Apr 11 02:40:55.021: %HSRP-5-STATECHANGE: Gi0/0 Grp 10 state Standby -&gt; Active\n"
+        + IOS.replace("rec'd", "rec’d").replace("srcaddr=", "srcaddr = ")
+        + "```"
+    )
+    events = parse_text(paste)
+    assert [e.kind for e in events] == ["ha_failover", "invalid_spi"]
+    assert events[0].detail == "Standby -> Active"
+    assert events[1].peer == "198.51.100.20" and events[1].line == 2
+
+
+def test_slack_link_wrappers_and_crlf() -> None:
+    paste = (
+        "<http://mydevice.com|mydevice.com>\r\n"
+        + IOS.replace("srcaddr=198.51.100.20", "srcaddr=<http://198.51.100.20|198.51.100.20>")
+        + "\r\n"
+    )
+    event = only(paste)
+    assert event.peer == "198.51.100.20" and event.line == 2
+    assert event.interface == "GigabitEthernet0/2"
+
+
+def test_backtick_apostrophe_and_lowercase_hex() -> None:
+    event = only(IOS.replace("rec'd", "rec`d").replace("0x9E6D41B7", "0x9e6d41b7"))
+    assert event.spi == "0x9E6D41B7" and event.spi_consistent is True
+
+
+@pytest.mark.parametrize("after", ["packet", "for"])
+def test_line_wrapped_in_two(after: str) -> None:
+    cut = IOS.index(after) + len(after)
+    paste = f"Sep  2 13:27:57.707: {IOS[:cut]}\n   {IOS[cut:].strip()}\nnext line\n"
+    event = only(paste)
+    assert (event.peer, event.spi, event.line, event.time) == (
+        "198.51.100.20",
+        "0x9E6D41B7",
+        1,
+        "Sep  2 13:27:57.707",
+    )
+
+
+def test_hex_decimal_mismatch_is_reported() -> None:
+    event = only(IOS.replace("(2657960375)", "(2657960376)"))
+    assert event.spi == "0x9E6D41B7" and event.spi_decimal == 2657960376
+    assert event.spi_consistent is False
+    assert "disagree" in event.problems[0]
+
+
+def test_spi_wider_than_32_bits_is_a_problem_not_a_value() -> None:
+    event = only(IOS.replace("0x9E6D41B7(2657960375)", "0x19E6D41B7"))
+    assert event.spi is None and "32 bits" in event.problems[0]
+    assert event.peer == "198.51.100.20"
+
+
+def test_groups_count_and_span() -> None:
+    lines = [f"Mar  3 09:{m:02d}:02.000: {IOS}" for m in (14, 15, 16)]
+    lines.append("Mar  3 09:17:00.000: " + IOS.replace("9E6D41B7(2657960375)", "00000001(1)"))
+    groups = group_events(parse_text("\n".join(lines)))
+    assert [(g.spi, g.count, g.span_seconds) for g in groups] == [
+        ("0x9E6D41B7", 3, 120.0),
+        ("0x00000001", 1, 0.0),
+    ]
+    assert groups[0].to_dict()["first_seen"] == "Mar  3 09:14:02.000"
