@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from kb.stamps import to_seconds
+
 # The keys of DESIGN.md's EVENT, in the order they are printed. Keys may be added, never renamed.
 EVENT_KEYS = (
     "kind",
@@ -42,10 +44,13 @@ class Event:
     interface: str | None = None
     device: str | None = None
     time: str | None = None
-    # Seconds on a clock that is only comparable within one paste (the year is often missing).
-    seconds: float | None = None
     detail: str | None = None
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float | None:
+        """When it was logged, comparable only within one paste (the year is often missing)."""
+        return to_seconds(self.time)
 
     def to_dict(self) -> dict:
         out = {key: getattr(self, key) for key in EVENT_KEYS}

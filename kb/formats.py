@@ -13,20 +13,23 @@ from collections.abc import Callable
 from kb.events import PROTOCOLS, Event, canonical_ip, set_spi
 from kb.stamps import find_time, read_prefix
 
+# A recogniser reads the line from pos (just after the tag) and fills in the event.
+Handler = Callable[["Event", str, int], "Event | None"]
+
 _ADDR = r"\[?[0-9A-Fa-f:.]*[0-9A-Fa-f]\]?"
 _HEX = r"(?:0x)?[0-9A-Za-z]+"
 
 TAG = re.compile(
-    r"%(?P<facility>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-(?:[a-z]+-)?(?P<sev>\d)-(?P<mnemonic>[A-Z0-9_]+)\b\s*:?\s*"
+    r"(?P<tag>%(?P<facility>[A-Z][A-Z0-9_]*)(?:-[A-Z][A-Z0-9_]*)*(?:-[a-z]+)?-\d-"
+    r"(?P<mnemonic>[A-Z0-9_]+))\b\s*:?\s*"
 )
 
 # decaps: rec'd IPSEC packet has invalid spi for destaddr=L, prot=50, spi=0xHEX(DEC), srcaddr=P
 # IOS and IOS-XE; PIX/ASA 402101 prints the same words without srcaddr.
 _DECAPS = re.compile(
-    rf"decaps:?\s*rec.?d IPSEC packet has invalid spi for\s+destaddr=(?P<local>{_ADDR}),\s*"
+    rf"decaps:?\s*rec.?d (?i:ipsec) packet has invalid spi for\s+destaddr=(?P<local>{_ADDR}),\s*"
     rf"prot=(?P<prot>\w+),\s*spi=(?P<hex>{_HEX})(?:\s*\((?P<dec>-?\d+)\))?"
     rf"(?:,\s*srcaddr=(?P<peer>{_ADDR}))?(?:,\s*input interface=(?P<iface>[^\s,]+))?",
-    re.I,
 )
 # ASA/FTD 4021xx:
 #   Received an ESP packet (SPI= 0xHEX, sequence number= 0xHEX) from P [(user= U)] to L
@@ -34,7 +37,6 @@ _ASA_PACKET = re.compile(
     rf"IPSEC:\s*Received an? (?P<proto>ESP|AH) packet \(SPI=(?P<hex>{_HEX}),\s*"
     rf"sequence number=(?P<seq>{_HEX})\) from (?P<peer>{_ADDR})(?:\s*\(user=[^)]*\))?"
     rf" to (?P<local>{_ADDR})",
-    re.I,
 )
 _ASA_NON_IPSEC = re.compile(
     rf"Received a non-IPSec packet \(protocol=(?P<proto>[^)]*)\) from (?P<peer>{_ADDR})"
@@ -95,14 +97,14 @@ def _ip(text: str | None) -> str | None:
 
 
 def _addresses(event: Event, m: re.Match) -> Event:
-    groups = m.groupdict()
-    event.peer = _ip(groups.get("peer"))
-    event.local = _ip(groups.get("local"))
+    groups = m.re.groupindex
+    event.peer = _ip(m["peer"]) if "peer" in groups else None
+    event.local = _ip(m["local"]) if "local" in groups else None
     return event
 
 
-def _decaps(event: Event, body: str) -> Event | None:
-    m = _DECAPS.search(body)
+def _decaps(event: Event, line: str, pos: int) -> Event | None:
+    m = _DECAPS.match(line, pos)
     if m is None:
         return None
     event.kind = "invalid_spi"
@@ -113,9 +115,9 @@ def _decaps(event: Event, body: str) -> Event | None:
     return event
 
 
-def _asa_packet(kind: str) -> Callable[[Event, str], Event | None]:
-    def handle(event: Event, body: str) -> Event | None:
-        m = _ASA_PACKET.search(body)
+def _asa_packet(kind: str) -> Handler:
+    def handle(event: Event, line: str, pos: int) -> Event | None:
+        m = _ASA_PACKET.match(line, pos)
         if m is None:
             return None
         event.kind = kind
@@ -127,32 +129,35 @@ def _asa_packet(kind: str) -> Callable[[Event, str], Event | None]:
     return handle
 
 
-def _asa_policy(event: Event, body: str) -> Event | None:
-    if _ASA_POLICY.search(body) is None:
+def _asa_policy(event: Event, line: str, pos: int) -> Event | None:
+    if _ASA_POLICY.search(line, pos) is None:
         return None
-    return _asa_packet("policy_mismatch")(event, body)
+    return _asa_packet("policy_mismatch")(event, line, pos)
 
 
-def _simple(kind: str, pattern: re.Pattern) -> Callable[[Event, str], Event | None]:
-    def handle(event: Event, body: str) -> Event | None:
-        m = pattern.search(body)
+def _simple(kind: str, pattern: re.Pattern) -> Handler:
+    has_addresses = "peer" in pattern.groupindex or "local" in pattern.groupindex
+    has_spi = "hex" in pattern.groupindex
+    has_proto = "proto" in pattern.groupindex
+
+    def handle(event: Event, line: str, pos: int) -> Event | None:
+        m = pattern.search(line, pos)
         if m is None:
             return None
         event.kind = kind
-        groups = m.groupdict()
-        if "peer" in groups or "local" in groups:
+        if has_addresses:
             _addresses(event, m)
-        if groups.get("hex"):
+        if has_spi and m["hex"]:
             set_spi(event, m["hex"])
-        if groups.get("proto"):
+        if has_proto and m["proto"]:
             event.protocol = PROTOCOLS.get(m["proto"].lower())
         return event
 
     return handle
 
 
-def _session(event: Event, body: str) -> Event | None:
-    m = _SESSION.search(body)
+def _session(event: Event, line: str, pos: int) -> Event | None:
+    m = _SESSION.search(line, pos)
     if m is None:
         return None
     event.kind = "tunnel_status"
@@ -161,8 +166,8 @@ def _session(event: Event, body: str) -> Event | None:
     return event
 
 
-def _statechange(event: Event, body: str) -> Event | None:
-    m = _STATECHANGE.search(body)
+def _statechange(event: Event, line: str, pos: int) -> Event | None:
+    m = _STATECHANGE.search(line, pos)
     if m is None:
         return None
     old, new = m["old"], m["new"]
@@ -174,8 +179,8 @@ def _statechange(event: Event, body: str) -> Event | None:
     return event
 
 
-def _asa_failover(event: Event, body: str) -> Event | None:
-    m = _ASA_FAILOVER.search(body)
+def _asa_failover(event: Event, line: str, pos: int) -> Event | None:
+    m = _ASA_FAILOVER.search(line, pos)
     if m is None:
         return None
     event.kind = "ha_failover"
@@ -183,9 +188,9 @@ def _asa_failover(event: Event, body: str) -> Event | None:
     return event
 
 
-def _acl(pattern: re.Pattern) -> Callable[[Event, str], Event | None]:
-    def handle(event: Event, body: str) -> Event | None:
-        m = pattern.search(body)
+def _acl(pattern: re.Pattern) -> Handler:
+    def handle(event: Event, line: str, pos: int) -> Event | None:
+        m = pattern.search(line, pos)
         if m is None:
             return None
         proto = m["proto"].lower()
@@ -205,20 +210,20 @@ def _acl(pattern: re.Pattern) -> Callable[[Event, str], Event | None]:
     return handle
 
 
-def _ike_debug(event: Event, body: str) -> Event | None:
-    m = _PFKEY.search(body)
+def _ike_debug(event: Event, line: str, pos: int) -> Event | None:
+    m = _PFKEY.search(line, pos)
     if m is not None:
         event.kind = "ike_invalid_spi_notify"
         set_spi(event, m["hex"])
         return event
-    if _INVALID_SPI_NOTIFY.search(body):
+    if _INVALID_SPI_NOTIFY.search(line, pos):
         event.kind = "ike_invalid_spi_notify"
         return event
-    return _simple("delete_notify_no_sa", _DELETE_NOTIFY)(event, body)
+    return _simple("delete_notify_no_sa", _DELETE_NOTIFY)(event, line, pos)
 
 
 # Mnemonic -> recogniser of the text after the tag.
-_BY_MNEMONIC: dict[str, Callable[[Event, str], Event | None]] = {
+_BY_MNEMONIC: dict[str, Handler] = {
     "RECVD_PKT_INV_SPI": _decaps,
     "402101": _decaps,
     "402114": _asa_packet("invalid_spi"),
@@ -244,7 +249,7 @@ _BY_MNEMONIC: dict[str, Callable[[Event, str], Event | None]] = {
 }
 
 # Untagged formats: (phrase that must appear, platform, recogniser).
-_UNTAGGED: tuple[tuple[str, str, Callable[[Event, str], Event | None]], ...] = (
+_UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("delete notify", "ios", _ike_debug),
     ("invalid spi", "ios", _ike_debug),
     ("invalid_spi", "ios", _ike_debug),
@@ -274,11 +279,11 @@ def recognise(line: str, number: int) -> Event | None:
         handler = _BY_MNEMONIC.get(tag["mnemonic"])
         if handler is None:
             return None
-        facility = tag["facility"].split("-", 1)[0]
-        event = Event("", _PLATFORMS.get(facility, "ios"), tag.group(0).rstrip(" :"), number, line)
-        event = handler(event, line[tag.end() :])
-        if event is not None:
-            event.time, event.device, event.seconds = read_prefix(line[: tag.start()])
+        event = Event("", _PLATFORMS.get(tag["facility"], "ios"), tag["tag"], number, line)
+        if handler(event, line, tag.end()) is None:
+            return None
+        if start := tag.start():
+            event.time, event.device = read_prefix(line[:start])
         return event
     lowered = line.lower()
     if "logdesc=" in lowered and "unknown spi" in lowered:
@@ -286,9 +291,9 @@ def recognise(line: str, number: int) -> Event | None:
     for phrase, platform, handler in _UNTAGGED:
         at = lowered.find(phrase)
         if at != -1:
-            event = handler(Event("", platform, None, number, line), line)
-            if event is not None:
-                event.time, event.seconds = find_time(line[:at])
+            event = Event("", platform, None, number, line)
+            if handler(event, line, 0) is not None:
+                event.time = find_time(line[:at])
                 return event
     return None
 
@@ -308,6 +313,5 @@ def _fortigate(line: str, number: int) -> Event | None:
     event.interface = fields.get("outintf")
     set_spi(event, fields.get("spi"))
     if "date" in fields and "time" in fields:
-        event.time, event.seconds = find_time(f"{fields['date']} {fields['time']}")
-        event.time = event.time or f"{fields['date']} {fields['time']}"
+        event.time = f"{fields['date']} {fields['time']}"
     return event

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kb.events import Event
+from kb.stamps import to_seconds
 
 GroupKey = tuple[str | None, str | None, str | None, str | None]
 
@@ -23,15 +24,22 @@ class Group:
     last_time: str | None = None
     first_line: int = 0
     last_line: int = 0
-    first_seconds: float | None = None
-    last_seconds: float | None = None
     interfaces: set[str] = field(default_factory=set)
 
     @property
+    def first_seconds(self) -> float | None:
+        return to_seconds(self.first_time)
+
+    @property
+    def last_seconds(self) -> float | None:
+        return to_seconds(self.last_time)
+
+    @property
     def span_seconds(self) -> float | None:
-        if self.first_seconds is None or self.last_seconds is None:
+        first, last = self.first_seconds, self.last_seconds
+        if first is None or last is None:
             return None
-        return round(self.last_seconds - self.first_seconds, 3)
+        return round(last - first, 3)
 
     def to_dict(self) -> dict:
         return {
@@ -64,15 +72,12 @@ class Grouper:
         group = self._groups.get(key)
         if group is None:
             group = Group(*key, event.platform, event.protocol, first_line=event.line)
-            group.first_time, group.first_seconds = event.time, event.seconds
             self._groups[key] = group
         group.count += 1
         group.last_line = event.line
-        group.last_time = event.time
-        if event.seconds is not None:
-            if group.first_seconds is None:
-                group.first_seconds = event.seconds
-            group.last_seconds = event.seconds
+        if event.time:
+            group.first_time = group.first_time or event.time
+            group.last_time = event.time
         if event.interface:
             group.interfaces.add(event.interface)
 

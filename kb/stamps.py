@@ -34,49 +34,50 @@ _PREFIX = re.compile(
     $""",
     re.X,
 )
-_ANY_TIME = re.compile(rf"(?P<iso>{_ISO})|(?P<stamp>{_STAMP})")
+_ANY_TIME = re.compile(rf"{_ISO}|{_STAMP}")
+_STAMP_ONLY = re.compile(_STAMP)
 _UPTIME = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?")
 
-
-# The framing of `logging buffered` and most pastes, tried before the full grammar.
+# The framings of `logging buffered` and of a collector, tried before the full grammar.
 _PLAIN = re.compile(rf"[*.]?(?P<stamp>{_STAMP}):? *$")
+_COLLECTOR = re.compile(rf"(?P<iso>{_ISO}) +(?P<host>{_HOST}) +$")
 
 
-def read_prefix(prefix: str) -> tuple[str | None, str | None, float | None]:
-    """(time text, device, seconds) from the framing before a %TAG; Nones if unrecognised."""
+def read_prefix(prefix: str) -> tuple[str | None, str | None]:
+    """(time text, device) from the framing before a %TAG; Nones where there is none."""
     if not prefix or prefix.isspace():
-        return None, None, None
+        return None, None
     m = _PLAIN.match(prefix)
     if m is not None:
-        return m["stamp"], None, _stamp_seconds(m)
+        return m["stamp"], None
+    m = _COLLECTOR.match(prefix)
+    if m is not None:
+        return m["iso"], m["host"]
     m = _PREFIX.match(prefix)
     if m is None:
-        return _fallback(prefix)
+        return find_time(prefix), None
     device = m["host"] or m["bhost"] or m["chost"]
-    if m["stamp"]:
-        return m["stamp"], device, _stamp_seconds(m)
-    if m["uptime"]:
-        return m["uptime"], device, _uptime_seconds(m["uptime"])
-    if m["iso"]:
-        return m["iso"], device, _iso_seconds(m["iso"])
-    if m["bsd"]:
-        return m["bsd"], device, None
-    return None, device, None
+    return m["stamp"] or m["uptime"] or m["iso"] or m["bsd"], device
 
 
-def _fallback(prefix: str) -> tuple[str | None, str | None, float | None]:
-    time, seconds = find_time(prefix)
-    return time, None, seconds
-
-
-def find_time(text: str) -> tuple[str | None, float | None]:
+def find_time(text: str) -> str | None:
     """The first timestamp anywhere in text, for formats with free-form framing."""
     m = _ANY_TIME.search(text)
-    if m is None:
-        return None, None
-    if m["iso"]:
-        return m["iso"], _iso_seconds(m["iso"])
-    return m["stamp"], _stamp_seconds(m)
+    return m.group(0) if m is not None else None
+
+
+def to_seconds(time: str | None) -> float | None:
+    """Seconds on a clock comparable within one paste (a missing year is taken as 2000)."""
+    if not time:
+        return None
+    m = _STAMP_ONLY.match(time)
+    if m is not None:
+        return _stamp_seconds(m)
+    if time[0].isdigit() and "-" in time[:5]:
+        return _iso_seconds(time)
+    if _UPTIME.fullmatch(time) or ":" in time:
+        return _uptime_seconds(time)
+    return None
 
 
 def _stamp_seconds(m: re.Match) -> float | None:
@@ -106,8 +107,11 @@ def _iso_seconds(text: str) -> float | None:
 
 
 def _uptime_seconds(text: str) -> float | None:
-    if ":" in text:
-        h, mi, s = text.split(":")
-        return int(h) * 3600 + int(mi) * 60 + float(s)
-    y, w, d, h = (int(g or 0) for g in _UPTIME.fullmatch(text).groups())
+    try:
+        if ":" in text:
+            h, mi, s = text.split(":")
+            return int(h) * 3600 + int(mi) * 60 + float(s)
+        y, w, d, h = (int(g or 0) for g in _UPTIME.fullmatch(text).groups())
+    except (ValueError, AttributeError):
+        return None
     return float(((y * 365 + w * 7 + d) * 24 + h) * 3600)
