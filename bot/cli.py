@@ -8,24 +8,37 @@ from collections import Counter
 from typing import BinaryIO
 
 import click
+from dotenv import find_dotenv, load_dotenv
 
 from bot import text
+from kb.article import ArticleError, load_articles
+from kb.diagnose import DEFAULT_TOP
+from kb.diagnose import diagnose as run_diagnosis
+from kb.events import canonical_ip
 from kb.groups import Grouper
+from kb.lookup import classify
+from kb.lookup import lookup as run_lookup
 from kb.scan import InputError, ScanStats, read_chunks, scan
+from kb.signals import SIGNALS
+from kb.store import Store, StoreError, UnknownArticleError
 
-EXIT_FOUND, EXIT_NONE, EXIT_USAGE, EXIT_NOT_TEXT = 0, 1, 2, 3
+EXIT_FOUND, EXIT_NONE, EXIT_USAGE, EXIT_NOT_TEXT, EXIT_DATABASE = 0, 1, 2, 3, 4
 
 EXIT_CODES_HELP = """
 Exit codes: 0 events were found; 1 the input was read but held no recognised line
 (an empty paste included); 2 usage error or unreadable file; 3 the input is not text
-(a binary file).
+(a binary file); 4 the database could not be used (read-only, locked, corrupt).
 """
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="spibot")
 def main() -> None:
-    """Diagnose IPsec invalid-SPI errors (%CRYPTO-4-RECVD_PKT_INV_SPI, ASA/FTD 402114, ...)."""
+    """Diagnose IPsec invalid-SPI errors (%CRYPTO-4-RECVD_PKT_INV_SPI, ASA/FTD 402114, ...).
+
+    Settings come from the environment and from a .env file in the current directory.
+    """
+    load_dotenv(find_dotenv(usecwd=True))
 
 
 def _open_input(source: str | None) -> BinaryIO:
@@ -94,3 +107,215 @@ def parse(source: str | None, as_json: bool) -> None:
                 out.write(f"  {text.group_line(group)}\n")
     _report_undecodable(stats)
     sys.exit(EXIT_FOUND if stats.events else EXIT_NONE)
+
+
+def db_option(command):
+    return click.option(
+        "--db",
+        "db_path",
+        envvar="SPIBOT_DB",
+        metavar="PATH",
+        help="SQLite knowledge base (env SPIBOT_DB; default: a file in your data directory).",
+    )(command)
+
+
+def _store(db_path: str | None) -> Store:
+    try:
+        return Store(db_path)
+    except (StoreError, ArticleError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_DATABASE)
+
+
+def _dump(doc: dict) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("source", metavar="[FILE|-]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print DESIGN.md's diagnose JSON.")
+@click.option("--top", default=DEFAULT_TOP, show_default=True, help="How many causes to show.")
+@click.option("--no-record", is_flag=True, help="Do not open or update incidents.")
+@db_option
+def diagnose(source: str | None, as_json: bool, top: int, no_record: bool, db_path: str | None):
+    """Rank the likely causes of the invalid-SPI errors in FILE (or standard input).
+
+    Shows why each cause is ranked where it is (evidence from the paste and from past
+    incidents), the commands to verify and fix it with the peer's address filled in, and past
+    incidents with their notes. Each peer in the paste opens an incident, or updates the one
+    still open for it from the last 24 hours, unless --no-record is given.
+    """
+    stream = _open_input(source)
+    store = _store(db_path)
+    try:
+        with stream:
+            result = run_diagnosis(read_chunks(stream), store, record=not no_record, top=top)
+    except InputError as exc:
+        click.echo(f"error: {source or 'standard input'}: {exc}", err=True)
+        sys.exit(EXIT_NOT_TEXT)
+    finally:
+        store.close()
+    if as_json:
+        _dump(result.to_dict())
+    else:
+        click.echo(text.diagnosis(result), nl=False)
+    _report_undecodable(result.stats)
+    sys.exit(EXIT_FOUND if result.groups else EXIT_NONE)
+
+
+@main.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@db_option
+def lookup(query: tuple[str, ...], as_json: bool, db_path: str | None) -> None:
+    """Look up a peer IP, an SPI (0x1A2B3C4D or decimal), a device name or free text.
+
+    Peers, SPIs and devices list their incidents and notes; free text finds cause articles
+    and notes. Any text is safe: search syntax in it is quoted, not interpreted.
+    """
+    store = _store(db_path)
+    with store:
+        result = run_lookup(store, " ".join(query))
+    if as_json:
+        _dump(result)
+        return
+    click.echo(f"{result['kind']}: {result['query']}")
+    for article in result["articles"]:
+        click.echo(f"  article {article['id']}: {article['title']}")
+        click.echo(f"      {article['summary'][:160]}")
+    if result["incidents"]:
+        click.echo("incidents:")
+        for i in result["incidents"]:
+            state = f"fixed by {i['fixed_by']}" if i["fixed_by"] else i["status"]
+            click.echo(f"  #{i['id']} {i['peer']} SPI {', '.join(i['spis']) or '?'}: {state}")
+            for note in i["notes"]:
+                click.echo(f"      note: {note['text']}")
+    if not result["articles"] and not result["incidents"]:
+        click.echo("  nothing found")
+
+
+@main.group()
+def note() -> None:
+    """Incident notes."""
+
+
+def _peer(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    ip = canonical_ip(value)
+    if ip is None:
+        raise click.BadParameter(f"'{value}' is not an IP address")
+    return ip
+
+
+@note.command("add")
+@click.argument("text_", metavar="TEXT", nargs=-1, required=True)
+@click.option("--peer", required=True, callback=_peer, help="The peer's IP address.")
+@click.option("--spi", help="The SPI the note is about (0x1A2B3C4D).")
+@click.option("--device", help="The device that logged the errors.")
+@click.option(
+    "--fixed-by", metavar="ARTICLE_ID", help="Resolve the incident: this cause's fix worked."
+)
+@click.option("--author", envvar="USER", help="Who wrote the note (default: $USER).")
+@db_option
+def note_add(text_, peer, spi, device, fixed_by, author, db_path) -> None:
+    """Add a note to the peer's open incident (opening one if needed).
+
+    With --fixed-by ARTICLE_ID the incident is resolved with that cause, and the next
+    diagnosis for this peer ranks it higher. Exit code 4 if the database cannot be written.
+    """
+    if spi is not None:
+        kind, spi = classify(spi)
+        if kind != "spi":
+            raise click.BadParameter("must be an SPI such as 0x1A2B3C4D", param_hint="--spi")
+    store = _store(db_path)
+    with store:
+        try:
+            incident, note_id = store.add_note(
+                peer=peer,
+                text=" ".join(text_),
+                spi=spi,
+                device=device,
+                fixed_by=fixed_by,
+                author=author,
+            )
+        except UnknownArticleError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fixed-by") from exc
+        except StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_DATABASE)
+    state = f"resolved, fixed by {incident.fixed_by}" if incident.fixed_by else incident.status
+    click.echo(f"Note {note_id} added to incident #{incident.id} for {peer} ({state}).")
+
+
+@main.command()
+@click.option(
+    "--peer", callback=lambda c, p, v: _peer(c, p, v) if v else None, help="Only this peer."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the incidents as JSON.")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@db_option
+def incidents(peer: str | None, as_json: bool, limit: int, db_path: str | None) -> None:
+    """List incidents, newest first, with their notes and what fixed them."""
+    store = _store(db_path)
+    with store:
+        found = store.incidents(peer, limit)
+    if as_json:
+        _dump({"incidents": [i.to_dict() for i in found]})
+        return
+    if not found:
+        click.echo("No incidents" + (f" for {peer}." if peer else "."))
+    for line in text.incident_lines(found, notes=10):
+        click.echo(line)
+
+
+@main.group()
+def kb() -> None:
+    """The cause articles in the knowledge base."""
+
+
+@kb.command("sync")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@db_option
+def kb_sync(directory: str | None, db_path: str | None) -> None:
+    """Load and validate articles from DIRECTORY (default: the bundled ones) into the database.
+
+    Idempotent: unchanged articles are left alone. An invalid article stops the sync with an
+    error naming its file and field, and nothing is written.
+    """
+    try:
+        articles = load_articles(directory) if directory else load_articles()
+    except ArticleError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    store = _store(db_path)
+    with store:
+        try:
+            report = store.sync_articles(articles)
+        except StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_DATABASE)
+    click.echo(", ".join(f"{len(ids)} {what}" for what, ids in report.items()))
+
+
+@kb.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the articles as JSON.")
+@db_option
+def kb_list(as_json: bool, db_path: str | None) -> None:
+    """List the cause articles and the evidence each one weighs."""
+    store = _store(db_path)
+    with store:
+        articles = store.articles()
+    if as_json:
+        _dump(
+            {
+                "articles": [
+                    {"id": a.id, "title": a.title, "prior": a.prior, "evidence": a.evidence}
+                    for a in articles
+                ]
+            }
+        )
+        return
+    for a in articles:
+        click.echo(f"{a.id:<18} {a.title}")
+        weights = ", ".join(f"{k} {v:+g}" for k, v in a.evidence.items())
+        click.echo(f"{'':<18} prior {a.prior:g}; {weights}")
+    click.echo(f"\n{len(articles)} articles; signals: {', '.join(SIGNALS)}")

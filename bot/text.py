@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from kb.diagnose import Diagnosis
 from kb.events import Event
 from kb.groups import Group
+from kb.incidents import Incident
+from kb.stamps import duration
 
 EVENT_COLUMNS = (
     ("LINE", "line", 6),
@@ -36,19 +39,6 @@ def _row(cells) -> str:
     return " ".join(parts).rstrip()
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "time unknown"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def group_line(group: Group) -> str:
     where = f" on {group.device}" if group.device else ""
     spi = group.spi or "unknown SPI"
@@ -60,3 +50,44 @@ def group_line(group: Group) -> str:
     elif group.first_time:
         span = f", at {group.first_time}"
     return f"{group.peer or 'unknown peer'} -> {group.local or '?'}{where}, {spi}: {times}{span}"
+
+
+def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
+    """A diagnosis as an engineer reads it in a terminal."""
+    out = [d.summary()]
+    if not d.groups:
+        return "\n".join(out) + "\n"
+    for n, cause in enumerate(d.causes[: d.top], 1):
+        out.append("")
+        out.append(f"{n}. {cause.title}  [{cause.id}, score {cause.score:.1f}]")
+        out.extend(f"     {reason}" for reason in cause.reasons)
+        if n <= detailed:
+            out.append("   Check:")
+            out.extend(f"     {c}" for c in cause.verify)
+            out.append("   Fix:")
+            out.extend(f"     {c}" for c in cause.fixes)
+            out.extend(f"   Caveat: {c}" for c in cause.caveats[:2])
+    if d.incidents:
+        out.append("")
+        out.append("Past incidents:")
+        out.extend(incident_lines(d.incidents))
+    if d.recorded:
+        out.append("")
+        out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
+    out.extend(f"warning: {w}" for w in d.warnings)
+    return "\n".join(out) + "\n"
+
+
+def incident_lines(incidents: list[Incident], notes: int = 3) -> list[str]:
+    out = []
+    for i in incidents:
+        state = f"fixed by {i.fixed_by}" if i.fixed_by else i.status
+        spis = f" SPI {', '.join(i.spis)}" if i.spis else ""
+        device = f" on {i.device}" if i.device else ""
+        out.append(
+            f"  #{i.id} {i.peer}{device}{spis}: {state}, {i.updated_at[:10]}: {i.summary or ''}"
+        )
+        for note in i.notes[-notes:]:
+            who = f", {note.author}" if note.author else ""
+            out.append(f"      note ({note.created_at[:10]}{who}): {note.text}")
+    return out

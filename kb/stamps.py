@@ -115,3 +115,17 @@ def _uptime_seconds(text: str) -> float | None:
     except (ValueError, AttributeError):
         return None
     return float(((y * 365 + w * 7 + d) * 24 + h) * 3600)
+
+
+def duration(seconds: float | None) -> str:
+    """A span as an engineer says it: 45s, 5m 02s, 1h 07m."""
+    if seconds is None:
+        return "an unknown time"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

@@ -45,3 +45,26 @@ def test_main_command_example_is_shipped() -> None:
     first = re.findall(r"^    (\S.*)$", README, re.M)[0]
     example = first.split()[-1]
     assert (ROOT / example).is_file()
+
+
+def settings_read_by_the_code() -> set[str]:
+    names = set()
+    for path in [*ROOT.glob("kb/**/*.py"), *ROOT.glob("bot/**/*.py")]:
+        source = path.read_text()
+        names |= set(re.findall(r"environ(?:\.get)?\(\s*\"([A-Z_]+)\"", source))
+        names |= set(re.findall(r"environ\[\"([A-Z_]+)\"\]", source))
+        names |= set(re.findall(r"envvar=\"([A-Z_]+)\"", source))
+    return {n for n in names if n.startswith(("SPIBOT_", "SLACK_")) or n == "PORT"}
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^([A-Z_]+)=", example, re.M))
+    used = settings_read_by_the_code()
+    assert "SPIBOT_DB" in used
+    assert used - listed == set()
+
+
+def test_readme_mentions_every_setting() -> None:
+    missing = [name for name in settings_read_by_the_code() if name not in README]
+    assert missing == []

@@ -1,0 +1,269 @@
+"""The one pipeline behind every door: text in, ranked causes and remembered incidents out."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+
+from rapidfuzz import fuzz, process, utils
+
+from kb.article import Article, load_articles
+from kb.events import Event
+from kb.evidence import gather
+from kb.groups import Group, Grouper
+from kb.incidents import Incident
+from kb.ranking import Cause, History, rank
+from kb.scan import ScanStats, scan
+from kb.signals import Signal
+from kb.stamps import duration
+from kb.store import Store, StoreError, utcnow
+
+DEFAULT_TOP = 5
+MAX_EVENTS_KEPT = 10_000  # a huge paste is still grouped whole; only this many events are listed
+MAX_INCIDENTS_PER_PASTE = 20  # beyond this many peers, the paste is a scan, not 20 incidents
+RECURRING_WINDOW = timedelta(days=30)
+RECURRING_COUNT = 3
+SIMILAR_DEVICE_CUTOFF = 85.0
+SIMILAR_EVIDENCE_CUTOFF = 0.6
+
+
+@dataclass
+class Diagnosis:
+    events: list[Event]
+    groups: list[Group]
+    signals: list[Signal]
+    causes: list[Cause]
+    incidents: list[Incident]
+    stats: ScanStats
+    peer: str | None = None
+    local: str | None = None
+    platform: str | None = None
+    recorded: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    top: int = DEFAULT_TOP
+
+    @property
+    def found(self) -> bool:
+        return any(e.kind == "invalid_spi" for e in self.events) or bool(self.groups)
+
+    def summary(self) -> str:
+        """One line for the top of a reply: peers, SPIs, platform, count, time span."""
+        invalid = sum(g.count for g in self.groups)
+        if not invalid:
+            return f"No invalid-SPI lines; {self.stats.events} related line(s) recognised."
+        peers = sorted({g.peer or "unknown peer" for g in self.groups})
+        spis = sorted({g.spi or "?" for g in self.groups})
+        platforms = sorted({g.platform or "?" for g in self.groups})
+        seconds = [
+            s for g in self.groups for s in (g.first_seconds, g.last_seconds) if s is not None
+        ]
+        spread = max(seconds) - min(seconds) if seconds else 0.0
+        span = f" over {duration(spread)}" if invalid > 1 and spread > 0 else ""
+        return (
+            f"{invalid} invalid-SPI line(s){span} from {_list(peers)} "
+            f"(SPI {_list(spis)}; {', '.join(platforms)})"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "summary": self.summary(),
+            "peer": self.peer,
+            "local": self.local,
+            "platform": self.platform,
+            "events": [e.to_dict() for e in self.events],
+            "events_total": self.stats.events,
+            "groups": [g.to_dict() for g in self.groups],
+            "signals": [{"name": s.name, "detail": s.detail, "peer": s.peer} for s in self.signals],
+            "causes": [c.to_dict() for c in self.causes[: self.top]],
+            "incidents": [
+                {**i.to_dict(), "summary": i.summary or "", "fixed_by": i.fixed_by}
+                for i in self.incidents
+            ],
+            "recorded_incidents": self.recorded,
+            "warnings": self.warnings,
+        }
+
+
+def _list(items: list[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _primary(groups: list[Group]) -> Group | None:
+    if not groups:
+        return None
+    counts: Counter[str | None] = Counter()
+    for g in groups:
+        counts[g.peer] += g.count
+    best = max(counts.items(), key=lambda kv: (kv[1], kv[0] is not None))[0]
+    return next(g for g in groups if g.peer == best)
+
+
+def _history(store: Store, events: list[Event], groups: list[Group], signals: list[Signal]):
+    peers = {g.peer for g in groups if g.peer}
+    locals_ = {g.local for g in groups if g.local}
+    spis = {g.spi for g in groups if g.spi}
+    devices = {e.device for e in events if e.device}
+    found = store.history(peers, locals_, spis, devices)
+    history = History(peers=peers)
+    seen: set[int] = set()
+    for incident in found:
+        seen.add(incident.id)
+        if incident.peer in peers:
+            history.same_peer.append(incident)
+            continue
+        shared = []
+        if incident.local and incident.local in locals_:
+            shared.append(f"local address {incident.local}")
+        if set(incident.spis) & spis:
+            shared.append(f"SPI {sorted(set(incident.spis) & spis)[0]}")
+        if incident.device and incident.device in devices:
+            shared.append(f"device {incident.device}")
+        history.related.append((incident, " and ".join(shared) or "context"))
+    if devices:
+        known = [d for d in store.devices() if d not in devices]
+        similar: dict[str, str] = {}
+        for device in sorted(devices):
+            for name, _score, _ in process.extract(
+                device,
+                known,
+                scorer=fuzz.ratio,
+                processor=utils.default_process,
+                score_cutoff=SIMILAR_DEVICE_CUTOFF,
+                limit=5,
+            ):
+                similar.setdefault(name, device)
+        for incident in store.incidents_on_devices(similar):
+            if incident.id not in seen:
+                seen.add(incident.id)
+                history.similar_device.append((incident, similar[incident.device]))
+    names = {s.name for s in signals}
+    if names:
+        for incident in store.resolved_with_feedback():
+            if incident.id in seen or not incident.signals:
+                continue
+            theirs = set(incident.signals)
+            overlap = len(names & theirs) / len(names | theirs)
+            if overlap >= SIMILAR_EVIDENCE_CUTOFF:
+                history.similar_evidence.append((incident, overlap))
+    return history
+
+
+def _recurring(history: History, now: datetime) -> list[Signal]:
+    signals = []
+    cutoff = (now - RECURRING_WINDOW).isoformat(timespec="seconds")
+    per_peer: dict[str, list[Incident]] = defaultdict(list)
+    for incident in history.same_peer:
+        if incident.opened_at >= cutoff:
+            per_peer[incident.peer or ""].append(incident)
+    for peer, incidents in sorted(per_peer.items()):
+        if len(incidents) >= RECURRING_COUNT:
+            fixed = sorted({i.fixed_by for i in incidents if i.fixed_by})
+            tried = f" (fixed before by {', '.join(fixed)})" if fixed else ""
+            signals.append(
+                Signal(
+                    "recurring_peer",
+                    f"{peer} had {len(incidents)} incidents in the last 30 days{tried}",
+                    peer,
+                )
+            )
+    return signals
+
+
+def diagnose(
+    paste: str | Iterable[bytes],
+    store: Store | None = None,
+    *,
+    record: bool = True,
+    top: int = DEFAULT_TOP,
+    source: str = "cli",
+    now: datetime | None = None,
+) -> Diagnosis:
+    """Recognise, group, weigh and rank a paste (text, or byte chunks of a file)."""
+    now = now or utcnow()
+    stats = ScanStats()
+    chunks = [paste.encode("utf-8", "surrogatepass")] if isinstance(paste, str) else paste
+    grouper = Grouper()
+    events: list[Event] = []
+    for event in scan(chunks, stats):
+        grouper.add(event)
+        if len(events) < MAX_EVENTS_KEPT:
+            events.append(event)
+    groups = grouper.groups()
+    warnings = []
+    if stats.events > len(events):
+        warnings.append(f"only the first {len(events)} of {stats.events} events are listed")
+    if any(e.spi_consistent is False for e in events):
+        warnings.append(
+            "some lines print an SPI whose hex and decimal disagree: they were edited or "
+            "corrupted; spibot trusts the hex value"
+        )
+    signals = gather(events, groups)
+    primary = _primary(groups)
+    peer = primary.peer if primary else None
+    local = primary.local if primary else None
+    platform = primary.platform if primary else (events[0].platform if events else None)
+    history = History()
+    if store is not None and groups:
+        history = _history(store, events, groups, signals)
+        signals = signals + _recurring(history, now)
+    articles = store.articles() if store is not None else _bundled_articles()
+    causes = rank(articles, signals, history, platform=platform, peer=peer, local=local)
+    seen: set[int] = set()
+    incidents = []
+    related = [i for i, _ in history.related] + [i for i, _ in history.similar_device]
+    for incident in history.same_peer + related:
+        if incident.id not in seen:
+            seen.add(incident.id)
+            incidents.append(incident)
+    diagnosis = Diagnosis(
+        events, groups, signals, causes, incidents, stats, peer, local, platform, top=top
+    )
+    diagnosis.warnings.extend(warnings)
+    if record and store is not None and groups and causes:
+        _record(store, diagnosis, source, now)
+    return diagnosis
+
+
+def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> None:
+    by_peer: dict[str, list[Group]] = defaultdict(list)
+    for group in diagnosis.groups:
+        if group.peer:
+            by_peer[group.peer].append(group)
+    peers = sorted(by_peer, key=lambda p: -sum(g.count for g in by_peer[p]))
+    if len(peers) > MAX_INCIDENTS_PER_PASTE:
+        diagnosis.warnings.append(
+            f"{len(peers)} peers in one paste: incidents were recorded for the "
+            f"{MAX_INCIDENTS_PER_PASTE} with the most lines"
+        )
+    top = diagnosis.causes[0].id
+    try:
+        for peer in peers[:MAX_INCIDENTS_PER_PASTE]:
+            groups = by_peer[peer]
+            count = sum(g.count for g in groups)
+            spis = sorted({g.spi for g in groups if g.spi})
+            names = sorted({s.name for s in diagnosis.signals if s.peer in (peer, None)})
+            incident_id, _ = store.record_incident(
+                peer=peer,
+                local=groups[0].local,
+                device=groups[0].device,
+                platform=groups[0].platform,
+                spis=spis,
+                signals=names,
+                event_count=count,
+                top_cause=top,
+                summary=f"{count} invalid-SPI line(s), SPI {', '.join(spis) or '?'}; likely {top}",
+                source=source,
+                now=now,
+            )
+            diagnosis.recorded.append(incident_id)
+    except StoreError as exc:
+        diagnosis.warnings.append(f"this diagnosis was not recorded: {exc}")
+
+
+@cache
+def _bundled_articles() -> list[Article]:
+    return load_articles()

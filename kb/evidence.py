@@ -1,0 +1,227 @@
+"""From events and groups to signals: what the paste shows, phrased for the engineer."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+
+from kb.events import Event, is_private
+from kb.groups import Group
+from kb.signals import Signal
+from kb.stamps import duration
+
+REPEAT_MIN_COUNT = 3  # or two lines at least REPEAT_MIN_SPAN apart
+REPEAT_MIN_SPAN = 50.0  # IOS logs the error at most once a minute
+LONG_OUTAGE = 300.0
+FAILOVER_WINDOW = 120.0  # a failover this long before the first invalid SPI still counts
+MANY_SPIS = 3
+MANY_PEERS_ONE_SPI = 3
+MANY_PEERS = 5
+_SEQ_ZERO = re.compile(r"sequence number=\s*(?:0x)?0+\b", re.I)
+_NAT_T_PORT = re.compile(r"(?::|remport=['\"]?|\()4500\b")
+
+
+def _repeats(group: Group) -> bool:
+    span = group.span_seconds or 0.0
+    return group.count >= REPEAT_MIN_COUNT or (group.count >= 2 and span >= REPEAT_MIN_SPAN)
+
+
+def _where(events: Sequence[Event]) -> str:
+    lines = [str(e.line) for e in events[:3]]
+    more = f" and {len(events) - 3} more" if len(events) > 3 else ""
+    return f"line{'s' if len(events) > 1 else ''} {', '.join(lines)}{more}"
+
+
+def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
+    """Every signal in a paste, in a stable order (pure: same input, same signals)."""
+    signals: list[Signal] = []
+    invalid = [e for e in events if e.kind == "invalid_spi"]
+    by_kind: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_kind[event.kind].append(event)
+    peers = {e.peer for e in invalid if e.peer}
+
+    by_peer: dict[str | None, list[Group]] = defaultdict(list)
+    for group in groups:
+        by_peer[group.peer].append(group)
+    for peer, peer_groups in by_peer.items():
+        who = peer or "an unknown peer"
+        repeating = [g for g in peer_groups if _repeats(g)]
+        for g in repeating:
+            span = duration(g.span_seconds) if g.span_seconds is not None else "unknown time"
+            signals.append(
+                Signal(
+                    "repeating_spi",
+                    f"the same SPI {g.spi} from {who} was logged {g.count} times over {span} "
+                    "(a rekey race does not repeat; IOS logs this at most once a minute)",
+                    peer,
+                )
+            )
+            if (g.span_seconds or 0) >= LONG_OUTAGE:
+                signals.append(
+                    Signal(
+                        "long_outage",
+                        f"SPI {g.spi} from {who} kept failing for {span}: nothing re-keyed "
+                        "the tunnel, so dead-peer detection is probably off",
+                        peer,
+                    )
+                )
+        total = sum(g.count for g in peer_groups)
+        if total == 1:
+            g = peer_groups[0]
+            signals.append(
+                Signal(
+                    "single_event",
+                    f"a single invalid-SPI line for {who} (SPI {g.spi}, line {g.first_line}) "
+                    "and nothing after it",
+                    peer,
+                )
+            )
+        spis = {g.spi for g in peer_groups if g.spi}
+        if len(spis) >= MANY_SPIS:
+            signals.append(
+                Signal("many_spis_per_peer", f"{len(spis)} different SPIs from {who}", peer)
+            )
+
+    sources_per_spi: dict[str, set[str]] = defaultdict(set)
+    for event in invalid:
+        if event.spi and event.peer:
+            sources_per_spi[event.spi].add(event.peer)
+    for spi, sources in sorted(sources_per_spi.items()):
+        if len(sources) >= MANY_PEERS_ONE_SPI:
+            signals.append(
+                Signal("many_peers_one_spi", f"SPI {spi} arrived from {len(sources)} sources")
+            )
+    if len(peers) >= MANY_PEERS:
+        signals.append(Signal("many_peers", f"invalid SPIs from {len(peers)} different sources"))
+
+    for kind, name, text in (
+        (
+            "ike_no_sa",
+            "ike_no_sa",
+            "IKMP_NO_SA from {peer}: it still holds an IKE SA this box lost",
+        ),
+        (
+            "delete_notify_no_sa",
+            "delete_notify_no_sa",
+            "this box had no IKE SA to send a delete notify to {peer} on",
+        ),
+    ):
+        for peer, found in _per_peer(by_kind[kind]).items():
+            strength = 1.0 if not peers or peer in peers or peer is None else 0.5
+            signals.append(
+                Signal(
+                    name,
+                    text.format(peer=peer or "the peer") + f" ({_where(found)})",
+                    peer,
+                    strength,
+                )
+            )
+
+    failovers = by_kind["ha_failover"]
+    if failovers:
+        signals.append(_failover_signal(failovers, invalid))
+
+    if by_kind["replay_error"]:
+        found = by_kind["replay_error"]
+        signals.append(
+            Signal("replay_errors", f"{len(found)} anti-replay failure(s) ({_where(found)})")
+        )
+        zero = [e for e in found if _SEQ_ZERO.search(e.text)]
+        if zero:
+            signals.append(
+                Signal(
+                    "replay_seq_zero",
+                    f"anti-replay failure with sequence number 0 ({_where(zero)})",
+                )
+            )
+    if by_kind["mac_error"]:
+        found = by_kind["mac_error"]
+        signals.append(
+            Signal("mac_errors", f"{len(found)} integrity (MAC) failure(s) ({_where(found)})")
+        )
+    mismatch = by_kind["policy_mismatch"] + by_kind["not_ipsec"]
+    if mismatch:
+        mismatch.sort(key=lambda e: e.line)
+        signals.append(
+            Signal(
+                "policy_mismatch",
+                f"{len(mismatch)} policy mismatch / clear-text-where-ESP-expected message(s) "
+                f"({_where(mismatch)})",
+            )
+        )
+    for peer, found in _per_peer(by_kind["acl_deny"]).items():
+        strength = 1.0 if not peers or peer in peers else 0.5
+        what = ", ".join(sorted({e.detail or "" for e in found}))
+        signals.append(
+            Signal(
+                "acl_deny_ike",
+                f"an ACL denied {what} from {peer or 'a peer'} ({_where(found)})",
+                peer,
+                strength,
+            )
+        )
+
+    natted = sorted(
+        {e.peer for e in invalid if e.peer and is_private(e.peer) and not is_private(e.local)}
+    )
+    for peer in natted:
+        signals.append(
+            Signal("nat_t", f"peer {peer} is a private address talking to a public one: NAT", peer)
+        )
+    port_4500 = [e for e in events if _NAT_T_PORT.search(e.text)]
+    if port_4500 and not natted:
+        signals.append(Signal("nat_t", f"UDP 4500 (NAT-T) is in use ({_where(port_4500)})"))
+    ah = [e for e in invalid if e.protocol == "ah"]
+    if ah:
+        signals.append(Signal("ah_protocol", f"the packets are AH ({_where(ah)})"))
+    if by_kind["ike_invalid_spi_notify"]:
+        found = by_kind["ike_invalid_spi_notify"]
+        signals.append(
+            Signal(
+                "ike_invalid_spi_notify",
+                f"IKEv2 reported an invalid SPI at rekey ({_where(found)})",
+            )
+        )
+    status = by_kind["tunnel_status"]
+    if any(e.detail == "DOWN" for e in status):
+        signals.append(
+            Signal(
+                "tunnel_flap",
+                f"the tunnel went down {sum(e.detail == 'DOWN' for e in status)} time(s)",
+            )
+        )
+    return signals
+
+
+def _per_peer(events: Sequence[Event]) -> dict[str | None, list[Event]]:
+    out: dict[str | None, list[Event]] = defaultdict(list)
+    for event in events:
+        out[event.peer].append(event)
+    return dict(sorted(out.items(), key=lambda kv: kv[0] or ""))
+
+
+def _failover_signal(failovers: Sequence[Event], invalid: Sequence[Event]) -> Signal:
+    first = failovers[0]
+    what = f"{first.detail or 'failover'}" + (f" on {first.interface}" if first.interface else "")
+    if not invalid:
+        return Signal("ha_failover", f"{what} (line {first.line})", strength=0.5)
+    target = invalid[0]
+    before = first.line < target.line
+    gap = None
+    if first.seconds is not None and target.seconds is not None:
+        gap = target.seconds - first.seconds
+    if before and (gap is None or 0 <= gap <= FAILOVER_WINDOW):
+        when = f"{duration(gap)} " if gap is not None else ""
+        return Signal(
+            "ha_failover",
+            f"{what} {when}before the first invalid SPI (line {first.line}): the new active "
+            "box never had the peer's SA",
+            target.peer,
+        )
+    return Signal(
+        "ha_failover",
+        f"{what} (line {first.line}), not right before the invalid SPIs",
+        strength=0.5,
+    )

@@ -1,0 +1,213 @@
+"""Score every cause article against a paste's signals and its peers' history.
+
+Pure and explainable: the same inputs give the same order, and every point of every score
+comes with the sentence that earned it.
+
+    score = article prior (how common the cause is)
+          + for each signal the article weighs: weight x the signal's strength   (once per
+            signal name, however many peers show it)
+          + history: +4 for the first past fix on the same peer, +1 per further fix (cap +6),
+                     -2 per "not it" on the same peer (cap -4),
+                     +1.5 per fix on an incident with the same local address, SPI or device,
+                     +1 per fix on a similarly named device, +0.5 per fix on an incident
+                     with similar evidence (cap +1.5), +1 when a note on the peer names the cause
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process, utils
+
+from kb.article import Article
+from kb.incidents import Incident
+from kb.signals import Signal
+
+PEER_FIX_FIRST, PEER_FIX_MORE, PEER_FIX_CAP = 4.0, 1.0, 6.0
+NOT_IT, NOT_IT_CAP = -2.0, -4.0
+RELATED_FIX = 1.5
+SIMILAR_DEVICE_FIX = 1.0
+SIMILAR_EVIDENCE_FIX, SIMILAR_EVIDENCE_CAP = 0.5, 1.5
+NOTE_MENTION = 1.0
+NOTE_MATCH_CUTOFF = 80.0
+
+
+@dataclass
+class Cause:
+    id: str
+    title: str
+    summary: str
+    score: float
+    reasons: list[str]
+    verify: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "score": round(self.score, 2),
+            "reasons": self.reasons,
+            "summary": self.summary,
+            "verify": self.verify,
+            "fixes": self.fixes,
+            "caveats": self.caveats,
+            "sources": self.sources,
+        }
+
+
+@dataclass
+class History:
+    """What the knowledge base remembers that bears on this paste."""
+
+    peers: set[str] = field(default_factory=set)
+    same_peer: list[Incident] = field(default_factory=list)
+    related: list[tuple[Incident, str]] = field(default_factory=list)  # (incident, shared what)
+    similar_device: list[tuple[Incident, str]] = field(default_factory=list)
+    similar_evidence: list[tuple[Incident, float]] = field(default_factory=list)
+
+
+def _fmt(points: float) -> str:
+    return f"{points:+.1f}"
+
+
+def _note_excerpt(incident: Incident) -> str:
+    if not incident.notes:
+        return ""
+    text = incident.notes[-1].text
+    return f': note "{text[:120]}{"…" if len(text) > 120 else ""}"'
+
+
+def _history_points(article: Article, history: History) -> list[tuple[float, str]]:
+    points: list[tuple[float, str]] = []
+    fixes = [i for i in history.same_peer if i.fixed_by == article.id]
+    total = 0.0
+    for n, incident in enumerate(sorted(fixes, key=lambda i: i.id)):
+        step = PEER_FIX_FIRST if n == 0 else PEER_FIX_MORE
+        step = min(step, PEER_FIX_CAP - total)
+        if step <= 0:
+            break
+        total += step
+        points.append(
+            (
+                step,
+                f"fixed incident #{incident.id} for this peer {incident.peer} "
+                f"({(incident.resolved_at or incident.updated_at)[:10]}){_note_excerpt(incident)}",
+            )
+        )
+    denied = 0.0
+    for incident in history.same_peer:
+        for _ in range(incident.not_it.count(article.id)):
+            step = max(NOT_IT, NOT_IT_CAP - denied)
+            if step >= 0:
+                break
+            denied += step
+            points.append((step, f"marked 'not it' on incident #{incident.id} for {incident.peer}"))
+    for incident, shared in history.related:
+        if incident.fixed_by == article.id:
+            points.append(
+                (
+                    RELATED_FIX,
+                    f"fixed incident #{incident.id} ({incident.peer}) with the same {shared}",
+                )
+            )
+    for incident, device in history.similar_device:
+        if incident.fixed_by == article.id:
+            points.append(
+                (
+                    SIMILAR_DEVICE_FIX,
+                    f"fixed incident #{incident.id} on {incident.device}, "
+                    f"a device named like {device}",
+                )
+            )
+    similar = 0.0
+    for incident, overlap in history.similar_evidence:
+        if incident.fixed_by == article.id and similar < SIMILAR_EVIDENCE_CAP:
+            similar += SIMILAR_EVIDENCE_FIX
+            points.append(
+                (
+                    SIMILAR_EVIDENCE_FIX,
+                    f"fixed incident #{incident.id} ({incident.peer}) whose evidence was "
+                    f"{overlap:.0%} the same",
+                )
+            )
+    names = [article.title, *article.aliases]
+    for incident in history.same_peer:
+        for note in incident.notes:
+            match = process.extractOne(
+                note.text,
+                names,
+                scorer=fuzz.token_set_ratio,
+                processor=utils.default_process,
+                score_cutoff=NOTE_MATCH_CUTOFF,
+            )
+            if match is not None:
+                points.append(
+                    (
+                        NOTE_MENTION,
+                        f'a note on incident #{incident.id} says "{note.text[:80]}" '
+                        f"(matches '{match[0]}')",
+                    )
+                )
+                break
+        else:
+            continue
+        break
+    return points
+
+
+def rank(
+    articles: Sequence[Article],
+    signals: Sequence[Signal],
+    history: History | None = None,
+    *,
+    platform: str | None = None,
+    peer: str | None = None,
+    local: str | None = None,
+) -> list[Cause]:
+    """Every article as a cause, best first, each score with its reasons."""
+    history = history or History()
+    by_name: dict[str, list[Signal]] = defaultdict(list)
+    for signal in signals:
+        by_name[signal.name].append(signal)
+    causes = []
+    for article in articles:
+        score = article.prior
+        reasons: list[str] = [f"{_fmt(article.prior)} base rate of this cause"]
+        for name, weight in article.evidence.items():
+            found = by_name.get(name)
+            if not found:
+                continue
+            # A signal counts once however many peers show it: five single lines from five
+            # peers are not five times the evidence for a rekey race.
+            strongest = max(found, key=lambda s: s.strength)
+            points = weight * strongest.strength
+            score += points
+            against = "against: " if points < 0 else ""
+            more = f" (and {len(found) - 1} more like it)" if len(found) > 1 else ""
+            reasons.append(f"{_fmt(points)} {against}{strongest.detail}{more}")
+        for points, why in _history_points(article, history):
+            score += points
+            reasons.append(f"{_fmt(points)} history: {why}")
+        if len(reasons) == 1:
+            reasons[0] += ": nothing in the paste or its history points here"
+        causes.append(
+            Cause(
+                id=article.id,
+                title=article.title,
+                summary=article.summary,
+                score=round(score, 6),
+                reasons=reasons,
+                verify=article.commands("verify", platform, peer, local),
+                fixes=article.commands("fix", platform, peer, local),
+                caveats=list(article.caveats),
+                sources=list(article.sources),
+            )
+        )
+    prior = {a.id: a.prior for a in articles}
+    causes.sort(key=lambda c: (-c.score, -prior[c.id], c.id))
+    return causes
