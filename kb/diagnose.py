@@ -14,7 +14,7 @@ from kb.article import Article, load_articles
 from kb.events import Event
 from kb.evidence import gather
 from kb.groups import Group, Grouper
-from kb.incidents import Incident
+from kb.incidents import Incident, Sighting
 from kb.ranking import Cause, History, rank
 from kb.scan import ScanStats, scan
 from kb.signals import Signal
@@ -28,6 +28,7 @@ RECURRING_WINDOW = timedelta(days=30)
 RECURRING_COUNT = 3
 SIMILAR_DEVICE_CUTOFF = 85.0
 SIMILAR_EVIDENCE_CUTOFF = 0.6
+SIMILAR_EVIDENCE_MIN_SHARED = 2
 
 
 @dataclass
@@ -141,14 +142,17 @@ def _history(store: Store, events: list[Event], groups: list[Group], signals: li
                 seen.add(incident.id)
                 history.similar_device.append((incident, similar[incident.device]))
     names = {s.name for s in signals}
-    if names:
-        for incident in store.resolved_with_feedback():
-            if incident.id in seen or not incident.signals:
-                continue
-            theirs = set(incident.signals)
-            overlap = len(names & theirs) / len(names | theirs)
-            if overlap >= SIMILAR_EVIDENCE_CUTOFF:
-                history.similar_evidence.append((incident, overlap))
+    similar = {}
+    for incident_id, theirs in store.recent_fixes():
+        if incident_id in seen:
+            continue
+        shared = names & set(theirs)
+        overlap = len(shared) / len(names | set(theirs)) if names else 0.0
+        # One shared signal (say, a single line) is too common to mean "the same problem".
+        if len(shared) >= SIMILAR_EVIDENCE_MIN_SHARED and overlap >= SIMILAR_EVIDENCE_CUTOFF:
+            similar[incident_id] = overlap
+    for incident in store.incidents_by_id(similar):
+        history.similar_evidence.append((incident, similar[incident.id]))
     return history
 
 
@@ -240,26 +244,26 @@ def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> N
             f"{MAX_INCIDENTS_PER_PASTE} with the most lines"
         )
     top = diagnosis.causes[0].id
-    try:
-        for peer in peers[:MAX_INCIDENTS_PER_PASTE]:
-            groups = by_peer[peer]
-            count = sum(g.count for g in groups)
-            spis = sorted({g.spi for g in groups if g.spi})
-            names = sorted({s.name for s in diagnosis.signals if s.peer in (peer, None)})
-            incident_id, _ = store.record_incident(
+    sightings = []
+    for peer in peers[:MAX_INCIDENTS_PER_PASTE]:
+        groups = by_peer[peer]
+        count = sum(g.count for g in groups)
+        spis = sorted({g.spi for g in groups if g.spi})
+        sightings.append(
+            Sighting(
                 peer=peer,
                 local=groups[0].local,
                 device=groups[0].device,
                 platform=groups[0].platform,
                 spis=spis,
-                signals=names,
+                signals=sorted({s.name for s in diagnosis.signals if s.peer in (peer, None)}),
                 event_count=count,
                 top_cause=top,
                 summary=f"{count} invalid-SPI line(s), SPI {', '.join(spis) or '?'}; likely {top}",
-                source=source,
-                now=now,
             )
-            diagnosis.recorded.append(incident_id)
+        )
+    try:
+        diagnosis.recorded = store.record_incidents(sightings, source=source, now=now)
     except StoreError as exc:
         diagnosis.warnings.append(f"this diagnosis was not recorded: {exc}")
 

@@ -69,6 +69,7 @@ def canonical_ip(text: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=65536)
 def is_private(address: str | None) -> bool:
     if not address:
         return False

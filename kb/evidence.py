@@ -163,9 +163,8 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
             )
         )
 
-    natted = sorted(
-        {e.peer for e in invalid if e.peer and is_private(e.peer) and not is_private(e.local)}
-    )
+    pairs = {(g.peer, g.local) for g in groups if g.peer}
+    natted = sorted({p for p, local in pairs if is_private(p) and not is_private(local)})
     for peer in natted:
         signals.append(
             Signal("nat_t", f"peer {peer} is a private address talking to a public one: NAT", peer)

@@ -61,3 +61,18 @@ class Incident:
             "not_it": self.not_it,
             "notes": [n.to_dict() for n in self.notes],
         }
+
+
+@dataclass
+class Sighting:
+    """What one paste showed of one peer, to open or update its incident."""
+
+    peer: str
+    local: str | None
+    device: str | None
+    platform: str | None
+    spis: list[str]
+    signals: list[str]
+    event_count: int
+    top_cause: str | None
+    summary: str

@@ -21,7 +21,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from kb.article import ARTICLES_DIR, Article, load_articles
-from kb.incidents import Incident, Note
+from kb.incidents import Incident, Note, Sighting
 
 DEFAULT_BUSY_MS = 5000
 REUSE_WINDOW = timedelta(hours=24)  # a paste for the same peer within a day is the same incident
@@ -108,6 +108,7 @@ def _tables(db: sqlite_utils.Database) -> None:
     db["incidents"].create_index(["peer", "status"])
     db["incidents"].create_index(["local"])
     db["incidents"].create_index(["device"])
+    db["incidents"].create_index(["updated_at"])
     db["incident_spis"].create(
         {"incident_id": int, "spi": str},
         pk=("incident_id", "spi"),
@@ -224,7 +225,7 @@ class Store:
                 )
         try:
             if self.readonly:
-                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                conn = self._connect_read_only(path)
             else:
                 conn = sqlite3.connect(str(path), check_same_thread=False)
             # Autocommit: transactions are only the ones sqlite-utils' atomic() and writing() open.
@@ -241,6 +242,20 @@ class Store:
                 raise LockedError(self._locked_message()) from exc
             raise StoreError(f"{path} is not a spibot database: {exc}") from exc
         return db
+
+    @staticmethod
+    def _connect_read_only(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            # A WAL database on a read-only filesystem has no -shm file and cannot get one;
+            # nobody can be writing it there, so reading it as immutable is safe.
+            conn.close()
+            return sqlite3.connect(
+                f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False
+            )
 
     def _migrate(self) -> None:
         pending = MIGRATIONS.pending(self.db)
@@ -455,70 +470,70 @@ class Store:
             return []
         return self._incidents(f"device in ({','.join('?' * len(devices))})", devices, limit)
 
-    def resolved_with_feedback(self, limit: int = 500) -> list[Incident]:
-        """Recently resolved incidents, for 'what fixed similar evidence elsewhere'."""
-        return self._incidents("fixed_by is not null", [], limit)
+    def recent_fixes(self, limit: int = 500) -> list[tuple[int, list[str]]]:
+        """(incident id, signal names) of recently resolved incidents, newest first."""
+        rows = self.db.query(
+            "select id, signals from incidents where fixed_by is not null "
+            "order by updated_at desc limit ?",
+            [limit],
+        )
+        return [(r["id"], json.loads(r["signals"] or "[]")) for r in rows]
 
-    def record_incident(
-        self,
-        *,
-        peer: str,
-        local: str | None,
-        device: str | None,
-        platform: str | None,
-        spis: Iterable[str],
-        signals: list[str],
-        event_count: int,
-        top_cause: str | None,
-        summary: str,
-        source: str = "cli",
-        now: datetime | None = None,
-    ) -> tuple[int, bool]:
-        """Open an incident for a peer, or update the open one seen within REUSE_WINDOW.
+    def incidents_by_id(self, ids: Iterable[int]) -> list[Incident]:
+        ids = sorted(set(ids))
+        if not ids:
+            return []
+        return self._incidents(f"id in ({','.join('?' * len(ids))})", ids)
 
-        Returns (incident id, whether it was newly opened).
+    def record_incidents(
+        self, sightings: Iterable[Sighting], *, source: str = "cli", now: datetime | None = None
+    ) -> list[int]:
+        """Open an incident per peer, or update its open one seen within REUSE_WINDOW.
+
+        One transaction for the whole paste: all of it is recorded, or none.
         """
         now = now or utcnow()
-        cutoff = _iso(now - REUSE_WINDOW)
+        stamp, cutoff = _iso(now), _iso(now - REUSE_WINDOW)
+        ids = []
         with self.writing("record the incident") as db:
-            row = next(
-                db.query(
-                    "select id, event_count from incidents where peer = ? and status = 'open' "
-                    "and updated_at >= ? order by updated_at desc limit 1",
-                    [peer, cutoff],
-                ),
-                None,
-            )
-            values = {
-                "local": local,
-                "device": device,
-                "platform": platform,
-                "updated_at": _iso(now),
-                "top_cause": top_cause,
-                "summary": summary,
-                "signals": json.dumps(sorted(set(signals))),
-            }
-            if row is None:
-                values |= {
-                    "peer": peer,
-                    "status": "open",
-                    "opened_at": _iso(now),
-                    "event_count": event_count,
-                    "source": source,
+            for seen in sightings:
+                row = next(
+                    db.query(
+                        "select id, event_count from incidents where peer = ? and status = 'open' "
+                        "and updated_at >= ? order by updated_at desc limit 1",
+                        [seen.peer, cutoff],
+                    ),
+                    None,
+                )
+                values = {
+                    "local": seen.local,
+                    "device": seen.device,
+                    "platform": seen.platform,
+                    "updated_at": stamp,
+                    "top_cause": seen.top_cause,
+                    "summary": seen.summary,
+                    "signals": json.dumps(sorted(set(seen.signals))),
                 }
-                incident_id = db["incidents"].insert(values).last_pk
-                opened = True
-            else:
-                incident_id = row["id"]
-                values["event_count"] = row["event_count"] + event_count
-                db["incidents"].update(incident_id, values)
-                opened = False
-            db["incident_spis"].insert_all(
-                ({"incident_id": incident_id, "spi": s} for s in sorted(set(spis))),
-                pk=("incident_id", "spi"),
-                ignore=True,
-            )
-        return incident_id, opened
+                if row is None:
+                    values |= {
+                        "peer": seen.peer,
+                        "status": "open",
+                        "opened_at": stamp,
+                        "event_count": seen.event_count,
+                        "source": source,
+                    }
+                    incident_id = db["incidents"].insert(values).last_pk
+                else:
+                    incident_id = row["id"]
+                    values["event_count"] = row["event_count"] + seen.event_count
+                    db["incidents"].update(incident_id, values)
+                db["incident_spis"].insert_all(
+                    ({"incident_id": incident_id, "spi": s} for s in sorted(set(seen.spis))),
+                    pk=("incident_id", "spi"),
+                    ignore=True,
+                )
+                ids.append(incident_id)
+        return ids
 
     def add_note(
         self,

@@ -1,0 +1,235 @@
+"""The database under stress: old schemas, read-only files, locks, junk, hostile queries."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from kb.diagnose import diagnose
+from kb.store import MIGRATIONS, LockedError, ReadOnlyError, Store, UnknownArticleError
+from tests.conftest import FIXTURES
+
+SPIBOT = [sys.executable, "-m", "bot"]
+PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SPIBOT, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_database_from_an_older_schema_is_migrated_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    MIGRATIONS.apply(old, stop_before="0002_search")
+    incident = (
+        old["incidents"]
+        .insert(
+            {
+                "peer": "198.51.100.7",
+                "status": "open",
+                "opened_at": "2026-01-01T00:00:00+00:00",
+                "updated_at": "2026-01-01T00:00:00+00:00",
+                "signals": "[]",
+                "event_count": 1,
+            }
+        )
+        .last_pk
+    )
+    old["notes"].insert(
+        {"incident_id": incident, "text": "rebooted the hub router", "created_at": "2026-01-01"}
+    )
+    old.close()
+    with Store(path) as store:
+        assert [m.name for m in MIGRATIONS.pending(store.db)] == []
+        assert store.search_notes("rebooted")[0]["incident_id"] == incident
+        assert store.counts()["articles"] >= 10
+    result = json.loads(run("lookup", "--json", "rebooted", "--db", str(path)).stdout)
+    assert result["incidents"][0]["notes"][0]["text"] == "rebooted the hub router"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        '"unbalanced',
+        "*",
+        "NEAR(",
+        'NEAR("a" "b")',
+        "a OR",
+        "-x",
+        "title:foo",
+        "^",
+        "'; DROP TABLE notes; --",
+    ],
+)
+def test_fts_syntax_in_lookups_is_inert(tmp_path: Path, query: str) -> None:
+    db = tmp_path / "kb.db"
+    with Store(db) as store:
+        store.add_note(peer="198.51.100.7", text='he said "NEAR(" * twice')
+    result = run("lookup", "--json", "--db", str(db), "--", query)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["query"] == query
+    with Store(db) as store:
+        assert store.counts()["notes"] == 1
+
+
+def test_unknown_fixed_by_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "kb.db"
+    result = run(
+        "note", "add", "x", "--peer", "198.51.100.7", "--fixed-by", "gremlins", "--db", str(db)
+    )
+    assert result.returncode == 2
+    assert "unknown article id 'gremlins'" in result.stderr and "rekey-race" in result.stderr
+    with Store(db) as store:
+        assert store.counts()["incidents"] == 0 and store.counts()["notes"] == 0
+        with pytest.raises(UnknownArticleError):
+            store.resolve(1, "gremlins")
+
+
+def test_bad_peer_and_spi_are_usage_errors(tmp_path: Path) -> None:
+    db = str(tmp_path / "kb.db")
+    assert run("note", "add", "x", "--peer", "not-an-ip", "--db", db).returncode == 2
+    bad_spi = run("note", "add", "x", "--peer", "198.51.100.7", "--spi", "0xZZZ", "--db", db)
+    assert bad_spi.returncode == 2 and "SPI" in bad_spi.stderr
+
+
+def test_locked_database_gives_a_clear_error_and_diagnosis_still_answers(tmp_path: Path) -> None:
+    db = tmp_path / "kb.db"
+    Store(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        env = {"SPIBOT_BUSY_TIMEOUT_MS": "200"}
+        note = run("note", "add", "x", "--peer", "198.51.100.7", "--db", str(db), env=env)
+        assert note.returncode == 4
+        assert "locked by another process (waited 0.2 s)" in note.stderr
+        assert "Traceback" not in note.stderr
+        answer = run("diagnose", "--json", "--db", str(db), stdin=PASTE, env=env)
+        assert answer.returncode == 0
+        doc = json.loads(answer.stdout)
+        assert doc["causes"][0]["id"] == "sa-out-of-sync"
+        assert any("not recorded" in w and "locked" in w for w in doc["warnings"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Store(db) as store:
+        assert store.counts()["notes"] == 0  # nothing half-written
+
+
+@contextlib.contextmanager
+def read_only_copy(source: Path, tmp_path: Path):
+    """A directory holding a copy of the database that this process cannot write."""
+    if os.geteuid() != 0:
+        target = tmp_path / "ro"
+        target.mkdir()
+        (target / "kb.db").write_bytes(source.read_bytes())
+        (target / "kb.db").chmod(0o444)
+        target.chmod(0o555)
+        try:
+            yield target / "kb.db"
+        finally:
+            target.chmod(0o755)
+        return
+    # root writes through file modes, so give it a read-only filesystem instead
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
+    try:
+        (mount / "kb.db").write_bytes(source.read_bytes())
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield mount / "kb.db"
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_read_only_database_still_diagnoses_but_refuses_writes(tmp_path: Path) -> None:
+    source = tmp_path / "kb.db"
+    with Store(source) as store:
+        store.add_note(peer="198.51.100.7", text="cleared on the hub", fixed_by="sa-out-of-sync")
+        store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with read_only_copy(source, tmp_path) as db:
+        answer = run("diagnose", "--json", "--db", str(db), stdin=PASTE)
+        assert answer.returncode == 0, answer.stderr
+        doc = json.loads(answer.stdout)
+        assert doc["causes"][0]["id"] == "sa-out-of-sync"
+        assert any("history: fixed incident" in r for r in doc["causes"][0]["reasons"])
+        assert any("not recorded" in w and "read-only" in w for w in doc["warnings"])
+        note = run("note", "add", "x", "--peer", "198.51.100.7", "--db", str(db))
+        assert (
+            note.returncode == 4 and "read-only" in note.stderr and "Traceback" not in note.stderr
+        )
+        with Store(db) as store, pytest.raises(ReadOnlyError):
+            store.add_note(peer="198.51.100.7", text="x")
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    result = run("incidents", "--db", str(junk))
+    assert result.returncode == 4 and "not a spibot database" in result.stderr
+
+
+def test_default_database_is_created_in_the_user_data_directory(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "HOME": str(tmp_path), "SPIBOT_DB": ""}
+    result = run("kb", "list", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["articles"]) >= 10
+    assert (tmp_path / "data" / "spibot" / "spibot.db").is_file()
+
+
+def test_env_file_sets_the_database(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"SPIBOT_DB={tmp_path / 'from-env.db'}\n")
+    result = subprocess.run(
+        [*SPIBOT, "kb", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "SPIBOT_DB"}
+        | {"PYTHONPATH": str(Path.cwd())},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-env.db").is_file()
+
+
+def test_acknowledged_note_is_visible_to_another_connection(tmp_path: Path) -> None:
+    db = tmp_path / "kb.db"
+    with Store(db) as store:
+        _, note_id = store.add_note(peer="198.51.100.7", text="seen by others")
+        other = sqlite3.connect(db)
+        assert other.execute("select text from notes where id = ?", [note_id]).fetchone() == (
+            "seen by others",
+        )
+        other.close()
+
+
+def test_reads_go_on_while_another_writer_holds_the_lock(tmp_path: Path) -> None:
+    db = tmp_path / "kb.db"
+    Store(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with Store(db, busy_ms=50) as store:
+            assert diagnose(PASTE, store, record=False).causes[0].id == "sa-out-of-sync"
+            with pytest.raises(LockedError):
+                store.add_note(peer="198.51.100.7", text="x")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
