@@ -319,3 +319,90 @@ def kb_list(as_json: bool, db_path: str | None) -> None:
         weights = ", ".join(f"{k} {v:+g}" for k, v in a.evidence.items())
         click.echo(f"{'':<18} prior {a.prior:g}; {weights}")
     click.echo(f"\n{len(articles)} articles; signals: {', '.join(SIGNALS)}")
+
+
+@main.command()
+@click.option("--http", "http_mode", is_flag=True, help="Serve HTTP instead of Socket Mode.")
+@click.option("--port", type=int, help="HTTP port (env PORT, default 3000; 0 picks a free one).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="HTTP address to bind.")
+@db_option
+def serve(http_mode: bool, port: int | None, host: str, db_path: str | None) -> None:
+    """Run the Slack bot: Socket Mode (SLACK_APP_TOKEN) unless --http.
+
+    HTTP mode serves POST /slack/events (signatures checked with SLACK_SIGNING_SECRET) and
+    GET /healthz. SLACK_API_URL points the Web API client elsewhere (GovSlack, tests).
+    """
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
+    from bot import server, settings
+    from bot.slack_app import build_app
+
+    try:
+        config = settings.load(http=http_mode, port=port)
+        _store(db_path).close()  # create, migrate and seed before the first event
+        app = build_app(config, db_path)
+    except settings.SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (BoltError, SlackApiError) as exc:
+        click.echo(
+            f"error: Slack refused SLACK_BOT_TOKEN ({_slack_reason(exc)}); check the token in "
+            "your Slack app's OAuth & Permissions page",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    if http_mode:
+        server.serve_http(app, db_path, host, config.port)
+    else:
+        server.serve_socket_mode(app, config.app_token)
+
+
+def _slack_reason(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if response is not None and hasattr(response, "get"):
+        return str(response.get("error"))
+    return str(exc).splitlines()[0][:200]
+
+
+@main.command()
+@db_option
+def console(db_path: str | None) -> None:
+    """The Slack replies in the terminal: paste log lines, end with an empty line.
+
+    Lines starting with /spi work as the Slack command does (/spi help lists them).
+    Ctrl-D quits.
+    """
+    from bot import spi_command
+
+    store = _store(db_path)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo(
+            "spibot console: paste log lines and end with an empty line; /spi help; Ctrl-D quits."
+        )
+    buffer: list[str] = []
+
+    def flush() -> None:
+        pasted = "\n".join(buffer).strip()
+        buffer.clear()
+        if not pasted:
+            return
+        if pasted.startswith("/spi"):
+            reply = spi_command.run(store, pasted[4:], source="console")
+        else:
+            reply = spi_command.run(store, pasted, source="console")
+            if reply.diagnosis is None:
+                reply.text = "No invalid-SPI lines recognised. Type /spi help."
+        click.echo(reply.text.rstrip() + "\n")
+
+    with store:
+        for line in sys.stdin:
+            line = line.rstrip("\n")
+            if line.strip() == "" or (line.startswith("/spi") and not buffer):
+                if line.startswith("/spi"):
+                    buffer.append(line)
+                flush()
+                continue
+            buffer.append(line)
+        flush()

@@ -1,0 +1,63 @@
+"""Slack settings from the environment (and .env), checked with one clear line per problem."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_PORT = 3000
+DEFAULT_NOTE_REACTION = "pushpin"
+
+_WHERE = {
+    "SLACK_BOT_TOKEN": "OAuth & Permissions > Bot User OAuth Token (starts with xoxb-)",
+    "SLACK_APP_TOKEN": "Basic Information > App-Level Tokens, with the connections:write scope "
+    "(starts with xapp-)",
+    "SLACK_SIGNING_SECRET": "Basic Information > App Credentials > Signing Secret",
+}
+_PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message names it and where to get it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str
+    app_token: str | None
+    signing_secret: str | None
+    api_url: str
+    port: int
+    note_reaction: str
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is not set: find it in your Slack app's {_WHERE[name]}")
+    prefix = _PREFIX.get(name)
+    if prefix and not value.startswith(prefix):
+        raise SettingsError(
+            f"{name} does not start with {prefix}: use the {_WHERE[name]}, not another token"
+        )
+    return value
+
+
+def load(http: bool, port: int | None = None) -> Settings:
+    """Settings for `spibot serve`: Socket Mode needs the app token, HTTP mode the secret."""
+    bot_token = _required("SLACK_BOT_TOKEN")
+    app_token = None if http else _required("SLACK_APP_TOKEN")
+    signing_secret = _required("SLACK_SIGNING_SECRET") if http else None
+    api_url = os.environ.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL
+    if not api_url.startswith(("https://", "http://")):
+        raise SettingsError(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_API_URL}")
+    if not api_url.endswith("/"):
+        api_url += "/"
+    if port is None:
+        raw = os.environ.get("PORT", "").strip() or str(DEFAULT_PORT)
+        if not raw.isdigit() or not 0 <= int(raw) < 65536:
+            raise SettingsError(f"PORT must be a TCP port number (0-65535), not {raw!r}")
+        port = int(raw)
+    reaction = os.environ.get("SPIBOT_NOTE_REACTION", "").strip(": ") or DEFAULT_NOTE_REACTION
+    return Settings(bot_token, app_token, signing_secret, api_url, port, reaction)

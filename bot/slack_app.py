@@ -1,0 +1,336 @@
+"""The Slack door: thin Bolt handlers around kb.
+
+Each handler turns a Slack payload into a call on kb (or on the shared /spi function) and
+renders the answer; nothing here ranks or parses logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from bot import blocks, spi_command
+from bot.settings import Settings
+from bot.slack_state import SlackState
+from kb.diagnose import diagnose
+from kb.events import canonical_ip
+from kb.scan import parse_text
+from kb.store import Store, StoreError
+
+log = logging.getLogger("spibot.slack")
+SHORTCUT = "add_to_spi_incident"
+# Messages people post; bots' messages (syslog feeds) only where /spi watch is on.
+_PEOPLE_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+
+
+class Stores:
+    """One Store per thread: Bolt runs listeners on a thread pool, SQLite wants a
+    connection per thread."""
+
+    def __init__(self, db_path: str | None) -> None:
+        self.db_path = db_path
+        self._local = threading.local()
+
+    def get(self) -> tuple[Store, SlackState]:
+        if getattr(self._local, "store", None) is None:
+            store = Store(self.db_path)
+            self._local.store, self._local.state = store, SlackState(store)
+        return self._local.store, self._local.state
+
+
+def web_client(settings: Settings) -> WebClient:
+    client = WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=10)
+    # slack-sdk's handlers: wait out a 429's Retry-After, retry a dropped connection once.
+    client.retry_handlers.extend(
+        [RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler()]
+    )
+    return client
+
+
+def _rich_text(elements: list) -> list[str]:
+    out = []
+    for element in elements or []:
+        if element.get("type") in ("text", "link"):
+            out.append(element.get("text") or element.get("url", ""))
+        elif "elements" in element:
+            out.extend(_rich_text(element["elements"]))
+            if element.get("type") in ("rich_text_section", "rich_text_preformatted"):
+                out.append("\n")
+    return out
+
+
+def message_text(message: dict) -> str:
+    """The log text of a message: its text, or its rich-text blocks and attachments."""
+    text = message.get("text") or ""
+    if parse_text(text):
+        return text
+    parts = ["".join(_rich_text(b.get("elements", []))) for b in message.get("blocks") or []]
+    parts += [a.get("text") or a.get("fallback") or "" for a in message.get("attachments") or []]
+    rich = "\n".join(p for p in parts if p)
+    return rich if rich and parse_text(rich) else text
+
+
+def build_app(
+    settings: Settings, db_path: str | None = None, *, executor: Executor | None = None
+) -> App:
+    """The Bolt app. `executor` runs listeners after the ack (Bolt's default pool if None)."""
+    stores = Stores(db_path)
+    client = web_client(settings)
+    http = settings.signing_secret is not None
+    app = App(
+        client=client,
+        signing_secret=settings.signing_secret or "",
+        request_verification_enabled=http,
+        logger=log,
+        listener_executor=executor,
+    )
+
+    @app.middleware
+    def once_per_delivery(body: dict, next: Callable[[], None]) -> BoltResponse | None:
+        """Slack retries an event it thinks we missed; answer each event_id once."""
+        event_id = body.get("event_id")
+        if body.get("type") == "event_callback" and event_id:
+            _, state = stores.get()
+            if not state.first_time(f"event:{event_id}"):
+                return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    def answer_paste(message: dict, channel: str, client: WebClient, edited: bool) -> None:
+        store, state = stores.get()
+        ts = message["ts"]
+        text = message_text(message)
+        if not parse_text(text):
+            return
+        key = (
+            f"edit:{channel}:{ts}:{message.get('edited', {}).get('ts')}"
+            if edited
+            else f"paste:{channel}:{ts}"
+        )
+        if not state.first_time(key):
+            return  # the same post as a message and as an app_mention: one reply
+        prior = state.reply_for(channel, ts)
+        result = diagnose(text, store, record=prior is None, source=f"slack:{channel}")
+        if not result.groups:
+            return
+        rendered = [b.to_dict() for b in blocks.diagnosis(result)]
+        fallback = blocks.esc(result.summary())
+        if prior is not None:
+            client.chat_update(
+                channel=channel, ts=prior["reply_ts"], text=fallback, blocks=rendered
+            )
+            return
+        thread_ts = message.get("thread_ts") or ts
+        posted = client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=fallback,
+            blocks=rendered,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        incident = result.recorded[0] if result.recorded else None
+        state.remember_reply(channel, ts, thread_ts, posted["ts"], incident, result.peer)
+
+    @app.event("message")
+    def on_message(event: dict, client: WebClient, context) -> None:
+        subtype = event.get("subtype")
+        channel = event.get("channel")
+        if subtype == "message_changed":
+            message = event.get("message") or {}
+            if message.get("bot_id") and message.get("bot_id") == context.bot_id:
+                return
+            if message.get("bot_id") and not stores.get()[1].watched(channel):
+                return
+            answer_paste(message, channel, client, edited=True)
+            return
+        if subtype == "bot_message" or event.get("bot_id"):
+            if event.get("bot_id") != context.bot_id and stores.get()[1].watched(channel):
+                answer_paste(event, channel, client, edited=False)
+            return
+        if subtype in _PEOPLE_SUBTYPES:
+            answer_paste(event, channel, client, edited=False)
+
+    @app.event("app_mention")
+    def on_mention(event: dict, client: WebClient) -> None:
+        answer_paste(event, event["channel"], client, edited=False)
+
+    @app.command("/spi")
+    def on_spi(ack, command: dict) -> None:
+        store, state = stores.get()
+        reply = spi_command.run(
+            store,
+            command.get("text") or "",
+            state=state,
+            channel=command.get("channel_id"),
+            user=command.get("user_id"),
+            source=f"slack:{command.get('channel_id')}",
+        )
+        ack(
+            response_type="ephemeral",
+            text=reply.text[:3000],
+            blocks=[b.to_dict() for b in reply.blocks],
+        )
+
+    @app.action("spi_fixed")
+    def on_fixed(ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        store, _ = stores.get()
+        picked = json.loads(action["value"])
+        user = body["user"]["id"]
+        store.resolve(int(picked["incident"]), picked["article"], author=user)
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+        client.chat_update(
+            channel=channel,
+            ts=message.get("ts") or body["container"]["message_ts"],
+            text=f"Fixed by {picked['article']}",
+            blocks=blocks.resolved(message.get("blocks") or [], picked["article"], user),
+        )
+
+    @app.action("spi_not_it")
+    def on_not_it(ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        store, _ = stores.get()
+        picked = json.loads(action["value"])
+        store.not_it(int(picked["incident"]), picked["article"], author=body["user"]["id"])
+        client.chat_postEphemeral(
+            channel=body["channel"]["id"],
+            user=body["user"]["id"],
+            text=f"Noted: {picked['article']} will rank lower for {picked.get('peer')} "
+            "from now on.",
+        )
+
+    @app.action("spi_add_note")
+    def on_add_note(ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        picked = json.loads(action["value"])
+        message = body.get("message") or {}
+        metadata = {
+            "incident": picked.get("incident"),
+            "channel": body["channel"]["id"],
+            "thread_ts": message.get("thread_ts") or message.get("ts"),
+        }
+        view = blocks.note_modal("", picked.get("peer"), metadata)
+        client.views_open(trigger_id=body["trigger_id"], view=view.to_dict())
+
+    @app.shortcut(SHORTCUT)
+    def on_shortcut(ack, shortcut: dict, client: WebClient) -> None:
+        ack()
+        _, state = stores.get()
+        message = shortcut["message"]
+        channel = shortcut["channel"]["id"]
+        thread_ts = message.get("thread_ts") or message["ts"]
+        permalink = client.chat_getPermalink(channel=channel, message_ts=message["ts"])
+        reply = state.reply_in_thread(channel, thread_ts)
+        events = parse_text(message_text(message))
+        peer = reply["peer"] if reply else next((e.peer for e in events if e.peer), None)
+        metadata = {
+            "incident": reply["incident_id"] if reply else None,
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "permalink": permalink.get("permalink"),
+        }
+        text = message.get("text") or ""
+        if permalink.get("permalink"):
+            text = f"{text}\n\n{permalink['permalink']}"
+        view = blocks.note_modal(text, peer, metadata)
+        client.views_open(trigger_id=shortcut["trigger_id"], view=view.to_dict())
+
+    @app.view(blocks.NOTE_MODAL)
+    def on_note_submitted(ack, body: dict, view: dict, client: WebClient) -> None:
+        values = view["state"]["values"]
+        peer_text = (values["peer"]["value"].get("value") or "").strip()
+        note_text = (values["note"]["value"].get("value") or "").strip()
+        peer = canonical_ip(peer_text)
+        if peer is None:
+            ack(response_action="errors", errors={"peer": "Enter the peer's IP address."})
+            return
+        if not note_text:
+            ack(response_action="errors", errors={"note": "The note is empty."})
+            return
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        store, _ = stores.get()
+        incident_id = metadata.get("incident")
+        if incident_id is not None and store.incident(int(incident_id)).peer != peer:
+            incident_id = None  # the peer was changed in the form: file it under that peer
+        try:
+            incident, _ = store.add_note(
+                peer=peer,
+                text=note_text,
+                author=body["user"]["id"],
+                source="slack:modal",
+                permalink=metadata.get("permalink"),
+                incident_id=incident_id,
+            )
+        except StoreError as exc:
+            ack(response_action="errors", errors={"note": f"Not saved: {exc}"[:150]})
+            return
+        ack()  # only now: the note is committed
+        if metadata.get("channel") and metadata.get("thread_ts"):
+            client.chat_postMessage(
+                channel=metadata["channel"],
+                thread_ts=metadata["thread_ts"],
+                text=f"📝 Note added to incident #{incident.id} for {peer}.",
+            )
+
+    @app.event("reaction_added")
+    def on_reaction(event: dict, client: WebClient, context) -> None:
+        if event.get("reaction") != settings.note_reaction:
+            return
+        item = event.get("item") or {}
+        if item.get("type") != "message":
+            return
+        channel, ts = item["channel"], item["ts"]
+        store, state = stores.get()
+        found = client.conversations_replies(
+            channel=channel, ts=ts, latest=ts, inclusive=True, limit=1
+        )
+        message = next((m for m in found.get("messages", []) if m.get("ts") == ts), None)
+        if message is None or message.get("bot_id") == context.bot_id:
+            return
+        thread_ts = message.get("thread_ts") or ts
+        reply = state.reply_in_thread(channel, thread_ts)
+        if reply is None:
+            return  # not a thread spibot answered
+        if not state.first_time(f"reaction-note:{channel}:{ts}"):
+            return
+        permalink = client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+        incident, _ = store.add_note(
+            peer=reply["peer"],
+            text=message.get("text") or "(no text)",
+            author=message.get("user") or event.get("user"),
+            source="slack:reaction",
+            permalink=permalink,
+            incident_id=reply["incident_id"],
+        )
+        client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=f"📌 Added that message as a note to incident #{incident.id}.",
+        )
+
+    @app.event("app_home_opened")
+    def on_home(event: dict, client: WebClient) -> None:
+        store, _ = stores.get()
+        recent = store.incidents(limit=50)
+        peers = list(dict.fromkeys(i.peer for i in recent if i.peer))[:10]
+        open_ = [i for i in recent if i.status == "open"]
+        view = blocks.home(store.counts(), open_, peers)
+        client.views_publish(user_id=event["user"], view=view.to_dict())
+
+    @app.error
+    def on_error(error: Exception, body: dict) -> None:
+        log.error("handler failed: %s (%s)", error, body.get("type"), exc_info=error)
+
+    return app

@@ -1,0 +1,112 @@
+"""What the Slack door remembers: deliveries seen, replies posted, channels watched.
+
+Kept in the knowledge base's SQLite file (its own migration set, so kb stays Slack-free), so
+a retry or a second worker sees what the first one did, across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from kb.store import Store
+
+MIGRATIONS = Migrations("spibot-slack")
+SEEN_TTL = timedelta(days=2)  # Slack retries for minutes, not days
+
+
+@MIGRATIONS(name="0001_slack")
+def _slack(db: sqlite_utils.Database) -> None:
+    db["slack_seen"].create({"key": str, "seen_at": str}, pk="key")
+    db["slack_seen"].create_index(["seen_at"])
+    db["slack_replies"].create(
+        {
+            "channel": str,
+            "message_ts": str,
+            "thread_ts": str,
+            "reply_ts": str,
+            "incident_id": int,
+            "peer": str,
+            "created_at": str,
+        },
+        pk=("channel", "message_ts"),
+    )
+    db["slack_replies"].create_index(["channel", "thread_ts"])
+    db["slack_watch"].create({"channel": str, "by_user": str, "since": str}, pk="channel")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SlackState:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+        if MIGRATIONS.pending(self.db):
+            with store._translate_errors("migrate"):
+                MIGRATIONS.apply(self.db)
+
+    def first_time(self, key: str) -> bool:
+        """True once per key, across processes: the primary key makes the insert atomic."""
+        with self.store.writing("remember the delivery") as db:
+            cursor = db.execute(
+                "insert or ignore into slack_seen (key, seen_at) values (?, ?)", [key, _now()]
+            )
+            return cursor.rowcount == 1
+
+    def forget_old(self) -> int:
+        cutoff = (datetime.now(UTC) - SEEN_TTL).isoformat(timespec="seconds")
+        with self.store.writing("expire deliveries") as db:
+            return db.execute("delete from slack_seen where seen_at < ?", [cutoff]).rowcount
+
+    def remember_reply(
+        self, channel: str, message_ts: str, thread_ts: str, reply_ts: str, incident_id, peer
+    ) -> None:
+        with self.store.writing("remember the reply") as db:
+            db["slack_replies"].upsert(
+                {
+                    "channel": channel,
+                    "message_ts": message_ts,
+                    "thread_ts": thread_ts,
+                    "reply_ts": reply_ts,
+                    "incident_id": incident_id,
+                    "peer": peer,
+                    "created_at": _now(),
+                },
+                pk=("channel", "message_ts"),
+            )
+
+    def reply_for(self, channel: str, message_ts: str) -> dict | None:
+        rows = self.db.query(
+            "select * from slack_replies where channel = ? and message_ts = ?",
+            [channel, message_ts],
+        )
+        return next(rows, None)
+
+    def reply_in_thread(self, channel: str, thread_ts: str) -> dict | None:
+        rows = self.db.query(
+            "select * from slack_replies where channel = ? and thread_ts = ? "
+            "order by created_at desc limit 1",
+            [channel, thread_ts],
+        )
+        return next(rows, None)
+
+    def watch(self, channel: str, user: str | None, on: bool) -> None:
+        with self.store.writing("change the watch list") as db:
+            if on:
+                db["slack_watch"].upsert(
+                    {"channel": channel, "by_user": user, "since": _now()}, pk="channel"
+                )
+            else:
+                db.execute("delete from slack_watch where channel = ?", [channel])
+
+    def watched(self, channel: str) -> bool:
+        return self.db["slack_watch"].count_where("channel = ?", [channel]) > 0
+
+    @staticmethod
+    def encode(value: dict) -> str:
+        return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,133 @@
+"""`/spi`: one function for every form, shared by Slack and the console."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slack_sdk.models.blocks import Block
+
+from bot import blocks, text
+from bot.slack_state import SlackState
+from kb.diagnose import diagnose
+from kb.events import canonical_ip
+from kb.lookup import lookup
+from kb.store import Store, StoreError
+
+
+@dataclass
+class Reply:
+    text: str  # the plain-text form: Slack's fallback and the console's output
+    blocks: list[Block] = field(default_factory=list)
+    diagnosis: object | None = None
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0] if doc else ""
+
+
+def spi_help() -> Reply:
+    """Show what /spi can do."""
+    from bot.cli import diagnose as diagnose_cmd
+    from bot.cli import incidents as incidents_cmd
+    from bot.cli import lookup as lookup_cmd
+    from bot.cli import note_add
+
+    rows = [
+        ("/spi <peer IP | SPI | device | text>", _first_line(lookup_cmd.help)),
+        ("/spi <pasted log lines>", _first_line(diagnose_cmd.help)),
+        ("/spi note <peer IP> <text>", _first_line(note_add.help)),
+        ("/spi incidents [peer IP]", _first_line(incidents_cmd.help)),
+        ("/spi watch on|off", _first_line(spi_watch.__doc__)),
+        ("/spi help", _first_line(spi_help.__doc__)),
+    ]
+    plain = "\n".join(f"{form}  {doc}" for form, doc in rows)
+    body = "\n".join(f"`{blocks.esc(form)}`  {blocks.esc(doc)}" for form, doc in rows)
+    return Reply(plain, blocks.text_reply("spibot commands", body))
+
+
+def spi_watch(state: SlackState | None, channel: str | None, user: str | None, arg: str) -> Reply:
+    """Answer pastes from other bots (syslog feeds) in this channel: on or off."""
+    if arg not in ("on", "off"):
+        return Reply("Usage: /spi watch on|off", blocks.text_reply("Usage", "`/spi watch on|off`"))
+    if state is None or channel is None:
+        return Reply("watch only works in Slack channels")
+    state.watch(channel, user, arg == "on")
+    said = (
+        "I will answer invalid-SPI pastes from bots (syslog feeds) in this channel."
+        if arg == "on"
+        else "I will answer only people's pastes in this channel."
+    )
+    return Reply(said, blocks.text_reply("Watch " + arg, blocks.esc(said)))
+
+
+def _note(store: Store, rest: str, user: str | None, source: str) -> Reply:
+    peer_text, _, note_text = rest.partition(" ")
+    peer = canonical_ip(peer_text)
+    if peer is None or not note_text.strip():
+        usage = "Usage: /spi note <peer IP> <text>"
+        return Reply(usage, blocks.text_reply("Usage", "`/spi note <peer IP> <text>`"))
+    incident, note_id = store.add_note(peer=peer, text=note_text, author=user, source=source)
+    said = f"Note {note_id} added to incident #{incident.id} for {peer}."
+    return Reply(said, blocks.text_reply("Note added", blocks.esc(said)))
+
+
+def _incidents(store: Store, rest: str) -> Reply:
+    peer = canonical_ip(rest) if rest else None
+    if rest and peer is None:
+        return Reply("Usage: /spi incidents [peer IP]")
+    found = store.incidents(peer, limit=10)
+    plain = "\n".join(text.incident_lines(found)) or "No incidents."
+    title = f"Incidents for {peer}" if peer else "Recent incidents"
+    return Reply(plain, blocks.text_reply(title, blocks.incident_text(found, limit=10) or "None."))
+
+
+def _lookup(store: Store, query: str) -> Reply:
+    result = lookup(store, query)
+    lines, body = [], []
+    for a in result["articles"]:
+        lines.append(f"article {a['id']}: {a['title']}")
+        body.append(
+            f"• *{blocks.esc(a['title'])}* `{a['id']}`\n   {blocks.esc(a['summary'][:280])}"
+        )
+    for i in result["incidents"][:10]:
+        state = f"fixed by {i['fixed_by']}" if i["fixed_by"] else i["status"]
+        spis = ", ".join(i["spis"]) or "?"
+        lines.append(f"#{i['id']} {i['peer']} SPI {spis}: {state}")
+        body.append(f"• #{i['id']} `{blocks.esc(i['peer'])}` SPI {spis}: {state}")
+        for note in i["notes"][-2:]:
+            lines.append(f"    note: {note['text']}")
+            body.append(f"    _note:_ {blocks.esc(note['text'])}")
+    if not lines:
+        lines = body = ["Nothing found."]
+    title = f"{result['kind']}: {result['query']}"
+    return Reply("\n".join([title, *lines]), blocks.text_reply(title, "\n".join(body)))
+
+
+def run(
+    store: Store,
+    command_text: str,
+    *,
+    state: SlackState | None = None,
+    channel: str | None = None,
+    user: str | None = None,
+    source: str = "slack",
+) -> Reply:
+    """Every /spi form: help, note, incidents, watch, a pasted log, or a lookup."""
+    raw = command_text.strip()
+    word, _, rest = raw.partition(" ")
+    word, rest = word.lower(), rest.strip()
+    try:
+        if word in ("", "help"):
+            return spi_help()
+        if word == "note":
+            return _note(store, rest, user, source)
+        if word == "incidents":
+            return _incidents(store, rest)
+        if word == "watch":
+            return spi_watch(state, channel, user, rest.lower())
+        result = diagnose(raw, store, source=source)
+        if result.groups:
+            return Reply(text.diagnosis(result), blocks.diagnosis(result), result)
+        return _lookup(store, raw)
+    except StoreError as exc:
+        return Reply(f"Sorry: {exc}", blocks.text_reply("Sorry", blocks.esc(str(exc))))

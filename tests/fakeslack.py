@@ -1,0 +1,170 @@
+"""A fake Slack Web API on a free loopback port that records every call the bot makes.
+
+Also a local Socket Mode WebSocket endpoint, and helpers to sign requests to the app the way
+Slack does. Never reaches slack.com.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T0FAKE"
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self.script: dict[str, list[tuple[int, dict, dict]]] = defaultdict(list)
+        self.messages: dict[tuple[str, str], dict] = {}
+        self.ws_url: str | None = None
+        self._cond = threading.Condition()
+        self._ts = itertools.count(1)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                method = self.path.rsplit("/", 1)[-1]
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    params = json.loads(raw or "{}")
+                else:
+                    params = dict(parse_qsl(raw))
+                auth = self.headers.get("Authorization", "")
+                status, headers, body = fake._answer(method, params, auth)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def start(self) -> FakeSlack:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def next_ts(self) -> str:
+        return f"{1700000000 + next(self._ts)}.000100"
+
+    def _answer(self, method: str, params: dict, auth: str) -> tuple[int, dict, dict]:
+        with self._cond:
+            self.calls.append((method, {**params, "_auth": auth}))
+            self._cond.notify_all()
+            if self.script[method]:
+                return self.script[method].pop(0)
+        channel = params.get("channel")
+        if method == "auth.test":
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "url": "https://fake.example/",
+                    "team": "Fake",
+                    "user": "spibot",
+                    "team_id": TEAM,
+                    "user_id": BOT_USER,
+                    "bot_id": BOT_ID,
+                    "is_enterprise_install": False,
+                },
+            )
+        if method == "chat.postMessage":
+            return 200, {}, {"ok": True, "channel": channel, "ts": self.next_ts()}
+        if method == "chat.update":
+            return 200, {}, {"ok": True, "channel": channel, "ts": params.get("ts")}
+        if method == "chat.postEphemeral":
+            return 200, {}, {"ok": True, "message_ts": self.next_ts()}
+        if method == "chat.getPermalink":
+            ts = str(params.get("message_ts", "")).replace(".", "")
+            return (
+                200,
+                {},
+                {"ok": True, "permalink": f"https://fake.example/archives/{channel}/p{ts}"},
+            )
+        if method == "conversations.replies":
+            message = self.messages.get((channel, params.get("ts")))
+            return 200, {}, {"ok": True, "messages": [message] if message else []}
+        if method == "apps.connections.open":
+            return 200, {}, {"ok": True, "url": self.ws_url}
+        return 200, {}, {"ok": True}
+
+    def calls_to(self, method: str) -> list[dict]:
+        with self._cond:
+            return [params for name, params in self.calls if name == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [p for name, p in self.calls if name == method]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{method} called {len(found)} times, wanted {count}")
+                self._cond.wait(left)
+
+
+def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+
+
+def event_body(event: dict, event_id: str, team: str = TEAM) -> str:
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": team,
+            "api_app_id": "A0FAKE",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": team, "user_id": BOT_USER, "is_bot": True}],
+        }
+    )
+
+
+def command_body(text: str, channel: str = "C1", user: str = "U1") -> str:
+    return urlencode(
+        {
+            "command": "/spi",
+            "text": text,
+            "team_id": TEAM,
+            "channel_id": channel,
+            "user_id": user,
+            "response_url": "https://fake.example/respond",
+            "trigger_id": "trigger-1",
+        }
+    )
+
+
+def interaction_body(payload: dict) -> str:
+    return urlencode({"payload": json.dumps(payload)})

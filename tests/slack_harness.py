@@ -1,0 +1,110 @@
+"""The real Bolt app behind a real HTTP server, talking to the fake Slack."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from bot.server import make_http_server
+from bot.settings import Settings
+from bot.slack_app import build_app
+from tests.fakeslack import FakeSlack, command_body, event_body, interaction_body, sign
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, with a way to wait until every queued listener has run."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=8)
+        self._futures: list[Future] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        with self._lock:
+            self._futures.append(future)
+        return future
+
+    def drain(self, timeout: float = 10.0) -> None:
+        while True:
+            with self._lock:
+                pending = [f for f in self._futures if not f.done()]
+            if not pending:
+                return
+            for future in pending:
+                future.result(timeout=timeout)
+
+
+class SlackHarness:
+    def __init__(self, tmp_path: Path, reaction: str = "pushpin") -> None:
+        self.fake = FakeSlack().start()
+        self.db = str(tmp_path / "kb.db")
+        self.settings = Settings(
+            bot_token="xoxb-test-token",
+            app_token=None,
+            signing_secret=SECRET,
+            api_url=self.fake.url,
+            port=0,
+            note_reaction=reaction,
+        )
+        self.executor = TrackingExecutor()
+        self.app = build_app(self.settings, self.db, executor=self.executor)
+        self.server = make_http_server(self.app, self.db, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self._ids = 0
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.executor.shutdown(wait=True)
+        self.fake.stop()
+
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        headers: dict | None = None,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+    ) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"{self.url}/slack/events",
+            data=body.encode(),
+            headers={
+                "Content-Type": content_type,
+                **sign(secret, body, timestamp),
+                **(headers or {}),
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def event(self, event: dict, event_id: str | None = None, headers: dict | None = None, **kw):
+        if event_id is None:
+            self._ids += 1
+            event_id = f"Ev{self._ids:06d}"
+        return self.post(event_body(event, event_id), "application/json", headers, **kw)
+
+    def command(self, text: str, **kw) -> tuple[int, str]:
+        return self.post(command_body(text, **kw), "application/x-www-form-urlencoded")
+
+    def interact(self, payload: dict) -> tuple[int, str]:
+        return self.post(interaction_body(payload), "application/x-www-form-urlencoded")
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
