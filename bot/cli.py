@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
 from typing import BinaryIO
@@ -332,37 +333,37 @@ def serve(http_mode: bool, port: int | None, host: str, db_path: str | None) -> 
     HTTP mode serves POST /slack/events (signatures checked with SLACK_SIGNING_SECRET) and
     GET /healthz. SLACK_API_URL points the Web API client elsewhere (GovSlack, tests).
     """
-    from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
     from bot import server, settings
-    from bot.slack_app import build_app
+    from bot.slack_app import build_app, web_client
 
     try:
         config = settings.load(http=http_mode, port=port)
-        _store(db_path).close()  # create, migrate and seed before the first event
-        app = build_app(config, db_path)
+        web_client(config).auth_test()  # a bad token or URL fails here, in one line
     except settings.SettingsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    except (BoltError, SlackApiError) as exc:
+    except SlackApiError as exc:
         click.echo(
-            f"error: Slack refused SLACK_BOT_TOKEN ({_slack_reason(exc)}); check the token in "
-            "your Slack app's OAuth & Permissions page",
+            f"error: Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); check the "
+            "token in your Slack app's OAuth & Permissions page",
             err=True,
         )
         sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        click.echo(f"error: cannot reach SLACK_API_URL {config.api_url}: {reason}", err=True)
+        sys.exit(EXIT_USAGE)
+    _store(db_path).close()  # create, migrate and seed before the first event
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = build_app(config, db_path)
     if http_mode:
         server.serve_http(app, db_path, host, config.port)
     else:
         server.serve_socket_mode(app, config.app_token)
-
-
-def _slack_reason(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if response is not None and hasattr(response, "get"):
-        return str(response.get("error"))
-    return str(exc).splitlines()[0][:200]
 
 
 @main.command()

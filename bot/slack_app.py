@@ -28,6 +28,16 @@ from kb.scan import parse_text
 from kb.store import Store, StoreError
 
 log = logging.getLogger("spibot.slack")
+
+
+class _NotAboutOurClient(logging.Filter):
+    # Bolt reads SLACK_BOT_TOKEN from the environment and then warns that our client (which
+    # carries the same token and SLACK_API_URL) wins; that is the intent, not a problem.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("As you gave `client` as well")
+
+
+log.addFilter(_NotAboutOurClient())
 SHORTCUT = "add_to_spi_incident"
 # Messages people post; bots' messages (syslog feeds) only where /spi watch is on.
 _PEOPLE_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}

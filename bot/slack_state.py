@@ -46,9 +46,7 @@ class SlackState:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
-        if MIGRATIONS.pending(self.db):
-            with store._translate_errors("migrate"):
-                MIGRATIONS.apply(self.db)
+        store.migrate(MIGRATIONS)
 
     def first_time(self, key: str) -> bool:
         """True once per key, across processes: the primary key makes the insert atomic."""

@@ -233,7 +233,7 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
             db = sqlite_utils.Database(conn)
             if not self.readonly:
-                with self._translate_errors("open"):
+                with self.translating_errors("open"):
                     db.enable_wal()
                     conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -258,7 +258,11 @@ class Store:
             )
 
     def _migrate(self) -> None:
-        pending = MIGRATIONS.pending(self.db)
+        self.migrate(MIGRATIONS)
+
+    def migrate(self, migrations: Migrations) -> None:
+        """Apply pending migrations; safe when several processes open a new file at once."""
+        pending = migrations.pending(self.db)
         if not pending:
             return
         if self.readonly:
@@ -266,8 +270,10 @@ class Store:
                 f"{self.path} is read-only and needs migrating "
                 f"({', '.join(m.name for m in pending)}); open it once with write access"
             )
-        with self._translate_errors("migrate"):
-            MIGRATIONS.apply(self.db)
+        # The write lock first, then a second look: whoever got here first has migrated.
+        with self.writing("migrate"):
+            if migrations.pending(self.db):
+                migrations.apply(self.db)
 
     def _locked_message(self) -> str:
         return (
@@ -276,7 +282,7 @@ class Store:
         )
 
     @contextmanager
-    def _translate_errors(self, action: str) -> Iterator[None]:
+    def translating_errors(self, action: str) -> Iterator[None]:
         try:
             yield
         except sqlite3.OperationalError as exc:
@@ -292,7 +298,7 @@ class Store:
         """One write transaction; read-only and lock errors become clear StoreErrors."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path} is read-only: cannot {action}")
-        with self._translate_errors(action):
+        with self.translating_errors(action):
             # IMMEDIATE takes the write lock up front, so the busy timeout applies to it.
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:

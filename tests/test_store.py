@@ -233,3 +233,29 @@ def test_reads_go_on_while_another_writer_holds_the_lock(tmp_path: Path) -> None
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
+    import threading
+
+    db = tmp_path / "new.db"
+    errors: list[Exception] = []
+    barrier = threading.Barrier(8)
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            Store(db).close()
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Store(db) as store:
+        applied = [m.name for m in MIGRATIONS.applied(store.db)]
+        assert applied == ["0001_tables", "0002_search"]
+        assert store.counts()["articles"] >= 10
