@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Executor
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -79,15 +78,16 @@ def _rich_text(elements: list) -> list[str]:
     return out
 
 
-def message_text(message: dict) -> str:
-    """The log text of a message: its text, or its rich-text blocks and attachments."""
+def message_text(message: dict) -> str | None:
+    """The log text of a message (its text, or its rich-text blocks and attachments), or
+    None when none of them holds a recognised line."""
     text = message.get("text") or ""
     if parse_text(text):
         return text
     parts = ["".join(_rich_text(b.get("elements", []))) for b in message.get("blocks") or []]
     parts += [a.get("text") or a.get("fallback") or "" for a in message.get("attachments") or []]
     rich = "\n".join(p for p in parts if p)
-    return rich if rich and parse_text(rich) else text
+    return rich if rich and parse_text(rich) else None
 
 
 def build_app(
@@ -105,22 +105,20 @@ def build_app(
         listener_executor=executor,
     )
 
-    @app.middleware
-    def once_per_delivery(body: dict, next: Callable[[], None]) -> BoltResponse | None:
-        """Slack retries an event it thinks we missed; answer each event_id once."""
-        event_id = body.get("event_id")
-        if body.get("type") == "event_callback" and event_id:
-            _, state = stores.get()
-            if not state.first_time(f"event:{event_id}"):
-                return BoltResponse(status=200, body="")
-        next()
-        return None
+    def first_delivery(body: dict) -> bool:
+        """Slack retries an event it thinks we missed; act on each event_id once.
+
+        Claimed in the listener, after the ack, so the ack never waits for the database.
+        Pastes need no claim of their own: their channel + ts key already covers retries.
+        """
+        _, state = stores.get()
+        return state.first_time(f"event:{body.get('event_id')}")
 
     def answer_paste(message: dict, channel: str, client: WebClient, edited: bool) -> None:
         store, state = stores.get()
         ts = message["ts"]
         text = message_text(message)
-        if not parse_text(text):
+        if text is None:
             return
         key = (
             f"edit:{channel}:{ts}:{message.get('edited', {}).get('ts')}"
@@ -243,7 +241,7 @@ def build_app(
         thread_ts = message.get("thread_ts") or message["ts"]
         permalink = client.chat_getPermalink(channel=channel, message_ts=message["ts"])
         reply = state.reply_in_thread(channel, thread_ts)
-        events = parse_text(message_text(message))
+        events = parse_text(message_text(message) or "")
         peer = reply["peer"] if reply else next((e.peer for e in events if e.peer), None)
         metadata = {
             "incident": reply["incident_id"] if reply else None,
@@ -295,8 +293,8 @@ def build_app(
             )
 
     @app.event("reaction_added")
-    def on_reaction(event: dict, client: WebClient, context) -> None:
-        if event.get("reaction") != settings.note_reaction:
+    def on_reaction(event: dict, body: dict, client: WebClient, context) -> None:
+        if event.get("reaction") != settings.note_reaction or not first_delivery(body):
             return
         item = event.get("item") or {}
         if item.get("type") != "message":
@@ -331,7 +329,9 @@ def build_app(
         )
 
     @app.event("app_home_opened")
-    def on_home(event: dict, client: WebClient) -> None:
+    def on_home(event: dict, body: dict, client: WebClient) -> None:
+        if not first_delivery(body):
+            return
         store, _ = stores.get()
         recent = store.incidents(limit=50)
         peers = list(dict.fromkeys(i.peer for i in recent if i.peer))[:10]

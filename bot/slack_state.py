@@ -65,17 +65,10 @@ class SlackState:
         self, channel: str, message_ts: str, thread_ts: str, reply_ts: str, incident_id, peer
     ) -> None:
         with self.store.writing("remember the reply") as db:
-            db["slack_replies"].upsert(
-                {
-                    "channel": channel,
-                    "message_ts": message_ts,
-                    "thread_ts": thread_ts,
-                    "reply_ts": reply_ts,
-                    "incident_id": incident_id,
-                    "peer": peer,
-                    "created_at": _now(),
-                },
-                pk=("channel", "message_ts"),
+            db.execute(
+                "insert or replace into slack_replies (channel, message_ts, thread_ts, reply_ts, "
+                "incident_id, peer, created_at) values (?, ?, ?, ?, ?, ?, ?)",
+                [channel, message_ts, thread_ts, reply_ts, incident_id, peer, _now()],
             )
 
     def reply_for(self, channel: str, message_ts: str) -> dict | None:

@@ -26,6 +26,8 @@ MAX_EVENTS_KEPT = 10_000  # a huge paste is still grouped whole; only this many 
 MAX_INCIDENTS_PER_PASTE = 20  # beyond this many peers, the paste is a scan, not 20 incidents
 RECURRING_WINDOW = timedelta(days=30)
 RECURRING_COUNT = 3
+PEER_HISTORY_LIMIT = 50  # the most recent incidents of the paste's own peers
+RELATED_LIMIT = 20  # and of others sharing its local address, SPI or device
 SIMILAR_DEVICE_CUTOFF = 85.0
 SIMILAR_EVIDENCE_CUTOFF = 0.6
 SIMILAR_EVIDENCE_MIN_SHARED = 2
@@ -108,7 +110,8 @@ def _history(store: Store, events: list[Event], groups: list[Group], signals: li
     locals_ = {g.local for g in groups if g.local}
     spis = {g.spi for g in groups if g.spi}
     devices = {e.device for e in events if e.device}
-    found = store.history(peers, locals_, spis, devices)
+    found = store.history(peers, limit=PEER_HISTORY_LIMIT)
+    found += store.history([], locals_, spis, devices, RELATED_LIMIT, exclude_peers=peers)
     history = History(peers=peers)
     seen: set[int] = set()
     for incident in found:

@@ -447,6 +447,7 @@ class Store:
         spis: Iterable[str] = (),
         devices: Iterable[str] = (),
         limit: int = 200,
+        exclude_peers: Iterable[str] = (),
     ) -> list[Incident]:
         """Past incidents that share a peer, local address, SPI or device with a paste."""
         clauses, args = [], []
@@ -462,7 +463,12 @@ class Store:
             args.extend(spis)
         if not clauses:
             return []
-        return self._incidents(" or ".join(clauses), args, limit)
+        where = " or ".join(clauses)
+        excluded = sorted(set(exclude_peers))
+        if excluded:
+            where = f"({where}) and peer not in ({','.join('?' * len(excluded))})"
+            args.extend(excluded)
+        return self._incidents(where, args, limit)
 
     def devices(self) -> list[str]:
         return [
@@ -476,7 +482,7 @@ class Store:
             return []
         return self._incidents(f"device in ({','.join('?' * len(devices))})", devices, limit)
 
-    def recent_fixes(self, limit: int = 500) -> list[tuple[int, list[str]]]:
+    def recent_fixes(self, limit: int = 200) -> list[tuple[int, list[str]]]:
         """(incident id, signal names) of recently resolved incidents, newest first."""
         rows = self.db.query(
             "select id, signals from incidents where fixed_by is not null "
@@ -520,6 +526,8 @@ class Store:
                     "summary": seen.summary,
                     "signals": json.dumps(sorted(set(seen.signals))),
                 }
+                # Plain SQL on this hot path: sqlite-utils' insert/update re-read the table's
+                # schema on every call, which was half the cost of answering a paste.
                 if row is None:
                     values |= {
                         "peer": seen.peer,
@@ -528,15 +536,22 @@ class Store:
                         "event_count": seen.event_count,
                         "source": source,
                     }
-                    incident_id = db["incidents"].insert(values).last_pk
+                    columns = ", ".join(values)
+                    marks = ", ".join("?" * len(values))
+                    incident_id = db.execute(
+                        f"insert into incidents ({columns}) values ({marks})", list(values.values())
+                    ).lastrowid
                 else:
                     incident_id = row["id"]
                     values["event_count"] = row["event_count"] + seen.event_count
-                    db["incidents"].update(incident_id, values)
-                db["incident_spis"].insert_all(
-                    ({"incident_id": incident_id, "spi": s} for s in sorted(set(seen.spis))),
-                    pk=("incident_id", "spi"),
-                    ignore=True,
+                    assignments = ", ".join(f"{c} = ?" for c in values)
+                    db.execute(
+                        f"update incidents set {assignments} where id = ?",
+                        [*values.values(), incident_id],
+                    )
+                db.conn.executemany(
+                    "insert or ignore into incident_spis (incident_id, spi) values (?, ?)",
+                    [(incident_id, s) for s in sorted(set(seen.spis))],
                 )
                 ids.append(incident_id)
         return ids
