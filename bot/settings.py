@@ -16,6 +16,19 @@ _WHERE = {
     "SLACK_SIGNING_SECRET": "Basic Information > App Credentials > Signing Secret",
 }
 _PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+_WHERE["SLACK_CLIENT_ID"] = "Basic Information > App Credentials > Client ID"
+_WHERE["SLACK_CLIENT_SECRET"] = "Basic Information > App Credentials > Client Secret"
+# The bot scopes of slack-manifest*.yaml: OAuth installs ask for them, `doctor` checks them.
+BOT_SCOPES = (
+    "app_mentions:read",
+    "channels:history",
+    "chat:write",
+    "commands",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+    "reactions:read",
+)
 
 
 class SettingsError(Exception):
@@ -30,6 +43,13 @@ class Settings:
     api_url: str
     port: int
     note_reaction: str
+    client_id: str | None = None
+    client_secret: str | None = None
+
+    @property
+    def oauth(self) -> bool:
+        """Distributed to many workspaces: tokens come from installs, not SLACK_BOT_TOKEN."""
+        return self.client_id is not None
 
 
 def _required(name: str) -> str:
@@ -45,8 +65,18 @@ def _required(name: str) -> str:
 
 
 def load(http: bool, port: int | None = None) -> Settings:
-    """Settings for `spibot serve`: Socket Mode needs the app token, HTTP mode the secret."""
-    bot_token = _required("SLACK_BOT_TOKEN")
+    """Settings for `spibot serve`: Socket Mode needs the app token, HTTP mode the secret;
+    SLACK_CLIENT_ID and SLACK_CLIENT_SECRET switch on OAuth distribution (HTTP only)."""
+    oauth = bool(os.environ.get("SLACK_CLIENT_ID") or os.environ.get("SLACK_CLIENT_SECRET"))
+    client_id = client_secret = None
+    if oauth:
+        if not http:
+            raise SettingsError(
+                "SLACK_CLIENT_ID is set, so spibot installs into many workspaces over OAuth: "
+                "that needs HTTP mode (spibot serve --http)"
+            )
+        client_id, client_secret = _required("SLACK_CLIENT_ID"), _required("SLACK_CLIENT_SECRET")
+    bot_token = "" if oauth else _required("SLACK_BOT_TOKEN")
     app_token = None if http else _required("SLACK_APP_TOKEN")
     signing_secret = _required("SLACK_SIGNING_SECRET") if http else None
     api_url = os.environ.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL
@@ -60,4 +90,12 @@ def load(http: bool, port: int | None = None) -> Settings:
             raise SettingsError(f"PORT must be a TCP port number (0-65535), not {raw!r}")
         port = int(raw)
     reaction = os.environ.get("SPIBOT_NOTE_REACTION", "").strip(": ") or DEFAULT_NOTE_REACTION
-    return Settings(bot_token, app_token, signing_secret, api_url, port, reaction)
+    return Settings(
+        bot_token, app_token, signing_secret, api_url, port, reaction, client_id, client_secret
+    )
+
+
+def authorize_url(api_url: str) -> str:
+    """Slack's OAuth authorize page beside its Web API (slack.com, slack-gov.com, a fake)."""
+    base = api_url.rstrip("/").removesuffix("/api")
+    return f"{base}/oauth/v2/authorize"

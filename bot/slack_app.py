@@ -12,19 +12,23 @@ import threading
 from concurrent.futures import Executor
 
 from slack_bolt import App
+from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
+from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
+from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot import blocks, spi_command
-from bot.settings import Settings
+from bot.settings import BOT_SCOPES, Settings, authorize_url
 from bot.slack_state import SlackState
 from kb.diagnose import diagnose
 from kb.events import canonical_ip
 from kb.scan import parse_text
-from kb.store import Store, StoreError
+from kb.store import Store, StoreError, resolve_db_path
 
 log = logging.getLogger("spibot.slack")
 
@@ -43,22 +47,28 @@ _PEOPLE_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 
 
 class Stores:
-    """One Store per thread: Bolt runs listeners on a thread pool, SQLite wants a
-    connection per thread."""
+    """One connection per thread (Bolt runs listeners on a thread pool, SQLite wants a
+    connection per thread), scoped per request to the workspace it came from."""
 
-    def __init__(self, db_path: str | None) -> None:
+    def __init__(self, db_path: str | None, per_workspace: bool) -> None:
         self.db_path = db_path
+        self.per_workspace = per_workspace
         self._local = threading.local()
 
-    def get(self) -> tuple[Store, SlackState]:
+    def get(self, context) -> tuple[Store, SlackState]:
         if getattr(self._local, "store", None) is None:
             store = Store(self.db_path)
             self._local.store, self._local.state = store, SlackState(store)
-        return self._local.store, self._local.state
+        # A single-workspace install shares its memory with the CLI (team ''); a distributed
+        # app keeps each workspace's incidents, notes and settings to itself.
+        team = (context.team_id or context.enterprise_id or "?") if self.per_workspace else ""
+        if team == self._local.store.team:
+            return self._local.store, self._local.state
+        return self._local.store.for_team(team), self._local.state.for_team(team)
 
 
 def web_client(settings: Settings) -> WebClient:
-    client = WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=10)
+    client = WebClient(token=settings.bot_token or None, base_url=settings.api_url, timeout=10)
     # slack-sdk's handlers: wait out a 429's Retry-After, retry a dropped connection once.
     client.retry_handlers.extend(
         [RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler()]
@@ -94,28 +104,46 @@ def build_app(
     settings: Settings, db_path: str | None = None, *, executor: Executor | None = None
 ) -> App:
     """The Bolt app. `executor` runs listeners after the ack (Bolt's default pool if None)."""
-    stores = Stores(db_path)
+    stores = Stores(db_path, per_workspace=settings.oauth)
     client = web_client(settings)
     http = settings.signing_secret is not None
+    oauth: dict = {}
+    if settings.oauth:
+        database = str(resolve_db_path(db_path))
+        installations = SQLite3InstallationStore(database=database, client_id=settings.client_id)
+        oauth_settings = OAuthSettings(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            scopes=list(BOT_SCOPES),
+            installation_store=installations,
+            state_store=SQLite3OAuthStateStore(database=database, expiration_seconds=600),
+            authorization_url=authorize_url(settings.api_url),
+        )
+        # oauth.v2.access goes to SLACK_API_URL too, through our client.
+        oauth = {
+            "oauth_flow": OAuthFlow(client=client, settings=oauth_settings),
+            "installation_store": installations,
+        }
     app = App(
         client=client,
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=http,
         logger=log,
         listener_executor=executor,
+        **oauth,
     )
 
-    def first_delivery(body: dict) -> bool:
+    def first_delivery(body: dict, context) -> bool:
         """Slack retries an event it thinks we missed; act on each event_id once.
 
         Claimed in the listener, after the ack, so the ack never waits for the database.
         Pastes need no claim of their own: their channel + ts key already covers retries.
         """
-        _, state = stores.get()
+        _, state = stores.get(context)
         return state.first_time(f"event:{body.get('event_id')}")
 
-    def answer_paste(message: dict, channel: str, client: WebClient, edited: bool) -> None:
-        store, state = stores.get()
+    def answer_paste(message: dict, channel: str, client: WebClient, edited: bool, context) -> None:
+        store, state = stores.get(context)
         ts = message["ts"]
         text = message_text(message)
         if text is None:
@@ -158,24 +186,24 @@ def build_app(
             message = event.get("message") or {}
             if message.get("bot_id") and message.get("bot_id") == context.bot_id:
                 return
-            if message.get("bot_id") and not stores.get()[1].watched(channel):
+            if message.get("bot_id") and not stores.get(context)[1].watched(channel):
                 return
-            answer_paste(message, channel, client, edited=True)
+            answer_paste(message, channel, client, edited=True, context=context)
             return
         if subtype == "bot_message" or event.get("bot_id"):
-            if event.get("bot_id") != context.bot_id and stores.get()[1].watched(channel):
-                answer_paste(event, channel, client, edited=False)
+            if event.get("bot_id") != context.bot_id and stores.get(context)[1].watched(channel):
+                answer_paste(event, channel, client, edited=False, context=context)
             return
         if subtype in _PEOPLE_SUBTYPES:
-            answer_paste(event, channel, client, edited=False)
+            answer_paste(event, channel, client, edited=False, context=context)
 
     @app.event("app_mention")
-    def on_mention(event: dict, client: WebClient) -> None:
-        answer_paste(event, event["channel"], client, edited=False)
+    def on_mention(event: dict, client: WebClient, context) -> None:
+        answer_paste(event, event["channel"], client, edited=False, context=context)
 
     @app.command("/spi")
-    def on_spi(ack, command: dict) -> None:
-        store, state = stores.get()
+    def on_spi(ack, command: dict, context) -> None:
+        store, state = stores.get(context)
         reply = spi_command.run(
             store,
             command.get("text") or "",
@@ -191,9 +219,9 @@ def build_app(
         )
 
     @app.action("spi_fixed")
-    def on_fixed(ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_fixed(ack, body: dict, action: dict, client: WebClient, context) -> None:
         ack()
-        store, _ = stores.get()
+        store, _ = stores.get(context)
         picked = json.loads(action["value"])
         user = body["user"]["id"]
         store.resolve(int(picked["incident"]), picked["article"], author=user)
@@ -207,9 +235,9 @@ def build_app(
         )
 
     @app.action("spi_not_it")
-    def on_not_it(ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_not_it(ack, body: dict, action: dict, client: WebClient, context) -> None:
         ack()
-        store, _ = stores.get()
+        store, _ = stores.get(context)
         picked = json.loads(action["value"])
         store.not_it(int(picked["incident"]), picked["article"], author=body["user"]["id"])
         client.chat_postEphemeral(
@@ -233,9 +261,9 @@ def build_app(
         client.views_open(trigger_id=body["trigger_id"], view=view.to_dict())
 
     @app.shortcut(SHORTCUT)
-    def on_shortcut(ack, shortcut: dict, client: WebClient) -> None:
+    def on_shortcut(ack, shortcut: dict, client: WebClient, context) -> None:
         ack()
-        _, state = stores.get()
+        _, state = stores.get(context)
         message = shortcut["message"]
         channel = shortcut["channel"]["id"]
         thread_ts = message.get("thread_ts") or message["ts"]
@@ -256,7 +284,7 @@ def build_app(
         client.views_open(trigger_id=shortcut["trigger_id"], view=view.to_dict())
 
     @app.view(blocks.NOTE_MODAL)
-    def on_note_submitted(ack, body: dict, view: dict, client: WebClient) -> None:
+    def on_note_submitted(ack, body: dict, view: dict, client: WebClient, context) -> None:
         values = view["state"]["values"]
         peer_text = (values["peer"]["value"].get("value") or "").strip()
         note_text = (values["note"]["value"].get("value") or "").strip()
@@ -268,7 +296,7 @@ def build_app(
             ack(response_action="errors", errors={"note": "The note is empty."})
             return
         metadata = json.loads(view.get("private_metadata") or "{}")
-        store, _ = stores.get()
+        store, _ = stores.get(context)
         incident_id = metadata.get("incident")
         if incident_id is not None and store.incident(int(incident_id)).peer != peer:
             incident_id = None  # the peer was changed in the form: file it under that peer
@@ -294,13 +322,13 @@ def build_app(
 
     @app.event("reaction_added")
     def on_reaction(event: dict, body: dict, client: WebClient, context) -> None:
-        if event.get("reaction") != settings.note_reaction or not first_delivery(body):
+        if event.get("reaction") != settings.note_reaction or not first_delivery(body, context):
             return
         item = event.get("item") or {}
         if item.get("type") != "message":
             return
         channel, ts = item["channel"], item["ts"]
-        store, state = stores.get()
+        store, state = stores.get(context)
         found = client.conversations_replies(
             channel=channel, ts=ts, latest=ts, inclusive=True, limit=1
         )
@@ -329,10 +357,10 @@ def build_app(
         )
 
     @app.event("app_home_opened")
-    def on_home(event: dict, body: dict, client: WebClient) -> None:
-        if not first_delivery(body):
+    def on_home(event: dict, body: dict, client: WebClient, context) -> None:
+        if not first_delivery(body, context):
             return
-        store, _ = stores.get()
+        store, _ = stores.get(context)
         recent = store.incidents(limit=50)
         peers = list(dict.fromkeys(i.peer for i in recent if i.peer))[:10]
         open_ = [i for i in recent if i.status == "open"]

@@ -6,6 +6,7 @@ a retry or a second worker sees what the first one did, across restarts.
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +39,12 @@ def _slack(db: sqlite_utils.Database) -> None:
     db["slack_watch"].create({"channel": str, "by_user": str, "since": str}, pk="channel")
 
 
+@MIGRATIONS(name="0002_slack_teams")
+def _slack_teams(db: sqlite_utils.Database) -> None:
+    for table in ("slack_replies", "slack_watch"):
+        db[table].add_column("team_id", str, not_null_default="")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -46,6 +53,7 @@ class SlackState:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
+        self.team = store.team
         store.migrate(MIGRATIONS)
 
     def first_time(self, key: str) -> bool:
@@ -67,36 +75,50 @@ class SlackState:
         with self.store.writing("remember the reply") as db:
             db.execute(
                 "insert or replace into slack_replies (channel, message_ts, thread_ts, reply_ts, "
-                "incident_id, peer, created_at) values (?, ?, ?, ?, ?, ?, ?)",
-                [channel, message_ts, thread_ts, reply_ts, incident_id, peer, _now()],
+                "incident_id, peer, created_at, team_id) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [channel, message_ts, thread_ts, reply_ts, incident_id, peer, _now(), self.team],
             )
 
     def reply_for(self, channel: str, message_ts: str) -> dict | None:
         rows = self.db.query(
-            "select * from slack_replies where channel = ? and message_ts = ?",
-            [channel, message_ts],
+            "select * from slack_replies where team_id = ? and channel = ? and message_ts = ?",
+            [self.team, channel, message_ts],
         )
         return next(rows, None)
 
     def reply_in_thread(self, channel: str, thread_ts: str) -> dict | None:
         rows = self.db.query(
-            "select * from slack_replies where channel = ? and thread_ts = ? "
+            "select * from slack_replies where team_id = ? and channel = ? and thread_ts = ? "
             "order by created_at desc limit 1",
-            [channel, thread_ts],
+            [self.team, channel, thread_ts],
         )
         return next(rows, None)
 
     def watch(self, channel: str, user: str | None, on: bool) -> None:
         with self.store.writing("change the watch list") as db:
             if on:
-                db["slack_watch"].upsert(
-                    {"channel": channel, "by_user": user, "since": _now()}, pk="channel"
+                db.execute(
+                    "insert or replace into slack_watch (channel, by_user, since, team_id) "
+                    "values (?, ?, ?, ?)",
+                    [channel, user, _now(), self.team],
                 )
             else:
-                db.execute("delete from slack_watch where channel = ?", [channel])
+                db.execute(
+                    "delete from slack_watch where channel = ? and team_id = ?",
+                    [channel, self.team],
+                )
 
     def watched(self, channel: str) -> bool:
-        return self.db["slack_watch"].count_where("channel = ?", [channel]) > 0
+        found = self.db.execute(
+            "select 1 from slack_watch where channel = ? and team_id = ?", [channel, self.team]
+        )
+        return found.fetchone() is not None
+
+    def for_team(self, team: str) -> SlackState:
+        scoped = copy.copy(self)
+        scoped.store = self.store.for_team(team)
+        scoped.team = scoped.store.team
+        return scoped
 
     @staticmethod
     def encode(value: dict) -> str:

@@ -7,6 +7,7 @@ or stays locked.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -152,6 +153,16 @@ def _search(db: sqlite_utils.Database) -> None:
     db["notes"].enable_fts(["text"], create_triggers=True)
 
 
+@MIGRATIONS(name="0003_teams")
+def _teams(db: sqlite_utils.Database) -> None:
+    """Scope incidents, notes and feedback to a Slack workspace ('' = this install's own)."""
+    for table in ("incidents", "notes", "feedback"):
+        db[table].add_column("team_id", str, not_null_default="")
+    db["incidents"].create_index(["team_id", "peer", "status"])
+    db["incidents"].create_index(["team_id", "updated_at"])
+    db["notes"].create_index(["team_id"])
+
+
 def _article_row(article: Article, now: str) -> dict:
     return {
         "id": article.id,
@@ -198,7 +209,11 @@ class Store:
         *,
         busy_ms: int | None = None,
         seed: bool = True,
+        team: str = "",
     ) -> None:
+        # Every incident, note and verdict read or written through this Store belongs to
+        # `team`; articles are shared knowledge.
+        self.team = team or ""
         self.path = resolve_db_path(path)
         self.busy_ms = busy_ms if busy_ms is not None else _env_busy_ms()
         self.readonly = False
@@ -308,6 +323,12 @@ class Store:
                 raise
             self.db.conn.execute("COMMIT")
 
+    def for_team(self, team: str) -> Store:
+        """The same connection, scoped to another workspace (cheap: no new connection)."""
+        scoped = copy.copy(self)
+        scoped.team = team or ""
+        return scoped
+
     def close(self) -> None:
         self.db.conn.close()
 
@@ -353,23 +374,34 @@ class Store:
         return self._search("articles", query, limit, columns=["id", "title", "summary"])
 
     def search_notes(self, query: str, limit: int = 20) -> list[dict]:
-        return self._search("notes", query, limit, columns=["id", "incident_id", "text"])
+        return self._search(
+            "notes", query, limit, columns=["id", "incident_id", "text"], where="team_id = :team"
+        )
 
-    def _search(self, table: str, query: str, limit: int, columns: list[str]) -> list[dict]:
+    def _search(
+        self, table: str, query: str, limit: int, columns: list[str], where: str | None = None
+    ) -> list[dict]:
         tokens = _fts_tokens(query)
         if not tokens:
             return []
         quoted = [self.db.quote_fts(t) for t in tokens]
         for expression in (" ".join(quoted), " OR ".join(quoted)):
-            sql = self.db[table].search_sql(columns=columns, limit=limit, include_rank=True)
-            rows = [dict(r) for r in self.db.query(sql, {"query": expression})]
+            sql = self.db[table].search_sql(
+                columns=columns, limit=limit, include_rank=True, where=where
+            )
+            params = {"query": expression, "team": self.team}
+            rows = [dict(r) for r in self.db.query(sql, params)]
             if rows:
                 return rows
         return []
 
     # -- incidents -----------------------------------------------------------------------
     def _incidents(self, where: str, args: Iterable, limit: int | None = None) -> list[Incident]:
-        sql = f"select * from incidents where {where} order by updated_at desc, id desc"
+        sql = (
+            f"select * from incidents where team_id = ? and ({where}) "
+            "order by updated_at desc, id desc"
+        )
+        args = [self.team, *args]
         if limit:
             sql += f" limit {int(limit)}"
         rows = list(self.db.query(sql, list(args)))
@@ -473,7 +505,10 @@ class Store:
     def devices(self) -> list[str]:
         return [
             r["device"]
-            for r in self.db.query("select distinct device from incidents where device is not null")
+            for r in self.db.query(
+                "select distinct device from incidents where team_id = ? and device is not null",
+                [self.team],
+            )
         ]
 
     def incidents_on_devices(self, devices: Iterable[str], limit: int = 50) -> list[Incident]:
@@ -485,9 +520,9 @@ class Store:
     def recent_fixes(self, limit: int = 200) -> list[tuple[int, list[str]]]:
         """(incident id, signal names) of recently resolved incidents, newest first."""
         rows = self.db.query(
-            "select id, signals from incidents where fixed_by is not null "
+            "select id, signals from incidents where team_id = ? and fixed_by is not null "
             "order by updated_at desc limit ?",
-            [limit],
+            [self.team, limit],
         )
         return [(r["id"], json.loads(r["signals"] or "[]")) for r in rows]
 
@@ -511,9 +546,9 @@ class Store:
             for seen in sightings:
                 row = next(
                     db.query(
-                        "select id, event_count from incidents where peer = ? and status = 'open' "
-                        "and updated_at >= ? order by updated_at desc limit 1",
-                        [seen.peer, cutoff],
+                        "select id, event_count from incidents where team_id = ? and peer = ? "
+                        "and status = 'open' and updated_at >= ? order by updated_at desc limit 1",
+                        [self.team, seen.peer, cutoff],
                     ),
                     None,
                 )
@@ -530,6 +565,7 @@ class Store:
                 # schema on every call, which was half the cost of answering a paste.
                 if row is None:
                     values |= {
+                        "team_id": self.team,
                         "peer": seen.peer,
                         "status": "open",
                         "opened_at": stamp,
@@ -579,60 +615,39 @@ class Store:
             raise StoreError("a note needs some text")
         if fixed_by is not None:
             self.article(fixed_by)  # unknown ids are refused before anything is written
-        now = now or utcnow()
-        stamp = _iso(now)
+        stamp = _iso(now or utcnow())
         with self.writing("add the note") as db:
-            if incident_id is None:
-                row = next(
-                    db.query(
-                        "select id from incidents where peer = ? and status = 'open' "
-                        "order by updated_at desc limit 1",
-                        [peer],
-                    ),
-                    None,
-                )
+            if incident_id is not None:
+                self._require_incident(db, incident_id)
+            else:
+                row = db.execute(
+                    "select id from incidents where team_id = ? and peer = ? and status = 'open' "
+                    "order by updated_at desc limit 1",
+                    [self.team, peer],
+                ).fetchone()
                 if row is None:
-                    incident_id = (
-                        db["incidents"]
-                        .insert(
-                            {
-                                "peer": peer,
-                                "device": device,
-                                "status": "open",
-                                "opened_at": stamp,
-                                "updated_at": stamp,
-                                "summary": "opened by a note",
-                                "signals": "[]",
-                                "event_count": 0,
-                                "source": source,
-                            }
-                        )
-                        .last_pk
-                    )
+                    incident_id = db.execute(
+                        "insert into incidents (team_id, peer, device, status, opened_at, "
+                        "updated_at, summary, signals, event_count, source) "
+                        "values (?, ?, ?, 'open', ?, ?, 'opened by a note', '[]', 0, ?)",
+                        [self.team, peer, device, stamp, stamp, source],
+                    ).lastrowid
                 else:
-                    incident_id = row["id"]
+                    incident_id = row[0]
             if spi:
-                db["incident_spis"].insert(
-                    {"incident_id": incident_id, "spi": spi}, pk=("incident_id", "spi"), ignore=True
+                db.execute(
+                    "insert or ignore into incident_spis (incident_id, spi) values (?, ?)",
+                    [incident_id, spi],
                 )
-            note_id = (
-                db["notes"]
-                .insert(
-                    {
-                        "incident_id": incident_id,
-                        "text": text,
-                        "author": author,
-                        "source": source,
-                        "permalink": permalink,
-                        "created_at": stamp,
-                    }
-                )
-                .last_pk
+            note_id = db.execute(
+                "insert into notes (incident_id, team_id, text, author, source, permalink, "
+                "created_at) values (?, ?, ?, ?, ?, ?, ?)",
+                [incident_id, self.team, text, author, source, permalink, stamp],
+            ).lastrowid
+            db.execute(
+                "update incidents set updated_at = ?, device = coalesce(?, device) where id = ?",
+                [stamp, device, incident_id],
             )
-            changes = {"updated_at": stamp}
-            if device:
-                changes["device"] = device
-            db["incidents"].update(incident_id, changes)
             if fixed_by:
                 self._resolve(db, incident_id, fixed_by, author, stamp)
         return self.incident(incident_id), note_id
@@ -648,45 +663,42 @@ class Store:
         """Record that a cause was checked and was not it, for this incident."""
         self.article(article_id)
         with self.writing("record the feedback") as db:
-            db["feedback"].insert(
-                {
-                    "incident_id": incident_id,
-                    "article_id": article_id,
-                    "verdict": "not_it",
-                    "author": author,
-                    "created_at": _iso(utcnow()),
-                }
-            )
+            self._require_incident(db, incident_id)
+            self._feedback(db, incident_id, article_id, "not_it", author, _iso(utcnow()))
 
-    @staticmethod
-    def _resolve(db, incident_id: int, article_id: str, author: str | None, stamp: str) -> None:
-        if db["incidents"].count_where("id = ?", [incident_id]) == 0:
+    def _require_incident(self, db: sqlite_utils.Database, incident_id: int) -> None:
+        # Another workspace's incident is "no incident" here: ids are not capabilities.
+        found = db.execute(
+            "select 1 from incidents where id = ? and team_id = ?", [incident_id, self.team]
+        ).fetchone()
+        if found is None:
             raise StoreError(f"no incident #{incident_id}")
-        db["incidents"].update(
-            incident_id,
-            {
-                "status": "resolved",
-                "fixed_by": article_id,
-                "resolved_at": stamp,
-                "updated_at": stamp,
-            },
+
+    def _feedback(self, db, incident_id, article_id, verdict, author, stamp) -> None:
+        db.execute(
+            "insert into feedback (incident_id, team_id, article_id, verdict, author, created_at) "
+            "values (?, ?, ?, ?, ?, ?)",
+            [incident_id, self.team, article_id, verdict, author, stamp],
         )
-        db["feedback"].insert(
-            {
-                "incident_id": incident_id,
-                "article_id": article_id,
-                "verdict": "fixed",
-                "author": author,
-                "created_at": stamp,
-            }
+
+    def _resolve(self, db, incident_id: int, article_id: str, author: str | None, stamp: str):
+        self._require_incident(db, incident_id)
+        db.execute(
+            "update incidents set status = 'resolved', fixed_by = ?, resolved_at = ?, "
+            "updated_at = ? where id = ?",
+            [article_id, stamp, stamp, incident_id],
         )
+        self._feedback(db, incident_id, article_id, "fixed", author, stamp)
 
     def counts(self) -> dict[str, int]:
+        team = [self.team]
         return {
             "articles": self.db["articles"].count,
-            "incidents": self.db["incidents"].count,
-            "open_incidents": self.db["incidents"].count_where("status = 'open'"),
-            "notes": self.db["notes"].count,
+            "incidents": self.db["incidents"].count_where("team_id = ?", team),
+            "open_incidents": self.db["incidents"].count_where(
+                "team_id = ? and status = 'open'", team
+            ),
+            "notes": self.db["notes"].count_where("team_id = ?", team),
         }
 
 

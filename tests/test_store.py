@@ -257,5 +257,5 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
     assert errors == []
     with Store(db) as store:
         applied = [m.name for m in MIGRATIONS.applied(store.db)]
-        assert applied == ["0001_tables", "0002_search"]
+        assert applied == ["0001_tables", "0002_search", "0003_teams"]
         assert store.counts()["articles"] >= 10
