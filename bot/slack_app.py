@@ -100,6 +100,12 @@ def message_text(message: dict) -> str | None:
     return rich if rich and parse_text(rich) else None
 
 
+def tell(client: WebClient, body: dict, text: str) -> None:
+    """An ephemeral line to the person who clicked."""
+    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id")
+    client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+
+
 def build_app(
     settings: Settings, db_path: str | None = None, *, executor: Executor | None = None
 ) -> App:
@@ -224,7 +230,11 @@ def build_app(
         store, _ = stores.get(context)
         picked = json.loads(action["value"])
         user = body["user"]["id"]
-        store.resolve(int(picked["incident"]), picked["article"], author=user)
+        try:
+            store.resolve(int(picked["incident"]), picked["article"], author=user)
+        except StoreError as exc:
+            tell(client, body, f"Not recorded: {exc}.")
+            return
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
         client.chat_update(
@@ -239,12 +249,15 @@ def build_app(
         ack()
         store, _ = stores.get(context)
         picked = json.loads(action["value"])
-        store.not_it(int(picked["incident"]), picked["article"], author=body["user"]["id"])
-        client.chat_postEphemeral(
-            channel=body["channel"]["id"],
-            user=body["user"]["id"],
-            text=f"Noted: {picked['article']} will rank lower for {picked.get('peer')} "
-            "from now on.",
+        try:
+            store.not_it(int(picked["incident"]), picked["article"], author=body["user"]["id"])
+        except StoreError as exc:
+            tell(client, body, f"Not recorded: {exc}.")
+            return
+        tell(
+            client,
+            body,
+            f"Noted: {picked['article']} will rank lower for {picked.get('peer')} from now on.",
         )
 
     @app.action("spi_add_note")

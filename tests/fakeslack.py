@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections import defaultdict
@@ -15,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode
 
 from slack_sdk.signature import SignatureVerifier
+
+from bot.settings import BOT_SCOPES
 
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T0FAKE"
 
@@ -25,6 +28,7 @@ class FakeSlack:
         self.script: dict[str, list[tuple[int, dict, dict]]] = defaultdict(list)
         self.messages: dict[tuple[str, str], dict] = {}
         self.ws_url: str | None = None
+        self.scopes: list[str] = list(BOT_SCOPES)
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         fake = self
@@ -79,21 +83,36 @@ class FakeSlack:
             if self.script[method]:
                 return self.script[method].pop(0)
         channel = params.get("channel")
+        # Tokens minted by oauth.v2.access name their workspace: xoxb-<team>-token.
+        token_team = re.fullmatch(r"Bearer xoxb-(T\w+)-token", auth)
+        team = token_team.group(1) if token_team else TEAM
         if method == "auth.test":
-            return (
-                200,
-                {},
-                {
-                    "ok": True,
-                    "url": "https://fake.example/",
-                    "team": "Fake",
-                    "user": "spibot",
-                    "team_id": TEAM,
-                    "user_id": BOT_USER,
-                    "bot_id": BOT_ID,
-                    "is_enterprise_install": False,
-                },
-            )
+            body = {
+                "ok": True,
+                "url": "https://fake.example/",
+                "team": f"Workspace {team}",
+                "user": "spibot",
+                "team_id": team,
+                "user_id": BOT_USER if team == TEAM else f"UBOT{team}",
+                "bot_id": BOT_ID if team == TEAM else f"BBOT{team}",
+                "is_enterprise_install": False,
+            }
+            return 200, {"x-oauth-scopes": ",".join(self.scopes)}, body
+        if method == "oauth.v2.access":
+            code_team = str(params.get("code", "")).removeprefix("code-")
+            body = {
+                "ok": True,
+                "app_id": "A0FAKE",
+                "authed_user": {"id": f"U{code_team}"},
+                "scope": ",".join(self.scopes),
+                "token_type": "bot",
+                "access_token": f"xoxb-{code_team}-token",
+                "bot_user_id": f"UBOT{code_team}",
+                "team": {"id": code_team, "name": f"Workspace {code_team}"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
+            return 200, {}, body
         if method == "chat.postMessage":
             return 200, {}, {"ok": True, "channel": channel, "ts": self.next_ts()}
         if method == "chat.update":
@@ -152,12 +171,12 @@ def event_body(event: dict, event_id: str, team: str = TEAM) -> str:
     )
 
 
-def command_body(text: str, channel: str = "C1", user: str = "U1") -> str:
+def command_body(text: str, channel: str = "C1", user: str = "U1", team: str = TEAM) -> str:
     return urlencode(
         {
             "command": "/spi",
             "text": text,
-            "team_id": TEAM,
+            "team_id": team,
             "channel_id": channel,
             "user_id": user,
             "response_url": "https://fake.example/respond",

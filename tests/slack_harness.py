@@ -41,16 +41,18 @@ class TrackingExecutor(ThreadPoolExecutor):
 
 
 class SlackHarness:
-    def __init__(self, tmp_path: Path, reaction: str = "pushpin") -> None:
+    def __init__(self, tmp_path: Path, reaction: str = "pushpin", oauth: bool = False) -> None:
         self.fake = FakeSlack().start()
         self.db = str(tmp_path / "kb.db")
         self.settings = Settings(
-            bot_token="xoxb-test-token",
+            bot_token="" if oauth else "xoxb-test-token",
             app_token=None,
             signing_secret=SECRET,
             api_url=self.fake.url,
             port=0,
             note_reaction=reaction,
+            client_id="1111.2222" if oauth else None,
+            client_secret="oauth-client-secret" if oauth else None,
         )
         self.executor = TrackingExecutor()
         self.app = build_app(self.settings, self.db, executor=self.executor)
@@ -102,9 +104,22 @@ class SlackHarness:
     def interact(self, payload: dict) -> tuple[int, str]:
         return self.post(interaction_body(payload), "application/x-www-form-urlencoded")
 
-    def get(self, path: str) -> tuple[int, str]:
+    def get(self, path: str, headers: dict | None = None) -> tuple[int, str]:
+        status, body, _ = self.get_full(path, headers)
+        return status, body
+
+    def get_full(self, path: str, headers: dict | None = None) -> tuple[int, str, dict]:
+        request = urllib.request.Request(f"{self.url}{path}", headers=headers or {})
         try:
-            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
-                return response.status, response.read().decode()
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return (
+                    response.status,
+                    response.read().decode(),
+                    {k.lower(): v for k, v in response.headers.items()},
+                )
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            return (
+                error.code,
+                error.read().decode(),
+                {k.lower(): v for k, v in error.headers.items()},
+            )
