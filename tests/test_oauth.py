@@ -54,7 +54,7 @@ def test_two_workspaces_keep_their_data_apart(slack: SlackHarness) -> None:
     assert [c["code"] for c in slack.fake.calls_to("oauth.v2.access")] == ["code-T1", "code-T2"]
 
     slack.post(
-        json.dumps({**json.loads(_event(message("T1", "1700000001.000100"), "EvT1a", "T1"))}),
+        _event(message("T1", "1700000001.000100"), "EvT1a", "T1"),
         "application/json",
     )
     [reply] = slack.fake.wait_for("chat.postMessage")
@@ -114,10 +114,11 @@ def test_two_workspaces_keep_their_data_apart(slack: SlackHarness) -> None:
 
 def test_a_workspace_that_never_installed_is_refused(slack: SlackHarness) -> None:
     install(slack, "T1")
-    status, _ = slack.post(
+    status, body = slack.post(
         _event(message("T3", "1700000002.000100"), "EvT3", "T3"), "application/json"
     )
     slack.executor.drain()
+    assert status == 200 and "reinstall this app" in body  # Bolt's refusal, acked so Slack stops
     assert slack.fake.calls_to("chat.postMessage") == []
     with Store(slack.db, team="T3") as three:
         assert three.counts()["incidents"] == 0
