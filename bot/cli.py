@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 import sys
+import tempfile
 from collections import Counter
 from typing import BinaryIO
 
@@ -326,21 +327,43 @@ def kb_list(as_json: bool, db_path: str | None) -> None:
 @click.option("--http", "http_mode", is_flag=True, help="Serve HTTP instead of Socket Mode.")
 @click.option("--port", type=int, help="HTTP port (env PORT, default 3000; 0 picks a free one).")
 @click.option("--host", default="0.0.0.0", show_default=True, help="HTTP address to bind.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="HTTP worker processes (gunicorn, 8 threads each).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line, for log pipelines.",
+)
 @db_option
-def serve(http_mode: bool, port: int | None, host: str, db_path: str | None) -> None:
+def serve(http_mode, port, host, workers, log_format, db_path) -> None:
     """Run the Slack bot: Socket Mode (SLACK_APP_TOKEN) unless --http.
 
-    HTTP mode serves POST /slack/events (signatures checked with SLACK_SIGNING_SECRET) and
-    GET /healthz. SLACK_API_URL points the Web API client elsewhere (GovSlack, tests).
+    HTTP mode runs on gunicorn and serves POST /slack/events (signatures checked with
+    SLACK_SIGNING_SECRET), GET /healthz (checks the database) and GET /metrics (Prometheus).
+    With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET it also serves /slack/install and
+    /slack/oauth_redirect. SLACK_API_URL points the Web API client elsewhere (GovSlack, tests).
     """
+    if http_mode and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before prometheus-client is first imported, so every worker's counters are shared.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="spibot-metrics-")
     from slack_sdk.errors import SlackApiError
 
-    from bot import server, settings
+    from bot import logs, server, settings
     from bot.slack_app import build_app, web_client
 
+    if workers > 1 and not http_mode:
+        raise click.BadParameter("Socket Mode runs one process; add --http", param_hint="--workers")
     try:
         config = settings.load(http=http_mode, port=port)
-        web_client(config).auth_test()  # a bad token or URL fails here, in one line
+        if not config.oauth:
+            web_client(config).auth_test()  # a bad token or URL fails here, in one line
     except settings.SettingsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -356,14 +379,12 @@ def serve(http_mode: bool, port: int | None, host: str, db_path: str | None) -> 
         click.echo(f"error: cannot reach SLACK_API_URL {config.api_url}: {reason}", err=True)
         sys.exit(EXIT_USAGE)
     _store(db_path).close()  # create, migrate and seed before the first event
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    app = build_app(config, db_path)
+    logs.configure(log_format)
     if http_mode:
-        server.serve_http(app, db_path, host, config.port)
+        make_app = lambda: build_app(config, db_path)  # noqa: E731 - built in each worker
+        server.serve_gunicorn(make_app, db_path, host, config.port, workers)
     else:
-        server.serve_socket_mode(app, config.app_token)
+        server.serve_socket_mode(build_app(config, db_path), config.app_token)
 
 
 @main.command()
@@ -407,3 +428,69 @@ def console(db_path: str | None) -> None:
                 continue
             buffer.append(line)
         flush()
+
+
+@main.command()
+@click.argument("destination", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite DESTINATION if it exists.")
+@db_option
+def backup(destination: str, force: bool, db_path: str | None) -> None:
+    """Copy the live database to DESTINATION (SQLite online backup; safe while serving)."""
+    from kb.transfer import backup as run_backup
+
+    if os.path.exists(destination) and not force:
+        raise click.BadParameter(f"{destination} exists; add --force to overwrite it")
+    with _store(db_path) as store:
+        size = run_backup(store, destination)
+    click.echo(f"Backed up {store.path} to {destination} ({size:,} bytes).")
+
+
+@main.command("export")
+@click.argument("destination", metavar="[FILE|-]", required=False, default="-")
+@db_option
+def export_(destination: str, db_path: str | None) -> None:
+    """Write incidents, SPIs, notes and feedback of every workspace as JSON Lines."""
+    from kb.transfer import export_rows
+
+    counts: Counter[str] = Counter()
+    with _store(db_path) as store, click.open_file(destination, "w") as out:
+        for item in export_rows(store):
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            counts[item["table"]] += 1
+    summary = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
+    click.echo(f"Exported {summary}.", err=True)
+
+
+@main.command("import")
+@click.argument("source", metavar="FILE|-")
+@db_option
+def import_(source: str, db_path: str | None) -> None:
+    """Load a `spibot export` file: rows keep their ids; existing ones are updated.
+
+    All or nothing: a malformed line stops the import with its line number (exit 2).
+    """
+    from kb.transfer import import_rows
+
+    with _store(db_path) as store, click.open_file(source, "r") as lines:
+        try:
+            counts = import_rows(store, lines)
+        except StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    summary = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
+    click.echo(f"Imported {summary}.")
+
+
+@main.command()
+@db_option
+def doctor(db_path: str | None) -> None:
+    """Check settings, the database, the articles and (with a token) the token's scopes.
+
+    Exit code 0 when nothing failed, 1 otherwise.
+    """
+    from bot import doctor as checks
+
+    results = checks.run(db_path)
+    for check in results:
+        click.echo(f"{check.status:<5} {check.name}: {check.detail}")
+    sys.exit(1 if any(c.status == "FAIL" for c in results) else 0)

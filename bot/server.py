@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
+import os
+import tempfile
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -12,6 +13,7 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import metrics
 from kb.store import Store, StoreError
 
 log = logging.getLogger("spibot.server")
@@ -29,17 +31,21 @@ def health(db_path: str | None) -> tuple[int, dict]:
 
 
 def wsgi_app(app: App, db_path: str | None):
-    """POST /slack/events to Bolt (signatures verified there), GET /healthz, 404 otherwise."""
+    """POST /slack/events (and the OAuth pages) to Bolt, which verifies signatures;
+    GET /healthz and /metrics here; 404 otherwise."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def application(environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
-            status, body = health(db_path)
-            payload = json.dumps(body).encode()
+        if environ.get("REQUEST_METHOD") == "GET" and path in ("/healthz", "/metrics"):
+            if path == "/healthz":
+                status, body = health(db_path)
+                payload, content_type = json.dumps(body).encode(), "application/json"
+            else:
+                status, (payload, content_type) = 200, metrics.exposition()
             start_response(
                 f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+                [("Content-Type", content_type), ("Content-Length", str(len(payload)))],
             )
             return [payload]
         return slack(environ, start_response)
@@ -67,20 +73,55 @@ def make_http_server(app: App, db_path: str | None, host: str, port: int) -> WSG
     )
 
 
-def serve_http(app: App, db_path: str | None, host: str, port: int) -> None:
-    server = make_http_server(app, db_path, host, port)
-    bound = server.server_address[1]
-    print(
-        f"spibot: listening on http://{host}:{bound} (POST {EVENTS_PATH}, GET /healthz)",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-
-
 def serve_socket_mode(app: App, app_token: str) -> None:
-    print("spibot: connecting to Slack in Socket Mode", file=sys.stderr, flush=True)
+    log.info("spibot: connecting to Slack in Socket Mode")
     SocketModeHandler(app, app_token).start()
+
+
+def serve_gunicorn(make_app, db_path: str | None, host: str, port: int, workers: int) -> None:
+    """HTTP on gunicorn: `workers` processes with threads each; every worker builds its own
+    Bolt app and database connections after the fork."""
+    from gunicorn.app.base import BaseApplication
+    from prometheus_client import multiprocess
+
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not metrics_dir:
+        metrics_dir = tempfile.mkdtemp(prefix="spibot-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+    def when_ready(server) -> None:
+        bound = server.LISTENERS[0].sock.getsockname()[1]
+        log.info(
+            "spibot: listening on http://%s:%s (POST %s, GET /healthz, GET /metrics) "
+            "with %s worker(s)",
+            host,
+            bound,
+            EVENTS_PATH,
+            workers,
+        )
+
+    def child_exit(server, worker) -> None:
+        multiprocess.mark_process_dead(worker.pid)
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "worker_class": "gthread",
+                "threads": 8,
+                "timeout": 30,
+                "graceful_timeout": 10,
+                "keepalive": 5,
+                "accesslog": None,
+                "loglevel": "warning",
+                "when_ready": when_ready,
+                "child_exit": child_exit,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return wsgi_app(make_app(), db_path)
+
+    Server().run()

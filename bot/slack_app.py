@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
-from bot import blocks, spi_command
+from bot import blocks, metrics, spi_command
 from bot.settings import BOT_SCOPES, Settings, authorize_url
 from bot.slack_state import SlackState
 from kb.diagnose import diagnose
@@ -162,15 +162,18 @@ def build_app(
         if not state.first_time(key):
             return  # the same post as a message and as an app_mention: one reply
         prior = state.reply_for(channel, ts)
-        result = diagnose(text, store, record=prior is None, source=f"slack:{channel}")
+        with metrics.DIAGNOSE_SECONDS.time():
+            result = diagnose(text, store, record=prior is None, source=f"slack:{channel}")
         if not result.groups:
             return
+        metrics.PASTES.inc()
         rendered = [b.to_dict() for b in blocks.diagnosis(result)]
         fallback = blocks.esc(result.summary())
         if prior is not None:
             client.chat_update(
                 channel=channel, ts=prior["reply_ts"], text=fallback, blocks=rendered
             )
+            metrics.REPLIES.labels("update").inc()
             return
         thread_ts = message.get("thread_ts") or ts
         posted = client.chat_postMessage(
@@ -181,6 +184,7 @@ def build_app(
             unfurl_links=False,
             unfurl_media=False,
         )
+        metrics.REPLIES.labels("post").inc()
         incident = result.recorded[0] if result.recorded else None
         state.remember_reply(channel, ts, thread_ts, posted["ts"], incident, result.peer)
 
@@ -326,6 +330,7 @@ def build_app(
             ack(response_action="errors", errors={"note": f"Not saved: {exc}"[:150]})
             return
         ack()  # only now: the note is committed
+        metrics.NOTES.labels("modal").inc()
         if metadata.get("channel") and metadata.get("thread_ts"):
             client.chat_postMessage(
                 channel=metadata["channel"],
@@ -363,6 +368,7 @@ def build_app(
             permalink=permalink,
             incident_id=reply["incident_id"],
         )
+        metrics.NOTES.labels("reaction").inc()
         client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
@@ -382,6 +388,7 @@ def build_app(
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:
+        metrics.ERRORS.labels(body.get("type") or "unknown").inc()
         log.error("handler failed: %s (%s)", error, body.get("type"), exc_info=error)
 
     return app

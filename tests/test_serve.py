@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -148,6 +149,12 @@ def test_serve_http_answers_health_and_signed_events(tmp_path: Path) -> None:
             assert response.status == 200
         [reply] = fake.wait_for("chat.postMessage", timeout=15)
         assert reply["channel"] == "C9" and "rekey-race" in json.dumps(reply["blocks"])
+        time.sleep(0.5)  # the counter is bumped just after the post
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            exposition = response.read().decode()
+        assert "spibot_pastes_diagnosed_total 1.0" in exposition
+        assert 'spibot_replies_total{kind="post"} 1.0' in exposition
+        assert "spibot_diagnose_seconds_count 1.0" in exposition
     finally:
         process.terminate()
         process.wait(timeout=10)

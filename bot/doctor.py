@@ -1,0 +1,113 @@
+"""`spibot doctor`: is this install ready? Settings, database, articles, the token's scopes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bot import settings
+from kb.article import ArticleError, load_articles
+from kb.store import MIGRATIONS, Store, StoreError
+
+
+@dataclass
+class Check:
+    status: str  # ok, warn or FAIL
+    name: str
+    detail: str
+
+
+def _settings() -> list[Check]:
+    if not any(k.startswith("SLACK_") and v for k, v in os.environ.items()):
+        return [Check("ok", "settings", "no Slack settings: terminal use only")]
+    modes, errors = [], []
+    for http, name in ((False, "Socket Mode"), (True, "HTTP mode")):
+        try:
+            config = settings.load(http=http)
+        except settings.SettingsError as exc:
+            errors.append(f"{name}: {exc}")
+        else:
+            modes.append(name + (" with OAuth distribution" if config.oauth else ""))
+    if modes:
+        return [Check("ok", "settings", "ready for " + " and ".join(modes))]
+    return [Check("FAIL", "settings", "; ".join(errors))]
+
+
+def _database(db_path: str | None) -> list[Check]:
+    try:
+        with Store(db_path) as store:
+            integrity = store.db.execute("pragma integrity_check").fetchone()[0]
+            journal = store.db.execute("pragma journal_mode").fetchone()[0]
+            applied = len(MIGRATIONS.applied(store.db))
+            counts = store.counts()
+            checks = [
+                Check(
+                    "ok" if integrity == "ok" else "FAIL",
+                    "database",
+                    f"{store.path}: integrity {integrity}, journal {journal}, {applied} migrations "
+                    f"applied, {counts['incidents']} incidents, {counts['notes']} notes"
+                    + (" (read-only)" if store.readonly else ""),
+                )
+            ]
+            checks.extend(_articles(store))
+            return checks
+    except StoreError as exc:
+        return [Check("FAIL", "database", str(exc))]
+
+
+def _articles(store: Store) -> list[Check]:
+    try:
+        bundled = {a.id: a.checksum for a in load_articles()}
+    except ArticleError as exc:
+        return [Check("FAIL", "articles", str(exc))]
+    stored = {a.id: a.checksum for a in store.articles()}
+    stale = sorted(i for i, c in bundled.items() if stored.get(i) != c)
+    if stale:
+        return [
+            Check(
+                "warn",
+                "articles",
+                f"{len(stale)} differ from the bundled ones "
+                f"({', '.join(stale[:5])}): run `spibot kb sync`",
+            )
+        ]
+    return [Check("ok", "articles", f"{len(stored)} articles, all valid and up to date")]
+
+
+def _scopes() -> list[Check]:
+    token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
+    if not token:
+        return []
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack_app import web_client
+
+    try:
+        config = settings.load(http=bool(os.environ.get("SLACK_SIGNING_SECRET")))
+    except settings.SettingsError:
+        return []  # already reported under settings
+    try:
+        response = web_client(config).auth_test()
+    except SlackApiError as exc:
+        reason = exc.response.get("error")
+        return [Check("FAIL", "token", f"Slack refused SLACK_BOT_TOKEN ({reason})")]
+    except OSError as exc:
+        return [Check("FAIL", "token", f"cannot reach {config.api_url}: {exc}")]
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    granted = {s.strip() for s in headers.get("x-oauth-scopes", "").split(",") if s.strip()}
+    missing = sorted(set(settings.BOT_SCOPES) - granted)
+    team = response.get("team") or response.get("team_id")
+    if missing:
+        return [
+            Check(
+                "FAIL",
+                "token",
+                f"workspace {team}: missing scopes {', '.join(missing)}: add them in "
+                "OAuth & Permissions (or re-create the app from the manifest), then reinstall",
+            )
+        ]
+    return [Check("ok", "token", f"workspace {team}: every scope of the manifest is granted")]
+
+
+def run(db_path: str | None) -> list[Check]:
+    return _settings() + _database(db_path) + _scopes()
