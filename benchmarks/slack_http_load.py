@@ -15,9 +15,7 @@ import argparse
 import http.client
 import os
 import random
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fakeslack import FakeSlack, event_body, sign
+from tests.slack_harness import SECRET, ServeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "benchmark-signing-secret"
 
 
 def paste(n: int) -> str:
@@ -41,29 +39,6 @@ def paste(n: int) -> str:
         "input interface=GigabitEthernet0/0/0"
         for m in range(6)
     )
-
-
-def start_server(fake: FakeSlack, db: str, workers: int) -> tuple[subprocess.Popen, int]:
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-benchmark",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.url,
-    }
-    command = [sys.executable, "-m", "bot", "serve", "--http", "--host", "127.0.0.1"]
-    command += ["--port", "0", "--db", db]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        if found:
-            threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining
-            return process, int(found.group(1))
-    process.kill()
-    raise SystemExit("spibot serve did not start")
 
 
 def main() -> None:
@@ -81,7 +56,8 @@ def main() -> None:
 
     fake = FakeSlack().start()
     tmp = tempfile.mkdtemp(prefix="spibot-load-")
-    process, port = start_server(fake, os.path.join(tmp, "kb.db"), args.workers)
+    server = ServeProcess(fake, os.path.join(tmp, "kb.db"), "--workers", str(args.workers))
+    port = server.port
     latencies: list[float] = []
     errors: list[str] = []
     counter = iter(range(10**9))
@@ -140,8 +116,7 @@ def main() -> None:
         time.sleep(0.2)
     replies = fake.calls_to("chat.postMessage")
     replied_for = time.monotonic() - began
-    process.terminate()
-    process.wait(timeout=15)
+    server.stop()
     fake.stop()
 
     q = (

@@ -122,8 +122,10 @@ def db_option(command):
 
 
 def _store(db_path: str | None) -> Store:
+    # In an install distributed over OAuth each workspace has its own incidents; SPIBOT_TEAM
+    # picks the one the terminal works on (default: the single-workspace memory).
     try:
-        return Store(db_path)
+        return Store(db_path, team=os.environ.get("SPIBOT_TEAM", ""))
     except (StoreError, ArticleError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_DATABASE)

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
-from rapidfuzz import fuzz, process, utils
-
 from kb.article import Article, load_articles
 from kb.events import Event
 from kb.evidence import gather
@@ -28,7 +26,6 @@ RECURRING_WINDOW = timedelta(days=30)
 RECURRING_COUNT = 3
 PEER_HISTORY_LIMIT = 50  # the most recent incidents of the paste's own peers
 RELATED_LIMIT = 20  # and of others sharing its local address, SPI or device
-SIMILAR_DEVICE_CUTOFF = 85.0
 SIMILAR_EVIDENCE_CUTOFF = 0.6
 SIMILAR_EVIDENCE_MIN_SHARED = 2
 
@@ -128,17 +125,9 @@ def _history(store: Store, events: list[Event], groups: list[Group], signals: li
             shared.append(f"device {incident.device}")
         history.related.append((incident, " and ".join(shared) or "context"))
     if devices:
-        known = [d for d in store.devices() if d not in devices]
         similar: dict[str, str] = {}
         for device in sorted(devices):
-            for name, _score, _ in process.extract(
-                device,
-                known,
-                scorer=fuzz.ratio,
-                processor=utils.default_process,
-                score_cutoff=SIMILAR_DEVICE_CUTOFF,
-                limit=5,
-            ):
+            for name in store.similar_devices(device, exclude=devices):
                 similar.setdefault(name, device)
         for incident in store.incidents_on_devices(similar):
             if incident.id not in seen:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-from rapidfuzz import fuzz, process, utils
+from rapidfuzz import fuzz, utils
 
 from kb.events import canonical_ip
 from kb.store import Store
 
 _HEX_SPI = re.compile(r"(?:0x)?([0-9a-fA-F]{1,8})")
-SIMILAR_DEVICE_CUTOFF = 85.0
 FTS_BONUS = 20.0
 MIN_ARTICLE_SCORE = 60.0
 
@@ -64,18 +63,7 @@ def lookup(store: Store, query: str, limit: int = 20) -> dict:
     elif kind == "spi":
         result["incidents"] = store.history([], spis=[value], limit=limit)
     else:
-        devices = store.devices()
-        matches = [
-            name
-            for name, _score, _ in process.extract(
-                value,
-                devices,
-                scorer=fuzz.ratio,
-                processor=utils.default_process,
-                score_cutoff=SIMILAR_DEVICE_CUTOFF,
-                limit=5,
-            )
-        ]
+        matches = store.similar_devices(value)
         if matches:
             result["kind"] = "device"
             result["devices"] = matches

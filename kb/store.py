@@ -19,12 +19,14 @@ from pathlib import Path
 
 import platformdirs
 import sqlite_utils
+from rapidfuzz import fuzz, process, utils
 from sqlite_utils.migrations import Migrations
 
 from kb.article import ARTICLES_DIR, Article, load_articles
 from kb.incidents import Incident, Note, Sighting
 
 DEFAULT_BUSY_MS = 5000
+SIMILAR_DEVICE_CUTOFF = 85.0
 REUSE_WINDOW = timedelta(hours=24)  # a paste for the same peer within a day is the same incident
 MIGRATIONS = Migrations("spibot")
 
@@ -510,6 +512,21 @@ class Store:
                 [self.team],
             )
         ]
+
+    def similar_devices(self, name: str, exclude: Iterable[str] = (), limit: int = 5) -> list[str]:
+        """Device names in this workspace's incidents that look like `name` (typos,
+        -a/-b pairs, another domain suffix): rapidfuzz ratio on normalised names."""
+        excluded = set(exclude)
+        known = [d for d in self.devices() if d not in excluded]
+        found = process.extract(
+            name,
+            known,
+            scorer=fuzz.ratio,
+            processor=utils.default_process,
+            score_cutoff=SIMILAR_DEVICE_CUTOFF,
+            limit=limit,
+        )
+        return [match for match, _score, _index in found]
 
     def incidents_on_devices(self, devices: Iterable[str], limit: int = 50) -> list[Incident]:
         devices = sorted(set(devices))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -123,3 +127,56 @@ class SlackHarness:
                 error.read().decode(),
                 {k.lower(): v for k, v in error.headers.items()},
             )
+
+
+SPIBOT = [sys.executable, "-m", "bot"]
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))}
+
+
+class ServeProcess:
+    """`spibot serve --http` as its own process, on a free loopback port, using the fake."""
+
+    def __init__(self, fake: FakeSlack, db: Path | str, *args: str, secret: str = SECRET) -> None:
+        env = {
+            **CLEAN_ENV,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": secret,
+            "SLACK_API_URL": fake.url,
+        }
+        command = [*SPIBOT, "serve", "--http", "--host", "127.0.0.1", "--port", "0"]
+        self.secret = secret
+        self.process = subprocess.Popen(
+            [*command, "--db", str(db), *args], env=env, stderr=subprocess.PIPE, text=True
+        )
+        self.first_line = ""
+        for _ in range(50):
+            line = self.process.stderr.readline()
+            self.first_line = self.first_line or line
+            found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                self.port = int(found.group(1))
+                threading.Thread(target=self.process.stderr.read, daemon=True).start()
+                return
+        self.process.kill()
+        raise AssertionError(f"spibot serve did not start: {self.first_line}")
+
+    def post(self, body: str, content_type: str) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/slack/events",
+            data=body.encode(),
+            headers={"Content-Type": content_type, **sign(self.secret, body)},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status, response.read().decode()
+        except OSError as exc:  # e.g. a request caught by a worker that was killed
+            return 0, str(exc)
+
+    def get(self, path: str) -> tuple[int, str]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+            return response.status, response.read().decode()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)

@@ -234,3 +234,24 @@ def test_junk_paste_diagnoses_nothing_and_records_nothing(store: Store) -> None:
     result = diagnose("hello\n\x00\u202e odd ✓ text\n" * 50, store)
     assert not result.found and result.recorded == [] and store.counts()["incidents"] == 0
     assert result.summary().startswith("No invalid-SPI lines")
+
+
+def test_similar_device_names_and_device_lookup(store: Store) -> None:
+    from kb.lookup import lookup
+
+    def on(device: str, peer: str, spi: int, local: str) -> str:
+        line = ios(peer, spi, local=local).split(": ", 1)[1]
+        return f"<0>91: *Oct 07 03:10:04: {device} {line}"
+
+    first = diagnose(on("rtr-hub-01.example.net", "198.51.100.70", 0x4444, "192.0.2.70"), store)
+    store.resolve(first.recorded[0], "ha-failover")
+    paste = on("rtr-hub-02.example.net", "198.51.100.71", 0x5555, "192.0.2.71")
+    result = diagnose(paste, store, record=False)
+    ha = next(c for c in result.causes if c.id == "ha-failover")
+    assert any(
+        "on rtr-hub-01.example.net, a device named like rtr-hub-02.example.net" in r
+        for r in ha.reasons
+    ), ha.reasons
+    found = lookup(store, "rtr-hub-01.example.com")
+    assert found["kind"] == "device" and found["devices"] == ["rtr-hub-01.example.net"]
+    assert found["incidents"][0]["fixed_by"] == "ha-failover"

@@ -128,3 +128,28 @@ def _event(event: dict, event_id: str, team: str) -> str:
     from tests.fakeslack import event_body
 
     return event_body(event, event_id, team=team)
+
+
+def test_the_terminal_works_on_the_workspace_spibot_team_names(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "kb.db")
+    with Store(db, team="T1") as one:
+        one.add_note(peer="198.51.100.7", text="seen in workspace one")
+    env = {k: v for k, v in os.environ.items() if k != "SPIBOT_TEAM"}
+
+    def lookup(team: str | None) -> str:
+        extra = {"SPIBOT_TEAM": team} if team else {}
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "lookup", "198.51.100.7", "--db", db],
+            env=env | extra,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    assert "seen in workspace one" in lookup("T1")
+    assert "seen in workspace one" not in lookup("T2")
+    assert "seen in workspace one" not in lookup(None)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -21,8 +20,8 @@ import pytest
 from kb.diagnose import diagnose
 from kb.store import Store
 from tests.conftest import FIXTURES
-from tests.fakeslack import TEAM, FakeSlack, event_body, sign
-from tests.slack_harness import SECRET
+from tests.fakeslack import TEAM, FakeSlack, event_body
+from tests.slack_harness import ServeProcess
 
 SPIBOT = [sys.executable, "-m", "bot"]
 BASE = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))}
@@ -107,58 +106,10 @@ def test_sigkilled_writer_leaves_an_intact_database_with_every_acknowledged_note
     conn.close()
 
 
-def _serve(fake: FakeSlack, db: Path, workers: int) -> tuple[subprocess.Popen, int]:
-    env = {
-        **BASE,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.url,
-    }
-    process = subprocess.Popen(
-        [
-            *SPIBOT,
-            "serve",
-            "--http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--workers",
-            str(workers),
-            "--db",
-            str(db),
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for _ in range(50):
-        found = re.search(r"http://127\.0\.0\.1:(\d+)", process.stderr.readline())
-        if found:
-            threading.Thread(target=process.stderr.read, daemon=True).start()
-            return process, int(found.group(1))
-    process.kill()
-    raise AssertionError("serve did not start")
-
-
-def _post(port: int, body: str, content_type: str) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/slack/events",
-        data=body.encode(),
-        headers={"Content-Type": content_type, **sign(SECRET, body)},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read().decode()
-    except OSError as exc:  # a request caught by the worker we killed
-        return 0, str(exc)
-
-
 def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path) -> None:
     fake = FakeSlack().start()
     db = tmp_path / "kb.db"
-    process, port = _serve(fake, db, workers=4)
+    server = ServeProcess(fake, db, "--workers", "4")
     acknowledged: dict[int, str] = {}
     pastes_acked: list[str] = []
     lock = threading.Lock()
@@ -180,14 +131,14 @@ def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path
                     "trigger_id": "t",
                 }
             )
-            status, answer = _post(port, body, "application/x-www-form-urlencoded")
+            status, answer = server.post(body, "application/x-www-form-urlencoded")
             if status == 200:
                 note = re.search(r"Note (\d+) added", json.loads(answer)["text"])
                 with lock:
                     acknowledged[int(note.group(1))] = text
             ts = f"17000{k:02d}{i:03d}.000100"
             event = {"type": "message", "channel": f"C{k}", "user": "U1", "text": PASTE, "ts": ts}
-            status, _ = _post(port, event_body(event, f"Ev{k:02d}{i:03d}"), "application/json")
+            status, _ = server.post(event_body(event, f"Ev{k:02d}{i:03d}"), "application/json")
             if status == 200:
                 with lock:
                     pastes_acked.append(ts)
@@ -197,7 +148,7 @@ def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path
         for t in threads:
             t.start()
         assert halfway.wait(60)
-        workers = psutil.Process(process.pid).children()
+        workers = psutil.Process(server.process.pid).children()
         assert len(workers) == 4
         os.kill(workers[0].pid, signal.SIGKILL)
         for t in threads:
@@ -205,8 +156,7 @@ def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path
         time.sleep(2)  # replies to the last acknowledged pastes
         replies = fake.calls_to("chat.postMessage")
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
         fake.stop()
     assert len(acknowledged) >= 150  # most of the 192 notes got through
     with Store(db) as store:
@@ -305,37 +255,13 @@ def test_doctor_checks_settings_database_articles_and_scopes(tmp_path: Path) -> 
 
 def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
     fake = FakeSlack().start()
-    env = {
-        **BASE,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.url,
-    }
-    process = subprocess.Popen(
-        [
-            *SPIBOT,
-            "serve",
-            "--http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--db",
-            str(tmp_path / "kb.db"),
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = ServeProcess(fake, tmp_path / "kb.db", "--log-format", "json")
     try:
-        record = json.loads(process.stderr.readline())
+        record = json.loads(server.first_line)
         assert record["level"] == "info" and record["logger"] == "spibot.server"
         assert "listening on http://127.0.0.1:" in record["message"]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
         fake.stop()
 
 

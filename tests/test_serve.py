@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.fakeslack import FakeSlack, event_body, sign
-from tests.slack_harness import SECRET
+from tests.fakeslack import FakeSlack, event_body
+from tests.slack_harness import ServeProcess
 
 SPIBOT = [sys.executable, "-m", "bot"]
 BASE = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))}
@@ -100,64 +98,30 @@ def test_env_file_is_read(tmp_path: Path) -> None:
     assert "SLACK_APP_TOKEN is not set" in result.stderr  # got past the bot token: .env was read
 
 
-def test_serve_http_answers_health_and_signed_events(tmp_path: Path) -> None:
+def test_serve_http_answers_health_metrics_and_signed_events(tmp_path: Path) -> None:
     fake = FakeSlack().start()
-    env = {
-        **BASE,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.url,
-    }
-    process = subprocess.Popen(
-        [
-            *SPIBOT,
-            "serve",
-            "--http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--db",
-            str(tmp_path / "kb.db"),
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = ServeProcess(fake, tmp_path / "kb.db")
     try:
-        line = process.stderr.readline()
-        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
-            assert response.status == 200 and json.loads(response.read())["ok"] is True
-        body = event_body(
-            {
-                "type": "message",
-                "channel": "C9",
-                "user": "U1",
-                "text": (FIXTURES / "pastes" / "rekey-race.txt").read_text(),
-                "ts": "1700000001.000100",
-            },
-            "EvSERVE1",
-        )
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/slack/events",
-            data=body.encode(),
-            headers={"Content-Type": "application/json", **sign(SECRET, body)},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
+        status, body = server.get("/healthz")
+        assert status == 200 and json.loads(body)["ok"] is True
+        paste = (FIXTURES / "pastes" / "rekey-race.txt").read_text()
+        event = {
+            "type": "message",
+            "channel": "C9",
+            "user": "U1",
+            "text": paste,
+            "ts": "1700000001.000100",
+        }
+        assert server.post(event_body(event, "EvSERVE1"), "application/json")[0] == 200
         [reply] = fake.wait_for("chat.postMessage", timeout=15)
         assert reply["channel"] == "C9" and "rekey-race" in json.dumps(reply["blocks"])
-        time.sleep(0.5)  # the counter is bumped just after the post
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            exposition = response.read().decode()
+        time.sleep(0.5)  # the counters are bumped just after the post
+        exposition = server.get("/metrics")[1]
         assert "spibot_pastes_diagnosed_total 1.0" in exposition
         assert 'spibot_replies_total{kind="post"} 1.0' in exposition
         assert "spibot_diagnose_seconds_count 1.0" in exposition
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
         fake.stop()
 
 
