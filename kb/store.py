@@ -162,7 +162,7 @@ def _teams(db: sqlite_utils.Database) -> None:
         db[table].add_column("team_id", str, not_null_default="")
     db["incidents"].create_index(["team_id", "peer", "status"])
     db["incidents"].create_index(["team_id", "updated_at"])
-    db["notes"].create_index(["team_id"])
+    db["incidents"].create_index(["team_id", "device"])
 
 
 def _article_row(article: Article, now: str) -> dict:
@@ -377,7 +377,7 @@ class Store:
 
     def search_notes(self, query: str, limit: int = 20) -> list[dict]:
         return self._search(
-            "notes", query, limit, columns=["id", "incident_id", "text"], where="team_id = :team"
+            "notes", query, limit, columns=["id", "incident_id", "text"], where="+team_id = :team"
         )
 
     def _search(
@@ -399,8 +399,10 @@ class Store:
 
     # -- incidents -----------------------------------------------------------------------
     def _incidents(self, where: str, args: Iterable, limit: int | None = None) -> list[Incident]:
+        # "+team_id": filter on the workspace without letting SQLite pick its index, so the
+        # peer, local, device and SPI indexes drive the query (a workspace has many rows).
         sql = (
-            f"select * from incidents where team_id = ? and ({where}) "
+            f"select * from incidents where +team_id = ? and ({where}) "
             "order by updated_at desc, id desc"
         )
         args = [self.team, *args]
