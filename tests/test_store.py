@@ -259,3 +259,24 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
         applied = [m.name for m in MIGRATIONS.applied(store.db)]
         assert applied == ["0001_tables", "0002_search", "0003_teams"]
         assert store.counts()["articles"] >= 10
+
+
+@pytest.mark.parametrize(
+    ("call", "index"),
+    [
+        (lambda s: s.history(["198.51.100.7"]), "idx_incidents_peer_status"),
+        (lambda s: s.history([], spis=["0x00000001"]), "idx_incident_spis_spi"),
+        (lambda s: s.incidents_on_devices(["rtr-1"]), "idx_incidents_device"),
+    ],
+)
+def test_workspace_scoped_queries_still_use_their_index(tmp_path: Path, call, index: str) -> None:
+    # A regression guard: filtering on team_id once made SQLite scan every incident.
+    with Store(tmp_path / "kb.db", team="T1") as store:
+        statements: list[str] = []
+        store.db.conn.set_trace_callback(statements.append)
+        call(store)
+        store.db.conn.set_trace_callback(None)
+        query = next(s for s in statements if s.lstrip().startswith("select * from incidents"))
+        plan = " ".join(str(row[-1]) for row in store.db.execute(f"explain query plan {query}"))
+        assert index in plan, plan
+        assert "SCAN incidents" not in plan, plan
