@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot import metrics
-from kb.store import Store, StoreError
+from kb.store import Store
 
 log = logging.getLogger("spibot.server")
 EVENTS_PATH = "/slack/events"
@@ -25,7 +21,7 @@ def health(db_path: str | None) -> tuple[int, dict]:
     try:
         with Store(db_path, seed=False) as store:
             store.db.execute("select count(*) from articles").fetchone()
-    except (StoreError, Exception) as exc:  # any failure here means "not healthy"
+    except Exception as exc:  # a StoreError or anything else: either way, not healthy
         return 503, {"ok": False, "database": str(exc)}
     return 200, {"ok": True, "database": "ok"}
 
@@ -53,26 +49,6 @@ def wsgi_app(app: App, db_path: str | None):
     return application
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-
-def make_http_server(app: App, db_path: str | None, host: str, port: int) -> WSGIServer:
-    return make_server(
-        host,
-        port,
-        wsgi_app(app, db_path),
-        server_class=_ThreadingServer,
-        handler_class=_QuietHandler,
-    )
-
-
 def serve_socket_mode(app: App, app_token: str) -> None:
     log.info("spibot: connecting to Slack in Socket Mode")
     SocketModeHandler(app, app_token).start()
@@ -81,13 +57,10 @@ def serve_socket_mode(app: App, app_token: str) -> None:
 def serve_gunicorn(make_app, db_path: str | None, host: str, port: int, workers: int) -> None:
     """HTTP on gunicorn: `workers` processes with threads each; every worker builds its own
     Bolt app and database connections after the fork."""
+    # PROMETHEUS_MULTIPROC_DIR must be set before prometheus-client is first imported, so
+    # `spibot serve` sets it before importing this module.
     from gunicorn.app.base import BaseApplication
     from prometheus_client import multiprocess
-
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not metrics_dir:
-        metrics_dir = tempfile.mkdtemp(prefix="spibot-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
     def when_ready(server) -> None:
         bound = server.LISTENERS[0].sock.getsockname()[1]

@@ -111,6 +111,8 @@ def build_app(
 ) -> App:
     """The Bolt app. `executor` runs listeners after the ack (Bolt's default pool if None)."""
     stores = Stores(db_path, per_workspace=settings.oauth)
+    with Store(db_path) as store:
+        SlackState(store).forget_old()  # delivery keys older than Slack's retry window
     client = web_client(settings)
     http = settings.signing_secret is not None
     oauth: dict = {}

@@ -7,7 +7,6 @@ a retry or a second worker sees what the first one did, across restarts.
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
@@ -119,7 +118,3 @@ class SlackState:
         scoped.store = self.store.for_team(team)
         scoped.team = scoped.store.team
         return scoped
-
-    @staticmethod
-    def encode(value: dict) -> str:
-        return json.dumps(value, separators=(",", ":"))

@@ -47,7 +47,8 @@ class Diagnosis:
 
     @property
     def found(self) -> bool:
-        return any(e.kind == "invalid_spi" for e in self.events) or bool(self.groups)
+        """Whether the paste held invalid-SPI lines (groups hold only those)."""
+        return bool(self.groups)
 
     def summary(self) -> str:
         """One line for the top of a reply: peers, SPIs, platform, count, time span."""
@@ -78,10 +79,7 @@ class Diagnosis:
             "groups": [g.to_dict() for g in self.groups],
             "signals": [{"name": s.name, "detail": s.detail, "peer": s.peer} for s in self.signals],
             "causes": [c.to_dict() for c in self.causes[: self.top]],
-            "incidents": [
-                {**i.to_dict(), "summary": i.summary or "", "fixed_by": i.fixed_by}
-                for i in self.incidents
-            ],
+            "incidents": [i.to_dict() for i in self.incidents],
             "recorded_incidents": self.recorded,
             "warnings": self.warnings,
         }
@@ -134,7 +132,7 @@ def _history(store: Store, events: list[Event], groups: list[Group], signals: li
                 seen.add(incident.id)
                 history.similar_device.append((incident, similar[incident.device]))
     names = {s.name for s in signals}
-    similar = {}
+    alike: dict[int, float] = {}
     for incident_id, theirs in store.recent_fixes():
         if incident_id in seen:
             continue
@@ -142,9 +140,9 @@ def _history(store: Store, events: list[Event], groups: list[Group], signals: li
         overlap = len(shared) / len(names | set(theirs)) if names else 0.0
         # One shared signal (say, a single line) is too common to mean "the same problem".
         if len(shared) >= SIMILAR_EVIDENCE_MIN_SHARED and overlap >= SIMILAR_EVIDENCE_CUTOFF:
-            similar[incident_id] = overlap
-    for incident in store.incidents_by_id(similar):
-        history.similar_evidence.append((incident, similar[incident.id]))
+            alike[incident_id] = overlap
+    for incident in store.incidents_by_id(alike):
+        history.similar_evidence.append((incident, alike[incident.id]))
     return history
 
 

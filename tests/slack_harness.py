@@ -11,13 +11,31 @@ import urllib.error
 import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot.server import make_http_server
+from bot.server import wsgi_app
 from bot.settings import Settings
 from bot.slack_app import build_app
 from tests.fakeslack import FakeSlack, command_body, event_body, interaction_body, sign
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def make_http_server(app, db: str, host: str, port: int) -> WSGIServer:
+    """The same WSGI app gunicorn serves, on a threaded stdlib server inside the test."""
+    return make_server(
+        host, port, wsgi_app(app, db), server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
 
 
 class TrackingExecutor(ThreadPoolExecutor):

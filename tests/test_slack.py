@@ -512,3 +512,15 @@ def test_url_verification_challenge(slack: SlackHarness) -> None:
     )
     status, answer = slack.post(body, "application/json")
     assert status == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in answer
+
+
+def test_delivery_keys_expire_after_the_retry_window(tmp_path: Path) -> None:
+    with Store(tmp_path / "kb.db") as store:
+        state = SlackState(store)
+        assert state.first_time("event:EvOLD") and not state.first_time("event:EvOLD")
+        assert state.first_time("event:EvNEW")
+        store.db.execute(
+            "update slack_seen set seen_at = '2020-01-01T00:00:00+00:00' where key = 'event:EvOLD'"
+        )
+        assert state.forget_old() == 1
+        assert state.first_time("event:EvOLD") and not state.first_time("event:EvNEW")
