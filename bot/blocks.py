@@ -162,6 +162,20 @@ def resolved(blocks: list[dict], article: str, user: str) -> list[dict]:
     return kept
 
 
+def lookup(result: dict) -> list[Block]:
+    body = []
+    for a in result["articles"]:
+        body.append(f"• *{esc(a['title'])}* `{a['id']}`\n   {esc(a['summary'][:280])}")
+    for i in result["incidents"]:
+        state = f"fixed by `{i['fixed_by']}`" if i["fixed_by"] else i["status"]
+        spis = ", ".join(i["spis"]) or "?"
+        body.append(f"• #{i['id']} `{esc(i['peer'])}` SPI {spis}: {state}")
+        body.extend(f"    _note:_ {esc(note['text'])}" for note in i["notes"][-2:])
+    return fit(
+        text_reply(f"{result['kind']}: {result['query']}", "\n".join(body) or "Nothing found.")
+    )
+
+
 def text_reply(title: str, body: str) -> list[Block]:
     return [section(f"*{esc(title)}*\n{body}" if body else f"*{esc(title)}*")]
 

@@ -67,7 +67,9 @@ def _report_undecodable(stats: ScanStats) -> None:
 
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("source", metavar="[FILE|-]", required=False)
-@click.option("--json", "as_json", is_flag=True, help='Print DESIGN.md\'s JSON: {"events": [...]}.')
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print JSON: {"events": [...], "groups": [...]}.'
+)
 def parse(source: str | None, as_json: bool) -> None:
     """Recognise every invalid-SPI and companion line in FILE (or standard input).
 
@@ -137,7 +139,12 @@ def _dump(doc: dict) -> None:
 
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("source", metavar="[FILE|-]", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print DESIGN.md's diagnose JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: events, groups, signals, causes, incidents.",
+)
 @click.option("--top", default=DEFAULT_TOP, show_default=True, help="How many causes to show.")
 @click.option("--no-record", is_flag=True, help="Do not open or update incidents.")
 @db_option
@@ -182,20 +189,8 @@ def lookup(query: tuple[str, ...], as_json: bool, db_path: str | None) -> None:
         result = run_lookup(store, " ".join(query))
     if as_json:
         _dump(result)
-        return
-    click.echo(f"{result['kind']}: {result['query']}")
-    for article in result["articles"]:
-        click.echo(f"  article {article['id']}: {article['title']}")
-        click.echo(f"      {article['summary'][:160]}")
-    if result["incidents"]:
-        click.echo("incidents:")
-        for i in result["incidents"]:
-            state = f"fixed by {i['fixed_by']}" if i["fixed_by"] else i["status"]
-            click.echo(f"  #{i['id']} {i['peer']} SPI {', '.join(i['spis']) or '?'}: {state}")
-            for note in i["notes"]:
-                click.echo(f"      note: {note['text']}")
-    if not result["articles"] and not result["incidents"]:
-        click.echo("  nothing found")
+    else:
+        click.echo(text.lookup(result, notes=10))
 
 
 @main.group()

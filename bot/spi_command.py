@@ -82,25 +82,8 @@ def _incidents(store: Store, rest: str) -> Reply:
 
 
 def _lookup(store: Store, query: str) -> Reply:
-    result = lookup(store, query)
-    lines, body = [], []
-    for a in result["articles"]:
-        lines.append(f"article {a['id']}: {a['title']}")
-        body.append(
-            f"• *{blocks.esc(a['title'])}* `{a['id']}`\n   {blocks.esc(a['summary'][:280])}"
-        )
-    for i in result["incidents"][:10]:
-        state = f"fixed by {i['fixed_by']}" if i["fixed_by"] else i["status"]
-        spis = ", ".join(i["spis"]) or "?"
-        lines.append(f"#{i['id']} {i['peer']} SPI {spis}: {state}")
-        body.append(f"• #{i['id']} `{blocks.esc(i['peer'])}` SPI {spis}: {state}")
-        for note in i["notes"][-2:]:
-            lines.append(f"    note: {note['text']}")
-            body.append(f"    _note:_ {blocks.esc(note['text'])}")
-    if not lines:
-        lines = body = ["Nothing found."]
-    title = f"{result['kind']}: {result['query']}"
-    return Reply("\n".join([title, *lines]), blocks.text_reply(title, "\n".join(body)))
+    result = lookup(store, query, limit=10)
+    return Reply(text.lookup(result), blocks.lookup(result))
 
 
 def run(

@@ -91,3 +91,18 @@ def incident_lines(incidents: list[Incident], notes: int = 3) -> list[str]:
             who = f", {note.author}" if note.author else ""
             out.append(f"      note ({note.created_at[:10]}{who}): {note.text}")
     return out
+
+
+def lookup(result: dict, notes: int = 2) -> str:
+    """A lookup result (kb.lookup.lookup) for the terminal and for Slack's fallback text."""
+    lines = [f"{result['kind']}: {result['query']}"]
+    for a in result["articles"]:
+        lines.append(f"  article {a['id']}: {a['title']}")
+        lines.append(f"      {a['summary'][:160]}")
+    for i in result["incidents"]:
+        state = f"fixed by {i['fixed_by']}" if i["fixed_by"] else i["status"]
+        lines.append(f"  #{i['id']} {i['peer']} SPI {', '.join(i['spis']) or '?'}: {state}")
+        lines.extend(f"      note: {note['text']}" for note in i["notes"][-notes:])
+    if len(lines) == 1:
+        lines.append("  Nothing found.")
+    return "\n".join(lines)
