@@ -68,3 +68,13 @@ def test_env_example_lists_every_setting() -> None:
 def test_readme_mentions_every_setting() -> None:
     missing = [name for name in settings_read_by_the_code() if name not in README]
     assert missing == []
+
+
+def test_kb_never_imports_bot_or_slack() -> None:
+    # The brain knows nothing of its doors: DESIGN.md's first rule.
+    offenders = []
+    for path in sorted((ROOT / "kb").rglob("*.py")):
+        for line in path.read_text().splitlines():
+            if re.match(r"\s*(from|import)\s+(bot|slack_bolt|slack_sdk)\b", line):
+                offenders.append(f"{path.name}: {line.strip()}")
+    assert offenders == []
