@@ -74,10 +74,13 @@ def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | Non
     ]
     if n > DETAILED_CAUSES:
         return blocks
-    blocks.append(section(f"*Check*\n{code(cause.verify)}"))
-    blocks.append(section(f"*Fix*\n{code(cause.fixes)}"))
-    if cause.caveats:
-        blocks.append(context("⚠️ " + esc(cause.caveats[0])))
+    if cause.worth_detailing(n, DETAILED_CAUSES):
+        blocks.append(section(f"*Check*\n{code(cause.verify)}"))
+        blocks.append(section(f"*Fix*\n{code(cause.fixes)}"))
+        if cause.caveats:
+            blocks.append(context("⚠️ " + esc(cause.caveats[0])))
+    # Buttons even without evidence: "this fixed it" on a cause nothing suggested is the
+    # most useful thing the knowledge base can learn.
     if incident_id is not None:
         blocks.append(
             ActionsBlock(

@@ -61,7 +61,7 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
         out.append("")
         out.append(f"{n}. {cause.title}  [{cause.id}, score {cause.score:.1f}]")
         out.extend(f"     {reason}" for reason in cause.reasons)
-        if n <= detailed:
+        if cause.worth_detailing(n, detailed):
             out.append("   Check:")
             out.extend(f"     {c}" for c in cause.verify)
             out.append("   Fix:")

@@ -46,6 +46,16 @@ class Cause:
     caveats: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
+    @property
+    def has_evidence(self) -> bool:
+        """Whether anything beyond the base rate speaks for or against this cause."""
+        return len(self.reasons) > 1
+
+    def worth_detailing(self, rank: int, detailed: int = 3) -> bool:
+        """Commands for the top cause, and for the next ones only if evidence points there:
+        a page of commands for a cause nothing suggests is noise."""
+        return rank == 1 or (rank <= detailed and self.has_evidence)
+
     def to_dict(self) -> dict:
         return {
             "id": self.id,

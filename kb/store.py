@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from kb.article import ARTICLES_DIR, Article, load_articles
 from kb.incidents import Incident, Note, Sighting
 
 DEFAULT_BUSY_MS = 5000
+OPEN_ATTEMPTS = 3
 SIMILAR_DEVICE_CUTOFF = 85.0
 REUSE_WINDOW = timedelta(hours=24)  # a paste for the same peer within a day is the same incident
 MIGRATIONS = Migrations("spibot")
@@ -220,10 +222,21 @@ class Store:
         self.busy_ms = busy_ms if busy_ms is not None else _env_busy_ms()
         self.readonly = False
         self._articles: list[Article] | None = None
-        self.db = self._connect()
-        self._migrate()
-        if seed and not self.readonly and self.db["articles"].count == 0:
-            self.sync_articles(load_articles(ARTICLES_DIR))
+        for attempt in range(OPEN_ATTEMPTS):
+            self.db = self._connect()
+            try:
+                with self.translating_errors("open"):
+                    self._migrate()
+                    if seed and not self.readonly and self.db["articles"].count == 0:
+                        self.sync_articles(load_articles(ARTICLES_DIR))
+                break
+            except LockedError:
+                # Several processes creating the same new file race to migrate and seed it;
+                # the loser tries again and finds the work done.
+                self.db.conn.close()
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     # -- opening -------------------------------------------------------------------------
     def _connect(self) -> sqlite_utils.Database:

@@ -255,3 +255,16 @@ def test_similar_device_names_and_device_lookup(store: Store) -> None:
     found = lookup(store, "rtr-hub-01.example.com")
     assert found["kind"] == "device" and found["devices"] == ["rtr-hub-01.example.net"]
     assert found["incidents"][0]["fixed_by"] == "ha-failover"
+
+
+def test_commands_are_shown_only_where_evidence_points(store: Store) -> None:
+    from bot import text
+
+    single = text.diagnosis(diagnose((FIXTURES / "pastes" / "rekey-race.txt").read_text(), store))
+    assert (
+        single.count("Check:") == 1 and "nothing in the paste or its history points here" in single
+    )
+    repeating = text.diagnosis(
+        diagnose((FIXTURES / "pastes" / "out-of-sync.txt").read_text(), store)
+    )
+    assert repeating.count("Check:") == 3
