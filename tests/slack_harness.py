@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -17,6 +15,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from bot.server import wsgi_app
 from bot.settings import Settings
 from bot.slack_app import build_app
+from tests.conftest import CLEAN_ENV, SPIBOT
 from tests.fakeslack import FakeSlack, command_body, event_body, interaction_body, sign
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -145,10 +144,6 @@ class SlackHarness:
                 error.read().decode(),
                 {k.lower(): v for k, v in error.headers.items()},
             )
-
-
-SPIBOT = [sys.executable, "-m", "bot"]
-CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))}
 
 
 class ServeProcess:

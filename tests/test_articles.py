@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +10,9 @@ import pytest
 from kb.article import ARTICLES_DIR, REQUIRED_IDS, ArticleError, load_articles, parse_article
 from kb.lookup import lookup
 from kb.store import Store
+from tests.conftest import spibot
 
 ARTICLES = load_articles()
-SPIBOT = [sys.executable, "-m", "bot"]
 
 
 def test_every_required_id_is_present_and_unique() -> None:
@@ -79,9 +77,7 @@ def test_kb_sync_refuses_a_bad_directory_and_writes_nothing(tmp_path: Path) -> N
     bad = articles / "nat-traversal.md"
     bad.write_text(bad.read_text().replace("nat_t: 3.0", "nat_t: [3]"))
     db = tmp_path / "kb.db"
-    result = subprocess.run(
-        [*SPIBOT, "kb", "sync", str(articles), "--db", str(db)], capture_output=True, text=True
-    )
+    result = spibot("kb", "sync", str(articles), "--db", str(db))
     assert result.returncode == 2
     assert "nat-traversal.md" in result.stderr and "'evidence'" in result.stderr
     assert not db.exists()
@@ -91,9 +87,10 @@ def test_kb_sync_is_idempotent_and_picks_up_edits(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     shutil.copytree(ARTICLES_DIR, articles)
     db = str(tmp_path / "kb.db")
-    run = lambda: subprocess.run(  # noqa: E731
-        [*SPIBOT, "kb", "sync", str(articles), "--db", db], capture_output=True, text=True
-    ).stdout.strip()
+
+    def run() -> str:
+        return spibot("kb", "sync", str(articles), "--db", db).stdout.strip()
+
     n = len(ARTICLES)
     assert run() == f"0 added, 0 updated, {n} unchanged"  # first use already seeded them
     assert run() == f"0 added, 0 updated, {n} unchanged"

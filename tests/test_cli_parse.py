@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SPIBOT, spibot
 
-SPIBOT = [sys.executable, "-m", "bot"]
 IOS = (
     "Mar  3 09:14:02.113: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid "
     "spi for destaddr=192.0.2.1, prot=50, spi=0x0BADF00D(195948557), srcaddr=198.51.100.7\n"
@@ -19,7 +18,7 @@ IOS = (
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*SPIBOT, *args], input=stdin, capture_output=True, timeout=120)
+    return spibot(*args, stdin=stdin, text=False)
 
 
 def test_table_lists_events_and_groups() -> None:

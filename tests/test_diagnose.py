@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,9 +11,7 @@ import pytest
 
 from kb.diagnose import diagnose
 from kb.store import Store, utcnow
-from tests.conftest import FIXTURES
-
-SPIBOT = [sys.executable, "-m", "bot"]
+from tests.conftest import FIXTURES, spibot
 
 
 def ios(
@@ -156,9 +153,7 @@ def test_ranking_is_deterministic_and_every_score_has_reasons(store: Store) -> N
 
 
 def run(db: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SPIBOT, *args, "--db", str(db)], input=stdin, capture_output=True, text=True, timeout=60
-    )
+    return spibot(*args, "--db", str(db), stdin=stdin)
 
 
 def test_history_wins_for_that_peer_only(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from kb.store import Store
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, spibot
 from tests.slack_harness import SlackHarness
 
 PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
@@ -131,24 +131,13 @@ def _event(event: dict, event_id: str, team: str) -> str:
 
 
 def test_the_terminal_works_on_the_workspace_spibot_team_names(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
     db = str(tmp_path / "kb.db")
     with Store(db, team="T1") as one:
         one.add_note(peer="198.51.100.7", text="seen in workspace one")
-    env = {k: v for k, v in os.environ.items() if k != "SPIBOT_TEAM"}
 
     def lookup(team: str | None) -> str:
-        extra = {"SPIBOT_TEAM": team} if team else {}
-        return subprocess.run(
-            [sys.executable, "-m", "bot", "lookup", "198.51.100.7", "--db", db],
-            env=env | extra,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout
+        env = {"SPIBOT_TEAM": team} if team else {}
+        return spibot("lookup", "198.51.100.7", "--db", db, env=env).stdout
 
     assert "seen in workspace one" in lookup("T1")
     assert "seen in workspace one" not in lookup("T2")

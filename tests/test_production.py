@@ -20,25 +20,11 @@ import pytest
 from kb.diagnose import diagnose
 from kb.store import Store
 from tests.conftest import FIXTURES
+from tests.conftest import spibot as run
 from tests.fakeslack import TEAM, FakeSlack, event_body
 from tests.slack_harness import ServeProcess
 
-SPIBOT = [sys.executable, "-m", "bot"]
-BASE = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))}
 PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
-
-
-def run(
-    *args: str, env: dict | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SPIBOT, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-        env={**BASE, **(env or {})},
-    )
 
 
 def test_sigkilled_writer_leaves_an_intact_database_with_every_acknowledged_note(

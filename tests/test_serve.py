@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, spibot
 from tests.fakeslack import FakeSlack, event_body
 from tests.slack_harness import ServeProcess
 
-SPIBOT = [sys.executable, "-m", "bot"]
-BASE = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))}
-
 
 def serve(args: list[str], env: dict, tmp_path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SPIBOT, "serve", *args, "--db", str(tmp_path / "kb.db")],
-        env={**BASE, **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    return spibot("serve", *args, "--db", str(tmp_path / "kb.db"), env=env, cwd=tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,9 @@ import sqlite_utils
 from kb.diagnose import diagnose
 from kb.store import MIGRATIONS, LockedError, ReadOnlyError, Store, UnknownArticleError
 from tests.conftest import FIXTURES
+from tests.conftest import spibot as run
 
-SPIBOT = [sys.executable, "-m", "bot"]
 PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
-
-
-def run(
-    *args: str, stdin: str | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SPIBOT, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_database_from_an_older_schema_is_migrated_on_open(tmp_path: Path) -> None:
@@ -197,14 +183,7 @@ def test_default_database_is_created_in_the_user_data_directory(tmp_path: Path) 
 
 def test_env_file_sets_the_database(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(f"SPIBOT_DB={tmp_path / 'from-env.db'}\n")
-    result = subprocess.run(
-        [*SPIBOT, "kb", "list"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "SPIBOT_DB"}
-        | {"PYTHONPATH": str(Path.cwd())},
-    )
+    result = run("kb", "list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "from-env.db").is_file()
 
