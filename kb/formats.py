@@ -298,9 +298,13 @@ def recognise(line: str, number: int) -> Event | None:
     return None
 
 
-def wraps(line: str) -> bool:
-    """Whether a line looks cut short by wrapping (ends in 'for', 'packet' or ',')."""
-    return _WRAP_END.search(line) is not None
+def cut_short(line: str) -> bool:
+    """Whether an unrecognised line is the first half of a wrapped message: it ends in
+    'for', 'packet' or ',' and carries the tag of a message that gets wrapped."""
+    if _WRAP_END.search(line) is None:
+        return False
+    tag = TAG.search(line)
+    return tag is not None and tag["mnemonic"] in JOINABLE
 
 
 def _fortigate(line: str, number: int) -> Event | None:

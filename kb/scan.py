@@ -14,15 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from kb.events import Event
-from kb.formats import (
-    JOINABLE,
-    MARKER_PLAIN,
-    MARKER_PLAIN_WORDS,
-    MARKER_TAGS,
-    TAG,
-    recognise,
-    wraps,
-)
+from kb.formats import MARKER_PLAIN, MARKER_PLAIN_WORDS, MARKER_TAGS, cut_short, recognise
 from kb.normalise import clean_line, is_binary
 
 CHUNK_BYTES = 4 << 20
@@ -101,26 +93,22 @@ def _scan_buffer(
         stats.candidates += 1
         line = clean_line(_decode(data[start:stop], stats))
         event = recognise(line, number)
-        if event is None and wraps(line):
-            tag = TAG.search(line)
-            if tag is not None and tag["mnemonic"] in JOINABLE:
-                joined, next_stop = line, stop
-                for _ in range(_MAX_JOINED):
-                    if next_stop >= end:
-                        if not final:
-                            return events, start
-                        break
-                    following = data.find(b"\n", next_stop + 1, end)
-                    if following == -1:
-                        following = end
-                    joined = (
-                        f"{joined} {clean_line(_decode(data[next_stop + 1 : following], stats))}"
-                    )
-                    next_stop = following
-                    event = recognise(joined, number)
-                    if event is not None:
-                        skip_to = next_stop + 1
-                        break
+        if event is None and cut_short(line):
+            joined, next_stop = line, stop
+            for _ in range(_MAX_JOINED):
+                if next_stop >= end:
+                    if not final:
+                        return events, start
+                    break
+                following = data.find(b"\n", next_stop + 1, end)
+                if following == -1:
+                    following = end
+                joined = f"{joined} {clean_line(_decode(data[next_stop + 1 : following], stats))}"
+                next_stop = following
+                event = recognise(joined, number)
+                if event is not None:
+                    skip_to = next_stop + 1
+                    break
         if event is not None:
             events.append(event)
     return events, end

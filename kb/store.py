@@ -340,6 +340,7 @@ class Store:
 
     def for_team(self, team: str) -> Store:
         """The same connection, scoped to another workspace (cheap: no new connection)."""
+        self.articles()  # fill the cache first, so every scoped copy shares it
         scoped = copy.copy(self)
         scoped.team = team or ""
         return scoped
