@@ -9,25 +9,21 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
-from bot import blocks, metrics, spi_command
+from bot import blocks, delivery, metrics, spi_command
 from bot.settings import BOT_SCOPES, Settings, authorize_url
 from bot.slack_state import SlackState
 from kb.diagnose import diagnose
 from kb.events import canonical_ip
-from kb.scan import parse_text
+from kb.scan import may_hold_events, parse_text
 from kb.store import Store, StoreError, resolve_db_path
 
 log = logging.getLogger("spibot.slack")
@@ -42,6 +38,10 @@ class _NotAboutOurClient(logging.Filter):
 
 log.addFilter(_NotAboutOurClient())
 SHORTCUT = "add_to_spi_incident"
+PASTE_THREADS = 4
+# A lock wait in an acknowledged-only-after-writing path (/spi note, the note modal) must end
+# inside Slack's 3-second window, with time left to answer.
+SLACK_BUSY_MS = 2000
 # Messages people post; bots' messages (syslog feeds) only where /spi watch is on.
 _PEOPLE_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 
@@ -57,7 +57,7 @@ class Stores:
 
     def get(self, context) -> tuple[Store, SlackState]:
         if getattr(self._local, "store", None) is None:
-            store = Store(self.db_path)
+            store = Store(self.db_path, busy_ms=SLACK_BUSY_MS)
             self._local.store, self._local.state = store, SlackState(store)
         # A single-workspace install shares its memory with the CLI (team ''); a distributed
         # app keeps each workspace's incidents, notes and settings to itself.
@@ -68,12 +68,7 @@ class Stores:
 
 
 def web_client(settings: Settings) -> WebClient:
-    client = WebClient(token=settings.bot_token or None, base_url=settings.api_url, timeout=10)
-    # slack-sdk's handlers: wait out a 429's Retry-After, retry a dropped connection once.
-    client.retry_handlers.extend(
-        [RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler()]
-    )
-    return client
+    return delivery.web_client(settings.bot_token, settings.api_url)
 
 
 def _rich_text(elements: list) -> list[str]:
@@ -88,16 +83,14 @@ def _rich_text(elements: list) -> list[str]:
     return out
 
 
-def message_text(message: dict) -> str | None:
-    """The log text of a message (its text, or its rich-text blocks and attachments), or
-    None when none of them holds a recognised line."""
+def message_texts(message: dict) -> list[str]:
+    """The texts of a message that may hold log lines: its text, then its rich-text blocks
+    and attachments when they say something else. Nothing is parsed here."""
     text = message.get("text") or ""
-    if parse_text(text):
-        return text
     parts = ["".join(_rich_text(b.get("elements", []))) for b in message.get("blocks") or []]
     parts += [a.get("text") or a.get("fallback") or "" for a in message.get("attachments") or []]
     rich = "\n".join(p for p in parts if p)
-    return rich if rich and parse_text(rich) else None
+    return [t for t in dict.fromkeys((text, rich)) if t and may_hold_events(t)]
 
 
 def tell(client: WebClient, body: dict, text: str) -> None:
@@ -107,10 +100,17 @@ def tell(client: WebClient, body: dict, text: str) -> None:
 
 
 def build_app(
-    settings: Settings, db_path: str | None = None, *, executor: Executor | None = None
+    settings: Settings,
+    db_path: str | None = None,
+    *,
+    executor: Executor | None = None,
+    paste_executor: Executor | None = None,
 ) -> App:
-    """The Bolt app. `executor` runs listeners after the ack (Bolt's default pool if None)."""
+    """The Bolt app. `executor` runs listeners after the ack (Bolt's default pool if None);
+    pastes are answered on `paste_executor`, so that pastes waiting on Slack's rate limits
+    never hold the threads that acknowledge /spi, buttons and modals."""
     stores = Stores(db_path, per_workspace=settings.oauth)
+    pastes = paste_executor or ThreadPoolExecutor(PASTE_THREADS, thread_name_prefix="spibot-paste")
     with Store(db_path) as store:
         SlackState(store).forget_old()  # delivery keys older than Slack's retry window
     client = web_client(settings)
@@ -151,22 +151,47 @@ def build_app(
         return state.first_time(f"event:{body.get('event_id')}")
 
     def answer_paste(message: dict, channel: str, client: WebClient, edited: bool, context) -> None:
-        store, state = stores.get(context)
-        ts = message["ts"]
-        text = message_text(message)
-        if text is None:
+        texts = message_texts(message)
+        if not texts:
             return
+        ts = message["ts"]
         key = (
             f"edit:{channel}:{ts}:{message.get('edited', {}).get('ts')}"
             if edited
             else f"paste:{channel}:{ts}"
         )
+        store, state = stores.get(context)
+        # Claimed before any parsing: a Slack retry, or the same post as a message and as an
+        # app_mention, costs one insert, not another parse.
         if not state.first_time(key):
-            return  # the same post as a message and as an app_mention: one reply
+            return
+        try:
+            reply(message, channel, texts, client, store, state)
+        except Exception:
+            # Nobody will redeliver an acknowledged event: let an edit or retry try again.
+            state.release(key)
+            raise
+
+    def answer_later(*args, **kwargs) -> None:
+        def run() -> None:
+            try:
+                answer_paste(*args, **kwargs)
+            except Exception as exc:
+                metrics.ERRORS.labels("paste").inc()
+                log.error("answering a paste failed: %s", exc, exc_info=exc)
+                raise  # kept on the future too, where tests look for it
+
+        pastes.submit(run)
+
+    def reply(message, channel, texts, client, store, state) -> None:
+        ts = message["ts"]
         prior = state.reply_for(channel, ts)
-        with metrics.DIAGNOSE_SECONDS.time():
-            result = diagnose(text, store, record=prior is None, source=f"slack:{channel}")
-        if not result.groups:
+        for text in texts:
+            with metrics.DIAGNOSE_SECONDS.time():
+                result = diagnose(text, store, record=prior is None, source=f"slack:{channel}")
+            if result.groups:
+                break
+        else:
             return
         metrics.PASTES.inc()
         rendered = [b.to_dict() for b in blocks.diagnosis(result)]
@@ -178,7 +203,8 @@ def build_app(
             metrics.REPLIES.labels("update").inc()
             return
         thread_ts = message.get("thread_ts") or ts
-        posted = client.chat_postMessage(
+        posted = delivery.post_reply(
+            client,
             channel=channel,
             thread_ts=thread_ts,
             text=fallback,
@@ -200,18 +226,18 @@ def build_app(
                 return
             if message.get("bot_id") and not stores.get(context)[1].watched(channel):
                 return
-            answer_paste(message, channel, client, edited=True, context=context)
+            answer_later(message, channel, client, edited=True, context=context)
             return
         if subtype == "bot_message" or event.get("bot_id"):
             if event.get("bot_id") != context.bot_id and stores.get(context)[1].watched(channel):
-                answer_paste(event, channel, client, edited=False, context=context)
+                answer_later(event, channel, client, edited=False, context=context)
             return
         if subtype in _PEOPLE_SUBTYPES:
-            answer_paste(event, channel, client, edited=False, context=context)
+            answer_later(event, channel, client, edited=False, context=context)
 
     @app.event("app_mention")
     def on_mention(event: dict, client: WebClient, context) -> None:
-        answer_paste(event, event["channel"], client, edited=False, context=context)
+        answer_later(event, event["channel"], client, edited=False, context=context)
 
     @app.command("/spi")
     def on_spi(ack, command: dict, context) -> None:
@@ -288,7 +314,8 @@ def build_app(
         thread_ts = message.get("thread_ts") or message["ts"]
         permalink = client.chat_getPermalink(channel=channel, message_ts=message["ts"])
         reply = state.reply_in_thread(channel, thread_ts)
-        events = parse_text(message_text(message) or "")
+        texts = message_texts(message)
+        events = parse_text(texts[0]) if texts else []
         peer = reply["peer"] if reply else next((e.peer for e in events if e.peer), None)
         metadata = {
             "incident": reply["incident_id"] if reply else None,

@@ -63,6 +63,11 @@ class SlackState:
             )
             return cursor.rowcount == 1
 
+    def release(self, key: str) -> None:
+        """Give a claim back, when what it was claimed for could not be done."""
+        with self.store.writing("release the delivery") as db:
+            db.execute("delete from slack_seen where key = ?", [key])
+
     def forget_old(self) -> int:
         cutoff = (datetime.now(UTC) - SEEN_TTL).isoformat(timespec="seconds")
         with self.store.writing("expire deliveries") as db:

@@ -161,3 +161,10 @@ def read_chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[bytes]:
 def parse_text(text: str) -> list[Event]:
     """Every event in a paste (Slack message, console input): the same scanner as for files."""
     return list(scan([text.encode("utf-8", "surrogatepass")]))
+
+
+def may_hold_events(text: str) -> bool:
+    """Whether any line of text carries a marker the scanner would look at: the same C-speed
+    test as a full scan, without recognising anything, so a chat message costs next to nothing."""
+    data = text.encode("utf-8", "surrogatepass")
+    return bool(_candidate_starts(data, len(data)))

@@ -38,12 +38,14 @@ def make_http_server(app, db: str, host: str, port: int) -> WSGIServer:
 
 
 class TrackingExecutor(ThreadPoolExecutor):
-    """Bolt's listener pool, with a way to wait until every queued listener has run."""
+    """A listener pool with a way to wait until every queued listener has run, in it and in
+    the pools it hands work to (`then`: the paste pool behind Bolt's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, then: TrackingExecutor | None = None) -> None:
         super().__init__(max_workers=8)
         self._futures: list[Future] = []
         self._lock = threading.Lock()
+        self.then = then
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future = super().submit(fn, *args, **kwargs)
@@ -56,9 +58,11 @@ class TrackingExecutor(ThreadPoolExecutor):
             with self._lock:
                 pending = [f for f in self._futures if not f.done()]
             if not pending:
-                return
+                break
             for future in pending:
                 future.result(timeout=timeout)
+        if self.then is not None:
+            self.then.drain(timeout)
 
 
 class SlackHarness:
@@ -75,8 +79,11 @@ class SlackHarness:
             client_id="1111.2222" if oauth else None,
             client_secret="oauth-client-secret" if oauth else None,
         )
-        self.executor = TrackingExecutor()
-        self.app = build_app(self.settings, self.db, executor=self.executor)
+        self.pastes = TrackingExecutor()
+        self.executor = TrackingExecutor(then=self.pastes)
+        self.app = build_app(
+            self.settings, self.db, executor=self.executor, paste_executor=self.pastes
+        )
         self.server = make_http_server(self.app, self.db, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -87,6 +94,7 @@ class SlackHarness:
         self.server.shutdown()
         self.server.server_close()
         self.executor.shutdown(wait=True)
+        self.pastes.shutdown(wait=True)
         self.fake.stop()
 
     def post(
