@@ -1,7 +1,9 @@
 """Block Kit for Slack, built with slack-sdk's models and kept inside Slack's limits.
 
-Everything that came from a paste or a person is escaped, so a pasted <!channel> or <@U123>
-shows as text and never pings anyone.
+Everything that came from a paste, a person, an import or an article is escaped, so a pasted
+<!channel> or <@U123> shows as text and never pings anyone. Free text that people wrote
+(notes) is shown as plain_text, so its *, _, ` and URLs stay as typed; every mrkdwn object is
+verbatim, so Slack links no bare URL or channel name on its own.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kb.ranking import Cause
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_BUTTON_VALUE = 2000
+MAX_CONTEXT_ELEMENTS = 10
 DETAILED_CAUSES = 3
 NOTE_MODAL = "spi_note_modal"
 
@@ -37,6 +40,11 @@ NOTE_MODAL = "spi_note_modal"
 def esc(text: object) -> str:
     """Slack's three control characters, escaped: no live mention, link or channel ping."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def literal(text: object) -> str:
+    """A value (id, address, SPI, status) as inline code: escaped, and unable to end its span."""
+    return "`" + esc(text).replace("`", "'") + "`"
 
 
 def clip(text: str, limit: int = MAX_SECTION) -> str:
@@ -47,11 +55,18 @@ def clip(text: str, limit: int = MAX_SECTION) -> str:
 
 
 def section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text)))
+    return SectionBlock(text=MarkdownTextObject(text=clip(text), verbatim=True))
 
 
 def context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(text))])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text), verbatim=True)])
+
+
+def quoted(texts: list[str], limit: int = MAX_CONTEXT_ELEMENTS) -> ContextBlock:
+    """What people wrote, as plain text: no formatting, links or mentions of its own."""
+    return ContextBlock(
+        elements=[PlainTextObject(text=clip(esc(t)), emoji=False) for t in texts[:limit]]
+    )
 
 
 def code(lines: list[str]) -> str:
@@ -70,7 +85,9 @@ def value(**fields) -> str:
 def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | None) -> list[Block]:
     reasons = "\n".join(f"• {esc(r)}" for r in cause.reasons)
     blocks: list[Block] = [
-        section(f"*{n}. {esc(cause.title)}*  `{cause.id}` · score {cause.score:.1f}\n{reasons}")
+        section(
+            f"*{n}. {esc(cause.title)}*  {literal(cause.id)} · score {cause.score:.1f}\n{reasons}"
+        )
     ]
     if n > DETAILED_CAUSES:
         return blocks
@@ -103,17 +120,18 @@ def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | Non
     return blocks
 
 
-def incident_text(incidents: list[Incident], limit: int = 5, notes: int = 2) -> str:
-    lines = []
+def incident_blocks(incidents: list[Incident], limit: int = 5, notes: int = 2) -> list[Block]:
+    """One line per incident, its latest notes under it as plain text."""
+    out: list[Block] = []
     for i in incidents[:limit]:
-        state = f"fixed by `{i.fixed_by}`" if i.fixed_by else i.status
-        spis = f" SPI {', '.join(i.spis)}" if i.spis else ""
-        lines.append(f"• #{i.id} `{esc(i.peer)}`{esc(spis)}: {state}, {i.updated_at[:10]}")
-        for note in i.notes[-notes:]:
-            lines.append(f"    _note:_ {esc(note.text)}")
+        state = f"fixed by {literal(i.fixed_by)}" if i.fixed_by else esc(i.status)
+        spis = f" SPI {', '.join(literal(s) for s in i.spis)}" if i.spis else ""
+        out.append(section(f"• #{i.id} {literal(i.peer)}{spis}: {state}, {esc(i.updated_at[:10])}"))
+        if notes and i.notes:
+            out.append(quoted([f"note: {n.text}" for n in i.notes[-notes:]]))
     if len(incidents) > limit:
-        lines.append(f"… and {len(incidents) - limit} more")
-    return "\n".join(lines)
+        out.append(context(f"… and {len(incidents) - limit} more"))
+    return out
 
 
 def diagnosis(d: Diagnosis) -> list[Block]:
@@ -127,7 +145,8 @@ def diagnosis(d: Diagnosis) -> list[Block]:
         blocks.extend(_cause_blocks(n, cause, incident_id, d.peer))
     if d.incidents:
         blocks.append(DividerBlock())
-        blocks.append(section("*Past incidents*\n" + incident_text(d.incidents)))
+        blocks.append(section("*Past incidents*"))
+        blocks.extend(incident_blocks(d.incidents))
     footer = []
     if incident_id is not None:
         blocks.append(
@@ -161,25 +180,31 @@ def fit(blocks: list[Block]) -> list[Block]:
 def resolved(blocks: list[dict], article: str, user: str) -> list[dict]:
     """The reply after "This fixed it": buttons gone, the verdict stated."""
     kept = [b for b in blocks if b.get("type") != "actions"]
-    kept.append(context(f"✅ Fixed by `{esc(article)}`, marked by <@{user}>").to_dict())
+    kept.append(context(f"✅ Fixed by {literal(article)}, marked by <@{esc(user)}>").to_dict())
     return kept
 
 
 def lookup(result: dict) -> list[Block]:
-    body = []
+    out = text_reply(f"{result['kind']}: {result['query']}")
     for a in result["articles"]:
-        body.append(f"• *{esc(a['title'])}* `{a['id']}`\n   {esc(a['summary'][:280])}")
+        out.append(
+            section(f"• *{esc(a['title'])}* {literal(a['id'])}\n   {esc(a['summary'][:280])}")
+        )
     for i in result["incidents"]:
-        state = f"fixed by `{i['fixed_by']}`" if i["fixed_by"] else i["status"]
-        spis = ", ".join(i["spis"]) or "?"
-        body.append(f"• #{i['id']} `{esc(i['peer'])}` SPI {spis}: {state}")
-        body.extend(f"    _note:_ {esc(note['text'])}" for note in i["notes"][-2:])
-    return fit(
-        text_reply(f"{result['kind']}: {result['query']}", "\n".join(body) or "Nothing found.")
-    )
+        state = f"fixed by {literal(i['fixed_by'])}" if i["fixed_by"] else esc(i["status"])
+        spis = ", ".join(literal(s) for s in i["spis"]) or "?"
+        out.append(section(f"• #{i['id']} {literal(i['peer'])} SPI {spis}: {state}"))
+        if i["notes"]:
+            out.append(quoted([f"note: {n['text']}" for n in i["notes"][-2:]]))
+    if len(out) == 1:
+        out.append(section("Nothing found."))
+    return fit(out)
 
 
-def text_reply(title: str, body: str) -> list[Block]:
+def text_reply(title: str, body: str | list[Block] = "") -> list[Block]:
+    """A bold title (escaped here) over a mrkdwn body the caller escaped, or over blocks."""
+    if isinstance(body, list):
+        return fit([section(f"*{esc(title)}*"), *body])
     return [section(f"*{esc(title)}*\n{body}" if body else f"*{esc(title)}*")]
 
 
@@ -216,8 +241,9 @@ def home(counts: dict[str, int], open_incidents: list[Incident], peers: list[str
             f"(*{counts['open_incidents']}* open) · *{counts['notes']}* notes"
         ),
         DividerBlock(),
-        section("*Open incidents*\n" + (incident_text(open_incidents, limit=10) or "None.")),
-        section("*Recent peers*\n" + (", ".join(f"`{esc(p)}`" for p in peers) or "None yet.")),
+        section("*Open incidents*" + ("" if open_incidents else "\nNone.")),
+        *incident_blocks(open_incidents, limit=10),
+        section("*Recent peers*\n" + (", ".join(literal(p) for p in peers) or "None yet.")),
         context("Paste logs in a channel I'm in, or use `/spi help`."),
     ]
     return View(type="home", blocks=fit(blocks))

@@ -32,9 +32,10 @@ log = logging.getLogger("spibot.slack")
 MAX_RETRY_AFTER_SECONDS = 10
 POST_ATTEMPTS = 3
 BACKOFF_SECONDS = (0.5, 2.0)
-# `ok: false` errors that say "try again", as opposed to a refusal of this request.
+# `ok: false` errors that say "try again", as opposed to a refusal of this request. A 429 is
+# not among them: CappedRateLimitHandler has waited for it already, or refused to.
 TRANSIENT_ERRORS = frozenset(
-    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 BLOCKS_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long"})
 

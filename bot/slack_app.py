@@ -93,6 +93,29 @@ def message_texts(message: dict) -> list[str]:
     return [t for t in dict.fromkeys((text, rich)) if t and may_hold_events(t)]
 
 
+def _metadata(view: dict) -> dict:
+    try:
+        found = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _incident_for(store: Store, incident_id, peer: str) -> int | None:
+    """The incident a modal was opened for, if it is still this workspace's and this peer's.
+
+    A stale, foreign or garbled id is a StoreError the modal shows, not a 500."""
+    if incident_id is None:
+        return None
+    try:
+        number = int(incident_id)
+    except (TypeError, ValueError):
+        raise StoreError(f"{incident_id!r} is not an incident number") from None
+    if store.incident(number).peer != peer:
+        return None  # the peer was changed in the form: file it under that peer
+    return number
+
+
 def tell(client: WebClient, body: dict, text: str) -> None:
     """An ephemeral line to the person who clicked."""
     channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id")
@@ -252,7 +275,7 @@ def build_app(
         )
         ack(
             response_type="ephemeral",
-            text=reply.text[:3000],
+            text=blocks.clip(blocks.esc(reply.text)),
             blocks=[b.to_dict() for b in reply.blocks],
         )
 
@@ -272,7 +295,7 @@ def build_app(
         client.chat_update(
             channel=channel,
             ts=message.get("ts") or body["container"]["message_ts"],
-            text=f"Fixed by {picked['article']}",
+            text=f"Fixed by {blocks.esc(picked['article'])}",
             blocks=blocks.resolved(message.get("blocks") or [], picked["article"], user),
         )
 
@@ -289,7 +312,9 @@ def build_app(
         tell(
             client,
             body,
-            f"Noted: {picked['article']} will rank lower for {picked.get('peer')} from now on.",
+            blocks.esc(
+                f"Noted: {picked['article']} will rank lower for {picked.get('peer')} from now on."
+            ),
         )
 
     @app.action("spi_add_note")
@@ -341,12 +366,10 @@ def build_app(
         if not note_text:
             ack(response_action="errors", errors={"note": "The note is empty."})
             return
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        metadata = _metadata(view)
         store, _ = stores.get(context)
-        incident_id = metadata.get("incident")
-        if incident_id is not None and store.incident(int(incident_id)).peer != peer:
-            incident_id = None  # the peer was changed in the form: file it under that peer
         try:
+            incident_id = _incident_for(store, metadata.get("incident"), peer)
             incident, _ = store.add_note(
                 peer=peer,
                 text=note_text,

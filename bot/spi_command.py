@@ -78,7 +78,8 @@ def _incidents(store: Store, rest: str) -> Reply:
     found = store.incidents(peer, limit=10)
     plain = "\n".join(text.incident_lines(found)) or "No incidents."
     title = f"Incidents for {peer}" if peer else "Recent incidents"
-    return Reply(plain, blocks.text_reply(title, blocks.incident_text(found, limit=10) or "None."))
+    body = blocks.incident_blocks(found, limit=10) or "None."
+    return Reply(plain, blocks.text_reply(title, body))
 
 
 def _lookup(store: Store, query: str) -> Reply:

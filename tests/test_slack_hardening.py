@@ -1,0 +1,217 @@
+"""The Slack door under trouble: retries, Slack's own failures and rate limits, a locked
+database, hostile text. Real Bolt app, real HTTP server, signed requests, fake Slack."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+import bot.slack_app
+from bot.slack_state import SlackState
+from kb.store import Store
+from tests.slack_harness import SlackHarness
+from tests.test_slack import LINE, OUT_OF_SYNC, message, posted_text
+
+ACK_WINDOW = 3.0  # Slack's: an acknowledgement later than this is a failure to the user
+
+
+@pytest.fixture
+def slack(tmp_path: Path):
+    harness = SlackHarness(tmp_path)
+    yield harness
+    harness.close()
+
+
+def _seen_keys(slack: SlackHarness) -> list[str]:
+    with Store(slack.db) as store:
+        return [r["key"] for r in SlackState(store).db["slack_seen"].rows]
+
+
+def test_retries_and_mentions_of_one_paste_are_parsed_once(slack, monkeypatch) -> None:
+    calls = []
+    real = bot.slack_app.diagnose
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bot.slack_app, "diagnose", counting)
+    paste = message(OUT_OF_SYNC, ts="1700000031.000100")
+    for retry in range(3):
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        slack.event(paste, event_id="EvRETRY", headers=headers if retry else None)
+    slack.event({**paste, "type": "app_mention"}, event_id="EvMENTION")
+    slack.event(message("lunch at noon?", ts="1700000032.000100"))
+    slack.executor.drain()
+    assert len(slack.fake.calls_to("chat.postMessage")) == 1
+    assert len(calls) == 1
+    # An ordinary chat message is not even claimed: no write per message in a busy channel.
+    assert _seen_keys(slack) == ["paste:C1:1700000031.000100"]
+
+
+def test_a_reply_slack_fails_to_take_is_retried_and_posted_once(slack) -> None:
+    script = slack.fake.script["chat.postMessage"]
+    script.append((200, {}, {"ok": False, "error": "internal_error"}))
+    script.append((503, {}, {"ok": False, "error": "service_unavailable"}))
+    slack.event(message(LINE, ts="1700000033.000100"))
+    slack.executor.drain()
+    calls = slack.fake.calls_to("chat.postMessage")
+    assert len(calls) == 3
+    assert calls[0]["thread_ts"] == calls[-1]["thread_ts"] == "1700000033.000100"
+    with Store(slack.db) as store:
+        assert SlackState(store).reply_for("C1", "1700000033.000100")["reply_ts"]
+
+
+def test_a_reply_that_cannot_be_posted_gives_the_paste_back(slack) -> None:
+    for _ in range(3):
+        slack.fake.script["chat.postMessage"].append(
+            (200, {}, {"ok": False, "error": "internal_error"})
+        )
+    paste = message(LINE, ts="1700000034.000100")
+    slack.event(paste, event_id="EvLOST")
+    with pytest.raises(SlackApiError):
+        slack.executor.drain()
+    assert "paste:C1:1700000034.000100" not in _seen_keys(slack)
+    # Slack's own retry of that event (or an edit) is now answered, once.
+    slack.event(paste, event_id="EvLOST", headers={"X-Slack-Retry-Num": "1"})
+    slack.executor.drain()
+    assert len(slack.fake.calls_to("chat.postMessage")) == 4
+    with Store(slack.db) as store:
+        assert SlackState(store).reply_for("C1", "1700000034.000100") is not None
+
+
+def test_blocks_slack_refuses_fall_back_to_text(slack) -> None:
+    slack.fake.script["chat.postMessage"].append(
+        (200, {}, {"ok": False, "error": "invalid_blocks"})
+    )
+    slack.event(message(LINE, ts="1700000035.000100"))
+    slack.executor.drain()
+    first, second = slack.fake.calls_to("chat.postMessage")
+    assert "blocks" in first and "blocks" not in second
+    assert "198.51.100.7" in second["text"]
+
+
+def test_an_hour_long_retry_after_is_not_slept_through(slack) -> None:
+    slack.fake.script["chat.postMessage"].append(
+        (429, {"Retry-After": "3600"}, {"ok": False, "error": "ratelimited"})
+    )
+    started = time.monotonic()
+    slack.event(message(LINE, ts="1700000036.000100"))
+    with pytest.raises(SlackApiError):
+        slack.executor.drain(timeout=30)
+    assert time.monotonic() - started < 10
+    assert len(slack.fake.calls_to("chat.postMessage")) == 1
+    assert "paste:C1:1700000036.000100" not in _seen_keys(slack)
+
+
+def test_spi_is_acknowledged_while_pastes_wait_out_rate_limits(slack) -> None:
+    pastes = 10  # more than Bolt's listener threads
+    for _ in range(pastes):
+        slack.fake.script["chat.postMessage"].append(
+            (429, {"Retry-After": "5"}, {"ok": False, "error": "ratelimited"})
+        )
+    for n in range(pastes):
+        slack.event(message(LINE, ts=f"17000001{n:02d}.000100"))
+    slack.fake.wait_for("chat.postMessage", 4)  # the pastes are now asleep on Retry-After
+    for form in ("help", "198.51.100.7", "note 198.51.100.7 hub rebooted"):
+        started = time.monotonic()
+        status, body = slack.command(form)
+        assert status == 200 and json.loads(body)["text"]
+        assert time.monotonic() - started < ACK_WINDOW, form
+    slack.executor.drain(timeout=60)
+    assert len(slack.fake.calls_to("chat.postMessage")) == 2 * pastes
+
+
+def test_a_locked_database_is_answered_inside_slacks_window(slack) -> None:
+    holder = sqlite3.connect(slack.db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        started = time.monotonic()
+        status, body = slack.command("note 198.51.100.7 swapped the hub's uplink")
+        assert time.monotonic() - started < ACK_WINDOW
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert status == 200 and "locked" in json.loads(body)["text"]
+    with Store(slack.db) as store:
+        assert store.counts()["notes"] == 0
+    status, body = slack.command("note 198.51.100.7 swapped the hub's uplink")
+    assert "Note 1 added" in json.loads(body)["text"]
+
+
+HOSTILE = "<!channel> <@U999> *bold* _it_ `tick` ```fence``` https://evil.example/x &amp; <#C1>"
+
+
+def _all_text_objects(blocks: list[dict]) -> list[dict]:
+    found = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and "text" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(blocks)
+    return found
+
+
+def _assert_nothing_live(answer: dict) -> None:
+    everything = json.dumps(answer)
+    for live in ("<!channel>", "<@U999>", "<#C1>", "<https://"):
+        assert live not in answer.get("text", "") and live not in everything
+
+
+def test_notes_are_shown_as_typed_and_never_live(slack) -> None:
+    status, _ = slack.command(f"note 198.51.100.7 {HOSTILE}")
+    assert status == 200
+    for form in ("198.51.100.7", "incidents 198.51.100.7", "evil"):
+        status, body = slack.command(form)
+        answer = json.loads(body)
+        _assert_nothing_live(answer)
+        objects = _all_text_objects(answer["blocks"])
+        notes = [o for o in objects if "evil.example" in o["text"]]
+        assert notes, form
+        # Plain text: Slack applies no bold, code, link or mention to what a person wrote.
+        assert all(o["type"] == "plain_text" for o in notes), form
+        assert all(o.get("verbatim") for o in objects if o["type"] == "mrkdwn"), form
+        assert "&lt;!channel&gt;" in notes[0]["text"]
+
+
+def test_database_fields_are_escaped_wherever_shown(slack) -> None:
+    slack.event(message(OUT_OF_SYNC, ts="1700000037.000100"))
+    slack.executor.drain()
+    with sqlite3.connect(slack.db) as db:  # as an import from elsewhere could leave them
+        db.execute("update incidents set status = '<!here>', fixed_by = '<!channel>`x'")
+        db.execute("update incident_spis set spi = '<@U999>'")
+    for form in ("198.51.100.7", "incidents", "0x5A3D1F2C", "incidents 198.51.100.7"):
+        status, body = slack.command(form)
+        assert status == 200
+        answer = json.loads(body)
+        _assert_nothing_live(answer)
+        assert "<!here>" not in json.dumps(answer)
+    slack.event(message(OUT_OF_SYNC, ts="1700000038.000100"))
+    [_, reply] = slack.fake.wait_for("chat.postMessage", 2)
+    assert "<!here>" not in posted_text(reply) and "<!channel>" not in posted_text(reply)
+
+
+def test_a_modal_for_a_stale_or_foreign_incident_is_answered_not_a_500(slack) -> None:
+    from tests.test_slack import _submission
+
+    for incident in (9999, "not-a-number"):
+        payload = _submission(
+            {"incident": incident, "channel": "C1", "thread_ts": "1.1"}, "198.51.100.7", "x"
+        )
+        status, body = slack.interact(payload)
+        assert status == 200, body
+        assert "Not saved" in json.loads(body)["errors"]["note"]
+    with Store(slack.db) as store:
+        assert store.counts()["notes"] == 0
