@@ -1,4 +1,8 @@
-"""Plain-text rendering for the terminal doors (CLI and console)."""
+"""Plain-text rendering for the terminal doors (CLI and console).
+
+Whatever a person, a paste or an import wrote goes through `shown`: a note holding terminal
+control sequences (ESC [2J, a bell, a carriage return that hides the line) prints as text.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +24,26 @@ EVENT_COLUMNS = (
 )
 
 
+# C0 and C1 control characters and DEL, as visible stand-ins; newlines and tabs become spaces
+# so that one note stays on its line.
+_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS |= {ord("\n"): " ", ord("\t"): " "}
+
+
+def shown(text: object) -> str:
+    """Text as it may be printed on a terminal."""
+    return str(text).translate(_CONTROLS)
+
+
 def event_header() -> str:
     return _row(title for title, _, _ in EVENT_COLUMNS)
 
 
 def event_row(event: Event) -> str:
     cells = ("-" if (v := getattr(event, attr)) is None else str(v) for _, attr, _ in EVENT_COLUMNS)
-    row = _row(cells)
+    row = shown(_row(cells))
     for problem in event.problems:
-        row += f"\n       ! {problem}"
+        row += f"\n       ! {shown(problem)}"
     return row
 
 
@@ -49,12 +64,14 @@ def group_line(group: Group) -> str:
         span = f", {first} .. {last} ({duration(group.span_seconds)})"
     elif group.first_time:
         span = f", at {group.first_time}"
-    return f"{group.peer or 'unknown peer'} -> {group.local or '?'}{where}, {spi}: {times}{span}"
+    return shown(
+        f"{group.peer or 'unknown peer'} -> {group.local or '?'}{where}, {spi}: {times}{span}"
+    )
 
 
 def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
     """A diagnosis as an engineer reads it in a terminal."""
-    out = [d.summary()]
+    out = [shown(d.summary())]
     if not d.groups:
         return "\n".join(out) + "\n"
     for n, cause in enumerate(d.causes[: d.top], 1):
@@ -84,12 +101,11 @@ def incident_lines(incidents: list[Incident], notes: int = 3) -> list[str]:
         state = f"fixed by {i.fixed_by}" if i.fixed_by else i.status
         spis = f" SPI {', '.join(i.spis)}" if i.spis else ""
         device = f" on {i.device}" if i.device else ""
-        out.append(
-            f"  #{i.id} {i.peer}{device}{spis}: {state}, {i.updated_at[:10]}: {i.summary or ''}"
-        )
+        line = f"  #{i.id} {i.peer}{device}{spis}: {state}, {i.updated_at[:10]}: {i.summary or ''}"
+        out.append(shown(line))
         for note in i.notes[-notes:]:
             who = f", {note.author}" if note.author else ""
-            out.append(f"      note ({note.created_at[:10]}{who}): {note.text}")
+            out.append(shown(f"      note ({note.created_at[:10]}{who}): {note.text}"))
     return out
 
 
@@ -105,4 +121,4 @@ def lookup(result: dict, notes: int = 2) -> str:
         lines.extend(f"      note: {note['text']}" for note in i["notes"][-notes:])
     if len(lines) == 1:
         lines.append("  Nothing found.")
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)
