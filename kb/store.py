@@ -8,6 +8,7 @@ holds OAuth bot tokens, so it is created private to its owner (0600, in a 0700 d
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -301,12 +302,15 @@ class Store:
     def _prepare_file(self, create: bool) -> None:
         """Decide read-only or writable, and create a missing file (private) when allowed."""
         path = self.path
-        if path.exists():
+        known, found = _FIRST_SEEN.get(_path_key(path)), _file_identity(path)
+        if known is not None and found != known:
+            # Never a new empty file in its place; and never open a replacement while this
+            # process's connections to the old file share its -wal and -shm (by name).
+            raise ReplacedError(self._replaced_message())
+        if found is not None:
             if self.readonly or not os.access(path, os.W_OK):
                 self.readonly = True
             return
-        if _path_key(path) in _FIRST_SEEN:
-            raise ReplacedError(self._replaced_message())  # never a new empty file instead
         if not create or self.readonly:
             raise MissingDatabaseError(f"database file missing: {path} (check --db or SPIBOT_DB)")
         try:
@@ -406,19 +410,26 @@ class Store:
         clear StoreErrors, and a failed commit leaves no transaction open."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path} is read-only: cannot {action}")
+        if self._file_changed():
+            # Writing to a file nobody will open again would lose the write.
+            self._hand_back_wal()
+            raise ReplacedError(self._replaced_message())
         with self.translating_errors(action):
             # IMMEDIATE takes the write lock up front, so the busy timeout applies to it.
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
-                # With the lock held: writing to a file nobody will open again loses the write.
-                if self._file_changed():
-                    raise ReplacedError(self._replaced_message())
                 yield self.db
                 self.db.conn.execute("COMMIT")
             except BaseException:
                 if self.db.conn.in_transaction:
                     self.db.conn.execute("ROLLBACK")
                 raise
+
+    def _hand_back_wal(self) -> None:
+        # SQLite finds -wal and -shm by name, so the file now at our path would take our WAL
+        # frames for its own when next opened: move them into our (old) file, empty the -wal.
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _file_changed(self) -> bool:
         return self._identity is not None and _file_identity(self.path) != self._identity
