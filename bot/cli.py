@@ -29,7 +29,8 @@ EXIT_FOUND, EXIT_NONE, EXIT_USAGE, EXIT_NOT_TEXT, EXIT_DATABASE = 0, 1, 2, 3, 4
 EXIT_CODES_HELP = """
 Exit codes: 0 events were found; 1 the input was read but held no recognised line
 (an empty paste included); 2 usage error or unreadable file; 3 the input is not text
-(a binary file); 4 the database could not be used (read-only, locked, corrupt).
+(a binary file); 4 the database could not be used (read-only, locked, corrupt, disk full,
+or its file removed or replaced while spibot was running).
 """
 
 
@@ -278,7 +279,9 @@ def kb_sync(directory: str | None, db_path: str | None) -> None:
     """Load and validate articles from DIRECTORY (default: the bundled ones) into the database.
 
     Idempotent: unchanged articles are left alone. An invalid article stops the sync with an
-    error naming its file and field, and nothing is written.
+    error naming its file and field, and nothing is written: so does anything that is not a
+    regular file of at most 256 KB, front-matter with YAML aliases or nested too deep, a
+    weight that is not a finite number, or an id that is not a short slug.
     """
     try:
         articles = load_articles(directory) if directory else load_articles()

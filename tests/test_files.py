@@ -14,6 +14,7 @@ import pytest
 
 from kb.article import ARTICLES_DIR
 from kb.store import Store
+from tests.conftest import ROOT
 from tests.conftest import spibot as run
 
 ARTICLE = (ARTICLES_DIR / "rekey-race.md").read_text()
@@ -67,7 +68,7 @@ def test_default_data_directory_is_private(tmp_path: Path) -> None:
 
 
 def test_systemd_unit_sets_a_private_umask() -> None:
-    unit = (ARTICLES_DIR.parents[1] / "deploy" / "spibot.service").read_text()
+    unit = (ROOT / "deploy" / "spibot.service").read_text()
     assert "\nUMask=0077\n" in unit
 
 
