@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn, TextIO
 
 import click
 from dotenv import find_dotenv, load_dotenv
@@ -22,14 +22,15 @@ from kb.lookup import classify
 from kb.lookup import lookup as run_lookup
 from kb.scan import InputError, ScanStats, read_chunks, scan
 from kb.signals import SIGNALS
-from kb.store import Store, StoreError, UnknownArticleError
+from kb.store import MissingDatabaseError, Store, StoreError, UnknownArticleError
 
 EXIT_FOUND, EXIT_NONE, EXIT_USAGE, EXIT_NOT_TEXT, EXIT_DATABASE = 0, 1, 2, 3, 4
 
 EXIT_CODES_HELP = """
 Exit codes: 0 events were found; 1 the input was read but held no recognised line
 (an empty paste included); 2 usage error or unreadable file; 3 the input is not text
-(a binary file); 4 the database could not be used (read-only, locked, corrupt).
+(a binary file); 4 the database could not be used (read-only, locked, corrupt, disk full,
+or its file removed or replaced while spibot was running).
 """
 
 
@@ -278,7 +279,9 @@ def kb_sync(directory: str | None, db_path: str | None) -> None:
     """Load and validate articles from DIRECTORY (default: the bundled ones) into the database.
 
     Idempotent: unchanged articles are left alone. An invalid article stops the sync with an
-    error naming its file and field, and nothing is written.
+    error naming its file and field, and nothing is written: so does anything that is not a
+    regular file of at most 256 KB, front-matter with YAML aliases or nested too deep, a
+    weight that is not a finite number, or an id that is not a short slug.
     """
     try:
         articles = load_articles(directory) if directory else load_articles()
@@ -427,33 +430,80 @@ def console(db_path: str | None) -> None:
         flush()
 
 
+def _existing_store(db_path: str | None) -> Store:
+    """The database as it is: backing up or exporting a mistyped --db must not create one."""
+    try:
+        return Store(db_path, team=os.environ.get("SPIBOT_TEAM", ""), create=False)
+    except MissingDatabaseError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (StoreError, ArticleError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_DATABASE)
+
+
+def _fail(exc: StoreError) -> NoReturn:
+    """One line and the exit code: 2 for the file named on the command line, 4 the database."""
+    from kb.transfer import TransferError
+
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_USAGE if isinstance(exc, TransferError) else EXIT_DATABASE)
+
+
 @main.command()
 @click.argument("destination", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite DESTINATION if it exists.")
 @db_option
 def backup(destination: str, force: bool, db_path: str | None) -> None:
-    """Copy the live database to DESTINATION (SQLite online backup; safe while serving)."""
+    """Copy the live database to DESTINATION (SQLite online backup; safe while serving).
+
+    The copy is private to you (mode 0600). Refuses a --db that does not exist, a
+    DESTINATION that is a symbolic link, and an existing one unless --force (exit 2).
+    """
     from kb.transfer import backup as run_backup
 
-    if os.path.exists(destination) and not force:
-        raise click.BadParameter(f"{destination} exists; add --force to overwrite it")
-    with _store(db_path) as store:
-        size = run_backup(store, destination)
+    with _existing_store(db_path) as store:
+        try:
+            size = run_backup(store, destination, force=force)
+        except StoreError as exc:
+            _fail(exc)
     click.echo(f"Backed up {store.path} to {destination} ({size:,} bytes).")
+
+
+def _write_export(store: Store, out: TextIO) -> Counter:
+    from kb.transfer import export_rows
+
+    counts: Counter[str] = Counter()
+    for item in export_rows(store):
+        out.write(json.dumps(item, ensure_ascii=False) + "\n")
+        counts[item["table"]] += 1
+    return counts
 
 
 @main.command("export")
 @click.argument("destination", metavar="[FILE|-]", required=False, default="-")
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @db_option
-def export_(destination: str, db_path: str | None) -> None:
-    """Write incidents, SPIs, notes and feedback of every workspace as JSON Lines."""
-    from kb.transfer import export_rows
+def export_(destination: str, force: bool, db_path: str | None) -> None:
+    """Write incidents, SPIs, notes and feedback of every workspace as JSON Lines.
 
-    counts: Counter[str] = Counter()
-    with _store(db_path) as store, click.open_file(destination, "w") as out:
-        for item in export_rows(store):
-            out.write(json.dumps(item, ensure_ascii=False) + "\n")
-            counts[item["table"]] += 1
+    To standard output by default; a FILE is private to you (mode 0600). Refuses a --db that
+    does not exist, a FILE that is a symbolic link, and an existing one unless --force.
+    """
+    from kb.transfer import new_file
+
+    with _existing_store(db_path) as store:
+        try:
+            if destination == "-":
+                counts = _write_export(store, click.get_text_stream("stdout"))
+            else:
+                with (
+                    new_file(destination, force=force) as partial,
+                    partial.open("w", encoding="utf-8") as out,
+                ):
+                    counts = _write_export(store, out)
+        except StoreError as exc:
+            _fail(exc)
     summary = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
     click.echo(f"Exported {summary}.", err=True)
 
@@ -464,16 +514,22 @@ def export_(destination: str, db_path: str | None) -> None:
 def import_(source: str, db_path: str | None) -> None:
     """Load a `spibot export` file: rows keep their ids; existing ones are updated.
 
-    All or nothing: a malformed line stops the import with its line number (exit 2).
+    All or nothing: a malformed line (not UTF-8, not JSON, a wrong type, a number beyond 64
+    bits, a note filed under another workspace's incident) stops the import with its line
+    number (exit 2).
     """
     from kb.transfer import import_rows
 
-    with _store(db_path) as store, click.open_file(source, "r") as lines:
+    try:
+        lines = click.open_file(source, "rb")
+    except OSError as exc:
+        click.echo(f"error: cannot read {source}: {exc.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
+    with _store(db_path) as store, lines:
         try:
             counts = import_rows(store, lines)
         except StoreError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
+            _fail(exc)
     summary = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
     click.echo(f"Imported {summary}.")
 

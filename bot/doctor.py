@@ -49,10 +49,29 @@ def _database(db_path: str | None) -> list[Check]:
                     + (" (read-only)" if store.readonly else ""),
                 )
             ]
+            checks.extend(_writes(store))
             checks.extend(_articles(store))
             return checks
     except StoreError as exc:
         return [Check("FAIL", "database", str(exc))]
+
+
+def _writes(store: Store) -> list[Check]:
+    """Serving writes (notes, verdicts, Slack deliveries): a database it cannot write fails."""
+    problem = store.write_problem()
+    if problem:
+        return [Check("FAIL", "writes", f"{problem}; serving needs to write")]
+    mode = store.path.stat().st_mode & 0o777
+    if mode & 0o077:
+        return [
+            Check(
+                "warn",
+                "permissions",
+                f"{store.path} is mode {mode:o} and holds OAuth tokens: chmod 600 it "
+                "(and its -wal and -shm files)",
+            )
+        ]
+    return [Check("ok", "writes", "the database is writable and has room")]
 
 
 def _articles(store: Store) -> list[Check]:

@@ -17,12 +17,19 @@ EVENTS_PATH = "/slack/events"
 
 
 def health(db_path: str | None) -> tuple[int, dict]:
-    """200 when the knowledge base opens and answers, 503 with the reason otherwise."""
+    """200 when the knowledge base answers and can take writes, 503 with the reason otherwise
+    (missing, removed or replaced under the running bot, read-only, disk full, broken).
+
+    Opens the file read-only: a health check never creates or writes anything.
+    """
     try:
-        with Store(db_path, seed=False) as store:
+        with Store(db_path, seed=False, create=False, read_only=True) as store:
             store.db.execute("select count(*) from articles").fetchone()
+            problem = store.write_problem()
     except Exception as exc:  # a StoreError or anything else: either way, not healthy
         return 503, {"ok": False, "database": str(exc)}
+    if problem:
+        return 503, {"ok": False, "database": problem}
     return 200, {"ok": True, "database": "ok"}
 
 

@@ -7,13 +7,15 @@ a retry or a second worker sees what the first one did, across restarts.
 from __future__ import annotations
 
 import copy
+import logging
 from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from kb.store import Store
+from kb.store import Store, StoreError
 
+log = logging.getLogger("spibot.slack")
 MIGRATIONS = Migrations("spibot-slack")
 SEEN_TTL = timedelta(days=2)  # Slack retries for minutes, not days
 
@@ -69,9 +71,15 @@ class SlackState:
             db.execute("delete from slack_seen where key = ?", [key])
 
     def forget_old(self) -> int:
+        """Housekeeping, never a reason not to start: on a read-only or full database the old
+        keys stay (/healthz and `spibot doctor` report why writes fail)."""
         cutoff = (datetime.now(UTC) - SEEN_TTL).isoformat(timespec="seconds")
-        with self.store.writing("expire deliveries") as db:
-            return db.execute("delete from slack_seen where seen_at < ?", [cutoff]).rowcount
+        try:
+            with self.store.writing("expire deliveries") as db:
+                return db.execute("delete from slack_seen where seen_at < ?", [cutoff]).rowcount
+        except StoreError as exc:
+            log.warning("old delivery keys kept: %s", exc)
+            return 0
 
     def remember_reply(
         self, channel: str, message_ts: str, thread_ts: str, reply_ts: str, incident_id, peer

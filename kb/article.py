@@ -1,8 +1,17 @@
-"""Cause articles: Markdown files with YAML front-matter, validated on load."""
+"""Cause articles: Markdown files with YAML front-matter, validated on load.
+
+`spibot kb sync DIR` reads whatever a directory holds, so reading is bounded: regular files
+only (a FIFO or a link to /dev/zero would hang it), a size cap, and front-matter without YAML
+aliases and with capped nesting and node count (an alias bomb expands exponentially).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,6 +37,11 @@ PLATFORMS = ("ios", "asa", "ftd", "pix", "fortigate", "panos", "screenos")
 COMMAND_KEYS = ("ios", "asa", "any")
 # Which command set serves which platform; FTD and PIX take the ASA's commands.
 COMMAND_SET = {"ios": "ios", "asa": "asa", "ftd": "asa", "pix": "asa"}
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # a file name and a Slack button value
+MAX_FILE_BYTES = 256 * 1024  # the largest bundled article is under 4 KB
+MAX_FRONT_MATTER_CHARS = 64 * 1024
+MAX_YAML_DEPTH = 16  # the bundled articles nest 4 deep
+MAX_YAML_NODES = 5000  # and hold about 100 nodes each
 
 
 class ArticleError(ValueError):
@@ -68,16 +82,52 @@ class Article:
         return out
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """safe_load without aliases, and with a cap on nesting depth and on nodes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not allowed")
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"more than {MAX_YAML_NODES} values")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(f"nested more than {MAX_YAML_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    # One line: PyYAML's own message spans several, with a caret drawing.
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark:
+        return f"{problem} (front-matter line {mark.line + 1})"
+    return " ".join(str(exc).split())
+
+
 def _split(path: Path, text: str) -> tuple[dict, str]:
     if not text.startswith("---\n"):
         raise ArticleError(path, "front-matter", "the file must start with a '---' line")
     end = text.find("\n---\n", 4)
     if end == -1:
         raise ArticleError(path, "front-matter", "no closing '---' line")
+    if end > MAX_FRONT_MATTER_CHARS:
+        raise ArticleError(path, "front-matter", f"longer than {MAX_FRONT_MATTER_CHARS} characters")
     try:
-        meta = yaml.safe_load(text[4:end])
+        meta = yaml.load(text[4:end], Loader=_BoundedLoader)  # a SafeLoader, bounded
     except yaml.YAMLError as exc:
-        raise ArticleError(path, "front-matter", f"invalid YAML: {exc}") from exc
+        raise ArticleError(path, "front-matter", f"invalid YAML: {_yaml_problem(exc)}") from exc
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise ArticleError(path, "front-matter", f"invalid value: {exc}") from exc
     if not isinstance(meta, dict):
         raise ArticleError(path, "front-matter", "must be a mapping of fields")
     return meta, text[end + 5 :].strip()
@@ -104,24 +154,39 @@ def _commands(path: Path, meta: dict, name: str) -> dict[str, tuple[str, ...]]:
     return {key: _strings(path, value, key, required=True) for key in value}
 
 
+def _number(path: Path, name: str, value: object, what: str) -> float:
+    """A finite float: NaN or infinity in a weight makes every diagnosis raise."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ArticleError(path, name, f"{what} must be a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ArticleError(path, name, f"{what} must be a finite number, not {value!r:.20}")
+    return number
+
+
 def parse_article(path: Path, text: str) -> Article:
     meta, body = _split(path, text)
     for name in ("id", "title", "summary"):
         if not isinstance(meta.get(name), str) or not meta[name].strip():
             raise ArticleError(path, name, "missing or not text")
+    if not ID_PATTERN.fullmatch(meta["id"]):
+        raise ArticleError(
+            path, "id", f"{meta['id'][:80]!r} is not a short slug (a-z, 0-9, '-'; 64 at most)"
+        )
     if Path(path).stem != meta["id"]:
         raise ArticleError(path, "id", f"'{meta['id']}' does not match the file name")
-    prior = meta.get("prior", 0.0)
-    if not isinstance(prior, int | float) or isinstance(prior, bool):
-        raise ArticleError(path, "prior", "must be a number")
+    prior = _number(path, "prior", meta.get("prior", 0.0), "it")
     evidence = meta.get("evidence")
     if not isinstance(evidence, dict) or not evidence:
         raise ArticleError(path, "evidence", "must map signal names to weights")
+    weights = {}
     for signal, weight in evidence.items():
         if signal not in SIGNALS:
             raise ArticleError(path, "evidence", f"unknown signal '{signal}'")
-        if not isinstance(weight, int | float) or isinstance(weight, bool):
-            raise ArticleError(path, "evidence", f"weight of '{signal}' must be a number")
+        weights[signal] = _number(path, "evidence", weight, f"the weight of '{signal}'")
     platforms = _strings(path, meta, "platforms") or PLATFORMS
     if bad := set(platforms) - set(PLATFORMS):
         raise ArticleError(path, "platforms", f"unknown platform(s) {sorted(bad)}")
@@ -135,8 +200,8 @@ def parse_article(path: Path, text: str) -> Article:
         title=meta["title"].strip(),
         summary=" ".join(meta["summary"].split()),
         body=body,
-        prior=float(prior),
-        evidence={k: float(v) for k, v in evidence.items()},
+        prior=prior,
+        evidence=weights,
         aliases=_strings(path, meta, "aliases"),
         platforms=platforms,
         verify=_commands(path, meta, "verify"),
@@ -154,10 +219,36 @@ def load_articles(directory: Path | str = ARTICLES_DIR) -> list[Article]:
         raise ArticleError(directory, "directory", "not a directory of articles")
     articles: dict[str, Article] = {}
     for path in sorted(directory.glob("*.md")):
-        article = parse_article(path, path.read_text(encoding="utf-8"))
+        article = parse_article(path, read_article_file(path))
         if article.id in articles:
             raise ArticleError(path, "id", f"duplicate id '{article.id}'")
         articles[article.id] = article
     if not articles:
         raise ArticleError(directory, "directory", "holds no *.md articles")
     return list(articles.values())
+
+
+def read_article_file(path: Path) -> str:
+    """The text of one article file, refusing what is not a small regular UTF-8 file."""
+    try:
+        found = os.stat(path)  # before opening: opening a FIFO blocks until a writer comes
+    except OSError as exc:
+        raise ArticleError(path, "file", f"cannot read it: {exc.strerror}") from exc
+    if not stat.S_ISREG(found.st_mode):
+        raise ArticleError(path, "file", "not a regular file (a FIFO, a device or a directory)")
+    if found.st_size > MAX_FILE_BYTES:
+        raise ArticleError(path, "file", f"larger than {MAX_FILE_BYTES // 1024} KB")
+    try:
+        # O_NONBLOCK: if the file was swapped for a FIFO since the stat, open does not wait.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ArticleError(path, "file", "not a regular file")
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ArticleError(path, "file", f"cannot read it: {exc.strerror}") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise ArticleError(path, "file", f"larger than {MAX_FILE_BYTES // 1024} KB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(path, "file", f"not UTF-8 text ({exc.reason})") from exc

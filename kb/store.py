@@ -1,16 +1,19 @@
 """The SQLite knowledge base: articles, incidents, notes and feedback.
 
 Opens, migrates and seeds itself on first use. WAL so readers never wait for a writer, a busy
-timeout so two writers queue instead of failing, and a clear error when the file is read-only
-or stays locked.
+timeout so two writers queue instead of failing, and a clear error when the file is read-only,
+stays locked, fills the disk, or was removed or replaced under a running process. The file
+holds OAuth bot tokens, so it is created private to its owner (0600, in a 0700 directory).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -30,7 +33,15 @@ DEFAULT_BUSY_MS = 5000
 OPEN_ATTEMPTS = 3
 SIMILAR_DEVICE_CUTOFF = 85.0
 REUSE_WINDOW = timedelta(hours=24)  # a paste for the same peer within a day is the same incident
+MIN_FREE_BYTES = 1 << 20  # below this, the next write is likely to meet "database or disk is full"
 MIGRATIONS = Migrations("spibot")
+# "column in" a list as one JSON parameter: a paste with 50,000 distinct SPIs cannot exceed
+# SQLITE_MAX_VARIABLE_NUMBER (999 on older builds), and SQLite still searches the column's index.
+_IN = "{} in (select value from json_each(?))"
+# The file (st_dev, st_ino) each database path named when this process first opened it. Every
+# Store compares against it, not against what it found itself: a thread or a forked worker
+# opening after the file was replaced must refuse writes like the others, not start a new file.
+_FIRST_SEEN: dict[str, tuple[int, int]] = {}
 
 
 class StoreError(Exception):
@@ -46,6 +57,18 @@ class LockedError(StoreError):
 
 
 class UnknownArticleError(StoreError):
+    pass
+
+
+class DiskFullError(StoreError):
+    pass
+
+
+class ReplacedError(StoreError):
+    pass
+
+
+class MissingDatabaseError(StoreError):
     pass
 
 
@@ -167,6 +190,24 @@ def _teams(db: sqlite_utils.Database) -> None:
     db["incidents"].create_index(["team_id", "device"])
 
 
+@MIGRATIONS(name="0004_once")
+def _once(db: sqlite_utils.Database) -> None:
+    """A retried request stores its note once; a verdict counts once per incident and cause."""
+    db["notes"].add_column("request_key", str)
+    db.execute(
+        "create unique index idx_notes_team_request_key on notes (team_id, request_key) "
+        "where request_key is not null"
+    )
+    # Older databases may hold double clicks already: the first of each stands.
+    db.execute(
+        "delete from feedback where id not in "
+        "(select min(id) from feedback group by incident_id, article_id, verdict)"
+    )
+    db.execute(
+        "create unique index idx_feedback_once on feedback (incident_id, article_id, verdict)"
+    )
+
+
 def _article_row(article: Article, now: str) -> dict:
     return {
         "id": article.id,
@@ -214,16 +255,20 @@ class Store:
         busy_ms: int | None = None,
         seed: bool = True,
         team: str = "",
+        create: bool = True,
+        read_only: bool = False,
     ) -> None:
         # Every incident, note and verdict read or written through this Store belongs to
-        # `team`; articles are shared knowledge.
+        # `team`; articles are shared knowledge. create=False refuses a missing file (a typo in
+        # --db must not back up a new empty database); read_only=True opens without writing.
         self.team = team or ""
         self.path = resolve_db_path(path)
         self.busy_ms = busy_ms if busy_ms is not None else _env_busy_ms()
-        self.readonly = False
+        self.readonly = read_only
+        self._identity: tuple[int, int] | None = None
         self._articles: list[Article] | None = None
         for attempt in range(OPEN_ATTEMPTS):
-            self.db = self._connect()
+            self.db = self._connect(create)
             try:
                 with self.translating_errors("open"):
                     self._migrate()
@@ -239,38 +284,59 @@ class Store:
                 time.sleep(0.05 * (attempt + 1))
 
     # -- opening -------------------------------------------------------------------------
-    def _connect(self) -> sqlite_utils.Database:
+    def _connect(self, create: bool) -> sqlite_utils.Database:
         path = self.path
-        if str(path) != ":memory:":
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the directory for {path}: {exc.strerror}") from exc
-            if path.exists() and not os.access(path, os.W_OK):
-                self.readonly = True
-            elif not path.exists() and not os.access(path.parent, os.W_OK):
-                raise ReadOnlyError(
-                    f"cannot create {path}: its directory is not writable "
-                    "(set SPIBOT_DB or --db to a writable path)"
-                )
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
+            self._prepare_file(create)
         try:
-            if self.readonly:
-                conn = self._connect_read_only(path)
-            else:
-                conn = sqlite3.connect(str(path), check_same_thread=False)
-            # Autocommit: transactions are only the ones sqlite-utils' atomic() and writing() open.
-            conn.isolation_level = None
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
-            db = sqlite_utils.Database(conn)
-            if not self.readonly:
-                with self.translating_errors("open"):
-                    db.enable_wal()
-                    conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            with self.translating_errors("open"):
+                db = self._open(path)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise LockedError(self._locked_message()) from exc
             raise StoreError(f"{path} is not a spibot database: {exc}") from exc
+        if not in_memory:
+            found = _file_identity(path)
+            self._identity = _FIRST_SEEN.setdefault(_path_key(path), found) if found else None
+        return db
+
+    def _prepare_file(self, create: bool) -> None:
+        """Decide read-only or writable, and create a missing file (private) when allowed."""
+        path = self.path
+        known, found = _FIRST_SEEN.get(_path_key(path)), _file_identity(path)
+        if known is not None and found != known:
+            # Never a new empty file in its place; and never open a replacement while this
+            # process's connections to the old file share its -wal and -shm (by name).
+            raise ReplacedError(self._replaced_message())
+        if found is not None:
+            if self.readonly or not os.access(path, os.W_OK):
+                self.readonly = True
+            return
+        if not create or self.readonly:
+            raise MissingDatabaseError(f"database file missing: {path} (check --db or SPIBOT_DB)")
+        try:
+            _make_private_dirs(path.parent)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory for {path}: {exc.strerror}") from exc
+        if not os.access(path.parent, os.W_OK):
+            raise ReadOnlyError(
+                f"cannot create {path}: its directory is not writable "
+                "(set SPIBOT_DB or --db to a writable path)"
+            )
+        _create_private_file(path)
+
+    def _open(self, path: Path) -> sqlite_utils.Database:
+        if self.readonly:
+            conn = self._connect_read_only(path)
+        else:
+            conn = sqlite3.connect(str(path), check_same_thread=False)
+        # Autocommit: transactions are only the ones sqlite-utils' atomic() and writing() open.
+        conn.isolation_level = None
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
+        db = sqlite_utils.Database(conn)
+        if not self.readonly:
+            db.enable_wal()
+            conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
         return db
 
     @staticmethod
@@ -311,6 +377,18 @@ class Store:
             "try again, or raise SPIBOT_BUSY_TIMEOUT_MS"
         )
 
+    def _replaced_message(self) -> str:
+        return (
+            f"the database file {self.path} was removed or replaced while spibot was running: "
+            "restart spibot; nothing was written"
+        )
+
+    def _disk_full_message(self, action: str) -> str:
+        return (
+            f"the database could not be used: disk full, cannot {action} in {self.path}; "
+            "free some space and try again (nothing was written)"
+        )
+
     @contextmanager
     def translating_errors(self, action: str) -> Iterator[None]:
         try:
@@ -321,22 +399,63 @@ class Store:
                 raise LockedError(self._locked_message()) from exc
             if "readonly" in text or "read-only" in text:
                 raise ReadOnlyError(f"{self.path} is read-only: cannot {action}") from exc
+            # SQLITE_FULL; or an I/O error where the disk is full (growing the -shm file)
+            if "disk is full" in text or ("disk I/O" in text and self._low_on_space()):
+                raise DiskFullError(self._disk_full_message(action)) from exc
             raise
 
     @contextmanager
     def writing(self, action: str) -> Iterator[sqlite_utils.Database]:
-        """One write transaction; read-only and lock errors become clear StoreErrors."""
+        """One write transaction; read-only, lock, full-disk and replaced-file errors become
+        clear StoreErrors, and a failed commit leaves no transaction open."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path} is read-only: cannot {action}")
+        if self._file_changed():
+            # Writing to a file nobody will open again would lose the write.
+            self._hand_back_wal()
+            raise ReplacedError(self._replaced_message())
         with self.translating_errors(action):
             # IMMEDIATE takes the write lock up front, so the busy timeout applies to it.
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.conn.execute("COMMIT")
             except BaseException:
-                self.db.conn.execute("ROLLBACK")
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
                 raise
-            self.db.conn.execute("COMMIT")
+
+    def _hand_back_wal(self) -> None:
+        # SQLite finds -wal and -shm by name, so the file now at our path would take our WAL
+        # frames for its own when next opened: move them into our (old) file, empty the -wal.
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _file_changed(self) -> bool:
+        return self._identity is not None and _file_identity(self.path) != self._identity
+
+    def _low_on_space(self) -> bool:
+        return str(self.path) != ":memory:" and _free_bytes(self.path) < MIN_FREE_BYTES
+
+    def write_problem(self) -> str | None:
+        """Why a write would fail now (file replaced or removed, read-only, disk full), or None.
+
+        Only looks, never writes: for /healthz and `spibot doctor`.
+        """
+        if str(self.path) == ":memory:":
+            return None
+        if self._file_changed():
+            return self._replaced_message()
+        if not os.access(self.path, os.W_OK):
+            return (
+                f"{self.path} is read-only: notes, verdicts and Slack deliveries cannot be recorded"
+            )
+        if self._low_on_space():
+            return (
+                f"the database could not be used: disk full ({_free_bytes(self.path):,} bytes "
+                f"free where {self.path} lives); free some space"
+            )
+        return None
 
     def for_team(self, team: str) -> Store:
         """The same connection, scoped to another workspace (cheap: no new connection)."""
@@ -429,15 +548,16 @@ class Store:
         if not rows:
             return []
         ids = [r["id"] for r in rows]
-        marks = ",".join("?" * len(ids))
+        listed = [json.dumps(ids)]
         spis: dict[int, list[str]] = {i: [] for i in ids}
         for r in self.db.query(
-            f"select incident_id, spi from incident_spis where incident_id in ({marks})", ids
+            f"select incident_id, spi from incident_spis where {_IN.format('incident_id')}",
+            listed,
         ):
             spis[r["incident_id"]].append(r["spi"])
         notes: dict[int, list[Note]] = {i: [] for i in ids}
         for r in self.db.query(
-            f"select * from notes where incident_id in ({marks}) order by id", ids
+            f"select * from notes where {_IN.format('incident_id')} order by id", listed
         ):
             notes[r["incident_id"]].append(
                 Note(
@@ -452,8 +572,8 @@ class Store:
         not_it: dict[int, list[str]] = {i: [] for i in ids}
         for r in self.db.query(
             f"select incident_id, article_id from feedback where verdict = 'not_it' "
-            f"and incident_id in ({marks}) order by id",
-            ids,
+            f"and {_IN.format('incident_id')} order by id",
+            listed,
         ):
             not_it[r["incident_id"]].append(r["article_id"])
         return [
@@ -504,20 +624,20 @@ class Store:
         for column, values in (("peer", peers), ("local", locals_), ("device", devices)):
             values = sorted({v for v in values if v})
             if values:
-                clauses.append(f"{column} in ({','.join('?' * len(values))})")
-                args.extend(values)
+                clauses.append(_IN.format(column))
+                args.append(json.dumps(values))
         spis = sorted({s for s in spis if s})
         if spis:
-            marks = ",".join("?" * len(spis))
-            clauses.append(f"id in (select incident_id from incident_spis where spi in ({marks}))")
-            args.extend(spis)
+            by_spi = f"select incident_id from incident_spis where {_IN.format('spi')}"
+            clauses.append(f"id in ({by_spi})")
+            args.append(json.dumps(spis))
         if not clauses:
             return []
         where = " or ".join(clauses)
         excluded = sorted(set(exclude_peers))
         if excluded:
-            where = f"({where}) and peer not in ({','.join('?' * len(excluded))})"
-            args.extend(excluded)
+            where = f"({where}) and not {_IN.format('peer')}"
+            args.append(json.dumps(excluded))
         return self._incidents(where, args, limit)
 
     def devices(self) -> list[str]:
@@ -548,7 +668,7 @@ class Store:
         devices = sorted(set(devices))
         if not devices:
             return []
-        return self._incidents(f"device in ({','.join('?' * len(devices))})", devices, limit)
+        return self._incidents(_IN.format("device"), [json.dumps(devices)], limit)
 
     def recent_fixes(self, limit: int = 200) -> list[tuple[int, list[str]]]:
         """(incident id, signal names) of recently resolved incidents, newest first."""
@@ -563,7 +683,7 @@ class Store:
         ids = sorted(set(ids))
         if not ids:
             return []
-        return self._incidents(f"id in ({','.join('?' * len(ids))})", ids)
+        return self._incidents(_IN.format("id"), [json.dumps(ids)])
 
     def record_incidents(
         self, sightings: Iterable[Sighting], *, source: str = "cli", now: datetime | None = None
@@ -638,10 +758,13 @@ class Store:
         permalink: str | None = None,
         incident_id: int | None = None,
         now: datetime | None = None,
+        request_key: str | None = None,
     ) -> tuple[Incident, int]:
         """Attach a note to the peer's open incident (opening one if needed).
 
-        The note is committed before this returns, so an acknowledgement can follow it.
+        The note is committed before this returns, so an acknowledgement can follow it. A
+        request_key already used in this workspace (a retried request, a form submitted twice)
+        writes nothing and returns the note that key stored.
         """
         text = text.strip()
         if not text:
@@ -650,78 +773,122 @@ class Store:
             self.article(fixed_by)  # unknown ids are refused before anything is written
         stamp = _iso(now or utcnow())
         with self.writing("add the note") as db:
-            if incident_id is not None:
-                self._require_incident(db, incident_id)
-            else:
-                row = db.execute(
-                    "select id from incidents where team_id = ? and peer = ? and status = 'open' "
-                    "order by updated_at desc limit 1",
-                    [self.team, peer],
-                ).fetchone()
-                if row is None:
-                    incident_id = db.execute(
-                        "insert into incidents (team_id, peer, device, status, opened_at, "
-                        "updated_at, summary, signals, event_count, source) "
-                        "values (?, ?, ?, 'open', ?, ?, 'opened by a note', '[]', 0, ?)",
-                        [self.team, peer, device, stamp, stamp, source],
-                    ).lastrowid
+            stored = self._note_by_key(db, request_key)
+            if stored is None:
+                if incident_id is None:
+                    incident_id = self._open_incident_for(db, peer, device, source, stamp)
                 else:
-                    incident_id = row[0]
-            if spi:
-                db.execute(
-                    "insert or ignore into incident_spis (incident_id, spi) values (?, ?)",
-                    [incident_id, spi],
-                )
-            note_id = db.execute(
-                "insert into notes (incident_id, team_id, text, author, source, permalink, "
-                "created_at) values (?, ?, ?, ?, ?, ?, ?)",
-                [incident_id, self.team, text, author, source, permalink, stamp],
-            ).lastrowid
-            db.execute(
-                "update incidents set updated_at = ?, device = coalesce(?, device) where id = ?",
-                [stamp, device, incident_id],
-            )
-            if fixed_by:
-                self._resolve(db, incident_id, fixed_by, author, stamp)
+                    self._require_incident(db, incident_id)
+                note = {
+                    "text": text,
+                    "author": author,
+                    "source": source,
+                    "permalink": permalink,
+                    "request_key": request_key,
+                }
+                note_id = self._insert_note(db, incident_id, note, spi, device, stamp)
+                if fixed_by:
+                    self._resolve(db, incident_id, fixed_by, author, stamp)
+            else:
+                incident_id, note_id = stored
         return self.incident(incident_id), note_id
 
-    def resolve(self, incident_id: int, article_id: str, author: str | None = None) -> Incident:
-        """Record that an article's fix worked and close the incident."""
+    def _note_by_key(self, db, request_key: str | None) -> tuple[int, int] | None:
+        if request_key is None:
+            return None
+        row = db.execute(
+            "select incident_id, id from notes where team_id = ? and request_key = ?",
+            [self.team, request_key],
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _open_incident_for(self, db, peer: str, device, source: str, stamp: str) -> int:
+        row = db.execute(
+            "select id from incidents where team_id = ? and peer = ? and status = 'open' "
+            "order by updated_at desc limit 1",
+            [self.team, peer],
+        ).fetchone()
+        if row is not None:
+            return row[0]
+        return db.execute(
+            "insert into incidents (team_id, peer, device, status, opened_at, "
+            "updated_at, summary, signals, event_count, source) "
+            "values (?, ?, ?, 'open', ?, ?, 'opened by a note', '[]', 0, ?)",
+            [self.team, peer, device, stamp, stamp, source],
+        ).lastrowid
+
+    def _insert_note(self, db, incident_id: int, note: dict, spi, device, stamp: str) -> int:
+        if spi:
+            db.execute(
+                "insert or ignore into incident_spis (incident_id, spi) values (?, ?)",
+                [incident_id, spi],
+            )
+        row = {"incident_id": incident_id, "team_id": self.team, "created_at": stamp, **note}
+        note_id = db.execute(
+            f"insert into notes ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+            list(row.values()),
+        ).lastrowid
+        db.execute(
+            "update incidents set updated_at = ?, device = coalesce(?, device) where id = ?",
+            [stamp, device, incident_id],
+        )
+        return note_id
+
+    def resolve(
+        self, incident_id: int, article_id: str, author: str | None = None
+    ) -> tuple[Incident, bool]:
+        """Record that an article's fix worked and close the incident: (incident, changed).
+
+        changed is False when the incident was already resolved by this article (a second
+        click): nothing is written, so the fix counts once.
+        """
         self.article(article_id)
         with self.writing("resolve the incident") as db:
-            self._resolve(db, incident_id, article_id, author, _iso(utcnow()))
-        return self.incident(incident_id)
+            changed = self._resolve(db, incident_id, article_id, author, _iso(utcnow()))
+        return self.incident(incident_id), changed
 
-    def not_it(self, incident_id: int, article_id: str, author: str | None = None) -> None:
-        """Record that a cause was checked and was not it, for this incident."""
+    def not_it(self, incident_id: int, article_id: str, author: str | None = None) -> bool:
+        """Record that a cause was checked and was not it, for this incident.
+
+        True when recorded; False when it already was (a second click counts once).
+        """
         self.article(article_id)
         with self.writing("record the feedback") as db:
             self._require_incident(db, incident_id)
-            self._feedback(db, incident_id, article_id, "not_it", author, _iso(utcnow()))
+            return self._feedback(db, incident_id, article_id, "not_it", author, _iso(utcnow()))
 
-    def _require_incident(self, db: sqlite_utils.Database, incident_id: int) -> None:
+    def _require_incident(self, db: sqlite_utils.Database, incident_id: int) -> tuple:
         # Another workspace's incident is "no incident" here: ids are not capabilities.
         found = db.execute(
-            "select 1 from incidents where id = ? and team_id = ?", [incident_id, self.team]
+            "select status, fixed_by from incidents where id = ? and team_id = ?",
+            [incident_id, self.team],
         ).fetchone()
         if found is None:
             raise StoreError(f"no incident #{incident_id}")
+        return tuple(found)
 
-    def _feedback(self, db, incident_id, article_id, verdict, author, stamp) -> None:
-        db.execute(
-            "insert into feedback (incident_id, team_id, article_id, verdict, author, created_at) "
-            "values (?, ?, ?, ?, ?, ?)",
-            [incident_id, self.team, article_id, verdict, author, stamp],
+    def _feedback(self, db, incident_id, article_id, verdict, author, stamp) -> bool:
+        # The unique index (migration 0004_once) makes a repeated verdict a no-op.
+        return (
+            db.execute(
+                "insert into feedback (incident_id, team_id, article_id, verdict, author, "
+                "created_at) values (?, ?, ?, ?, ?, ?) "
+                "on conflict (incident_id, article_id, verdict) do nothing",
+                [incident_id, self.team, article_id, verdict, author, stamp],
+            ).rowcount
+            == 1
         )
 
-    def _resolve(self, db, incident_id: int, article_id: str, author: str | None, stamp: str):
-        self._require_incident(db, incident_id)
+    def _resolve(self, db, incident_id: int, article_id: str, author, stamp: str) -> bool:
+        if self._require_incident(db, incident_id) == ("resolved", article_id):
+            return False
         db.execute(
             "update incidents set status = 'resolved', fixed_by = ?, resolved_at = ?, "
             "updated_at = ? where id = ?",
             [article_id, stamp, stamp, incident_id],
         )
         self._feedback(db, incident_id, article_id, "fixed", author, stamp)
+        return True
 
     def counts(self) -> dict[str, int]:
         team = [self.team]
@@ -733,6 +900,45 @@ class Store:
             ),
             "notes": self.db["notes"].count_where("team_id = ?", team),
         }
+
+
+def _path_key(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return MIN_FREE_BYTES  # unknown is not full: the write itself will tell
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create `directory` and any missing parents 0700 (Path.mkdir gives parents 0777)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
+
+
+def _create_private_file(path: Path) -> None:
+    # Created 0600 before SQLite opens it: SQLite gives -wal and -shm the main file's mode,
+    # so OAuth tokens in any of the three are for the owner only. O_NOFOLLOW: a dangling
+    # link named as the database is refused, not followed to wherever it points.
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror}") from exc
 
 
 def _fts_tokens(query: str) -> list[str]:

@@ -265,4 +265,5 @@ def test_healthz_reports_a_broken_database(tmp_path: Path, path: str) -> None:
     junk.write_bytes(b"not a database" * 100)
     status, body = health(str(junk))
     assert status == 503 and body["ok"] is False and "not a spibot database" in body["database"]
+    Store(tmp_path / "fine.db").close()  # /healthz never creates the database it checks
     assert health(str(tmp_path / "fine.db"))[0] == 200

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import sqlite_utils
 
 from kb.diagnose import diagnose
 from kb.store import MIGRATIONS, LockedError, ReadOnlyError, Store, UnknownArticleError
-from tests.conftest import FIXTURES
+from tests.conftest import CLEAN_ENV, FIXTURES, ROOT
 from tests.conftest import spibot as run
 
 PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
@@ -236,7 +237,7 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
     assert errors == []
     with Store(db) as store:
         applied = [m.name for m in MIGRATIONS.applied(store.db)]
-        assert applied == ["0001_tables", "0002_search", "0003_teams"]
+        assert applied == ["0001_tables", "0002_search", "0003_teams", "0004_once"]
         assert store.counts()["articles"] >= 10
 
 
@@ -259,3 +260,160 @@ def test_workspace_scoped_queries_still_use_their_index(tmp_path: Path, call, in
         plan = " ".join(str(row[-1]) for row in store.db.execute(f"explain query plan {query}"))
         assert index in plan, plan
         assert "SCAN incidents" not in plan, plan
+
+
+def test_a_second_not_it_click_counts_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "kb.db") as store:
+        incident = diagnose(PASTE, store).recorded[0]
+        assert store.not_it(incident, "rekey-race", author="U1") is True
+        assert store.not_it(incident, "rekey-race", author="U2") is False
+        assert store.incident(incident).not_it == ["rekey-race"]
+        assert store.not_it(incident, "nat-traversal") is True  # another cause is news
+
+
+def test_a_second_fixed_click_counts_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "kb.db") as store:
+        incident_id = diagnose(PASTE, store).recorded[0]
+        first, changed = store.resolve(incident_id, "sa-out-of-sync", author="U1")
+        assert changed and first.status == "resolved" and first.fixed_by == "sa-out-of-sync"
+        again, changed = store.resolve(incident_id, "sa-out-of-sync", author="U2")
+        assert not changed and again.resolved_at == first.resolved_at
+        verdicts = store.db.execute(
+            "select article_id, verdict, author from feedback where incident_id = ?",
+            [incident_id],
+        ).fetchall()
+        assert verdicts == [("sa-out-of-sync", "fixed", "U1")]
+        # the same fix again through a note with --fixed-by adds the note, not a verdict
+        store.add_note(
+            peer="198.51.100.7", text="x", incident_id=incident_id, fixed_by="sa-out-of-sync"
+        )
+        assert store.db["feedback"].count == 1
+
+
+def test_a_repeated_request_key_stores_one_note(tmp_path: Path) -> None:
+    with Store(tmp_path / "kb.db", team="T1") as store:
+        incident, note_id = store.add_note(
+            peer="198.51.100.7", text="cleared the SA", request_key="view:V1"
+        )
+        again, same_id = store.add_note(
+            peer="203.0.113.9", text="cleared the SA (resubmitted)", request_key="view:V1"
+        )
+        assert (again.id, same_id) == (incident.id, note_id)
+        assert store.counts()["notes"] == 1 and store.counts()["incidents"] == 1
+        assert [n.text for n in again.notes] == ["cleared the SA"]
+        # keys are per workspace, and a note without a key is never a repeat
+        other, other_id = store.for_team("T2").add_note(
+            peer="198.51.100.7", text="x", request_key="view:V1"
+        )
+        assert other_id != note_id and other.id != incident.id
+        assert store.add_note(peer="198.51.100.7", text="y")[1] not in (note_id, other_id)
+        assert store.add_note(peer="198.51.100.7", text="y")[1] not in (note_id, other_id)
+        assert store.counts()["notes"] == 3
+
+
+def test_migration_keeps_the_first_of_each_repeated_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    MIGRATIONS.apply(old, stop_before="0004_once")
+    old["incidents"].insert(
+        {
+            "id": 1,
+            "peer": "198.51.100.7",
+            "status": "resolved",
+            "opened_at": "2026",
+            "updated_at": "2026",
+            "fixed_by": "rekey-race",
+        }
+    )
+    clicks = [
+        ("not_it", "nat-traversal", "U1"),
+        ("not_it", "nat-traversal", "U2"),
+        ("fixed", "rekey-race", "U3"),
+        ("fixed", "rekey-race", "U4"),
+        ("not_it", "packet-loss", "U5"),
+    ]
+    for verdict, article, author in clicks:
+        old["feedback"].insert(
+            {
+                "incident_id": 1,
+                "article_id": article,
+                "verdict": verdict,
+                "author": author,
+                "created_at": "2026",
+            }
+        )
+    old.close()
+    with Store(path) as store:
+        kept = store.db.execute("select verdict, article_id, author from feedback order by id")
+        assert kept.fetchall() == [
+            ("not_it", "nat-traversal", "U1"),
+            ("fixed", "rekey-race", "U3"),
+            ("not_it", "packet-loss", "U5"),
+        ]
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute(
+                "insert into feedback (incident_id, article_id, verdict, created_at) "
+                "values (1, 'packet-loss', 'not_it', 'now')"
+            )
+
+
+def stock_sqlite(conn: sqlite3.Connection) -> sqlite3.Connection:
+    # SQLite before 3.32 (and builds that keep its default) allow 999 variables per statement;
+    # Debian's allows 250,000, which hid the bug.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    return conn
+
+
+def test_history_with_50000_spis_fits_a_stock_sqlite(tmp_path: Path) -> None:
+    spis = [f"0x{n:08X}" for n in range(1, 50_001)]
+    with Store(tmp_path / "kb.db") as store:
+        stock_sqlite(store.db.conn)
+        store.add_note(peer="198.51.100.7", text="first", spi=spis[-1])
+        for k in range(1, 4):
+            store.add_note(peer=f"203.0.113.{k}", text="x")
+        found = store.history(
+            [f"192.0.2.{n % 250}" for n in range(5000)],
+            locals_=[f"10.{n // 250}.0.{n % 250}" for n in range(5000)],
+            spis=spis,
+            devices=[f"rtr-{n}" for n in range(5000)],
+            exclude_peers=[f"198.18.{n // 250}.{n % 250}" for n in range(5000)],
+        )
+        assert [i.peer for i in found] == ["198.51.100.7"]
+        everything = store.incidents_by_id(range(1, 50_001))
+        assert len(everything) == 4
+        assert store.incidents_on_devices([f"rtr-{n}" for n in range(5000)]) == []
+
+
+STOCK_SQLITE_SPIBOT = (
+    "import runpy, sqlite3\n"
+    "connect = sqlite3.connect\n"
+    "def stock(*args, **kwargs):\n"
+    "    conn = connect(*args, **kwargs)\n"
+    "    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)\n"
+    "    return conn\n"
+    "sqlite3.connect = stock\n"
+    "runpy.run_module('bot', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def test_diagnose_of_a_log_with_50000_distinct_spis_on_a_stock_sqlite(tmp_path: Path) -> None:
+    line = (
+        "Mar  3 09:14:02.113: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has "
+        "invalid spi for destaddr=192.0.2.1, prot=50, spi=0x{0:08X}({0}), "
+        "srcaddr=198.51.100.{1}, input interface=GigabitEthernet0/0/0\n"
+    )
+    log = tmp_path / "big.log"
+    log.write_text("".join(line.format(n, n % 200) for n in range(1, 50_001)))
+    db = str(tmp_path / "kb.db")
+    result = subprocess.run(
+        [sys.executable, "-c", STOCK_SQLITE_SPIBOT, "diagnose", "--json", str(log), "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**CLEAN_ENV, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    doc = json.loads(result.stdout)
+    assert doc["causes"] and not any("not recorded" in w for w in doc.get("warnings", []))
+    with Store(db) as store:
+        assert store.db["incident_spis"].count > 999
