@@ -38,9 +38,9 @@ class _NotAboutOurClient(logging.Filter):
 
 log.addFilter(_NotAboutOurClient())
 SHORTCUT = "add_to_spi_incident"
-PASTE_THREADS = 4
-# A lock wait in an acknowledged-only-after-writing path (/spi note, the note modal) must end
-# inside Slack's 3-second window, with time left to answer.
+PASTE_THREADS = 8
+# A lock wait in a path that answers inside Slack's 3-second window (/spi note, the note form,
+# buttons) must end in time to answer.
 SLACK_BUSY_MS = 2000
 # Messages people post; bots' messages (syslog feeds) only where /spi watch is on.
 _PEOPLE_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
@@ -50,14 +50,15 @@ class Stores:
     """One connection per thread (Bolt runs listeners on a thread pool, SQLite wants a
     connection per thread), scoped per request to the workspace it came from."""
 
-    def __init__(self, db_path: str | None, per_workspace: bool) -> None:
+    def __init__(self, db_path: str | None, per_workspace: bool, busy_ms: int | None) -> None:
         self.db_path = db_path
         self.per_workspace = per_workspace
+        self.busy_ms = busy_ms
         self._local = threading.local()
 
     def get(self, context) -> tuple[Store, SlackState]:
         if getattr(self._local, "store", None) is None:
-            store = Store(self.db_path, busy_ms=SLACK_BUSY_MS)
+            store = Store(self.db_path, busy_ms=self.busy_ms)
             self._local.store, self._local.state = store, SlackState(store)
         # A single-workspace install shares its memory with the CLI (team ''); a distributed
         # app keeps each workspace's incidents, notes and settings to itself.
@@ -132,7 +133,10 @@ def build_app(
     """The Bolt app. `executor` runs listeners after the ack (Bolt's default pool if None);
     pastes are answered on `paste_executor`, so that pastes waiting on Slack's rate limits
     never hold the threads that acknowledge /spi, buttons and modals."""
-    stores = Stores(db_path, per_workspace=settings.oauth)
+    # Handlers that answer inside Slack's ack window wait briefly for a lock; pastes, answered
+    # after their ack, wait as long as the terminal does (SPIBOT_BUSY_TIMEOUT_MS).
+    stores = Stores(db_path, settings.oauth, busy_ms=SLACK_BUSY_MS)
+    paste_stores = Stores(db_path, settings.oauth, busy_ms=None)
     pastes = paste_executor or ThreadPoolExecutor(PASTE_THREADS, thread_name_prefix="spibot-paste")
     with Store(db_path) as store:
         SlackState(store).forget_old()  # delivery keys older than Slack's retry window
@@ -183,7 +187,7 @@ def build_app(
             if edited
             else f"paste:{channel}:{ts}"
         )
-        store, state = stores.get(context)
+        store, state = paste_stores.get(context)
         # Claimed before any parsing: a Slack retry, or the same post as a message and as an
         # app_mention, costs one insert, not another parse.
         if not state.first_time(key):
@@ -264,7 +268,12 @@ def build_app(
 
     @app.command("/spi")
     def on_spi(ack, command: dict, context) -> None:
-        store, state = stores.get(context)
+        try:
+            store, state = stores.get(context)
+        except StoreError as exc:
+            ack(response_type="ephemeral", text=blocks.esc(f"Sorry: {exc}"))
+            return
+        trigger = command.get("trigger_id")
         reply = spi_command.run(
             store,
             command.get("text") or "",
@@ -272,6 +281,7 @@ def build_app(
             channel=command.get("channel_id"),
             user=command.get("user_id"),
             source=f"slack:{command.get('channel_id')}",
+            request_key=f"command:{trigger}" if trigger else None,
         )
         ack(
             response_type="ephemeral",
@@ -288,7 +298,7 @@ def build_app(
         try:
             store.resolve(int(picked["incident"]), picked["article"], author=user)
         except StoreError as exc:
-            tell(client, body, f"Not recorded: {exc}.")
+            tell(client, body, blocks.esc(f"Not recorded: {exc}."))
             return
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
@@ -305,15 +315,18 @@ def build_app(
         store, _ = stores.get(context)
         picked = json.loads(action["value"])
         try:
-            store.not_it(int(picked["incident"]), picked["article"], author=body["user"]["id"])
+            recorded = store.not_it(
+                int(picked["incident"]), picked["article"], author=body["user"]["id"]
+            )
         except StoreError as exc:
-            tell(client, body, f"Not recorded: {exc}.")
+            tell(client, body, blocks.esc(f"Not recorded: {exc}."))
             return
+        said = "Noted" if recorded else "Already noted"
         tell(
             client,
             body,
             blocks.esc(
-                f"Noted: {picked['article']} will rank lower for {picked.get('peer')} from now on."
+                f"{said}: {picked['article']} will rank lower for {picked.get('peer')} from now on."
             ),
         )
 
@@ -367,8 +380,10 @@ def build_app(
             ack(response_action="errors", errors={"note": "The note is empty."})
             return
         metadata = _metadata(view)
-        store, _ = stores.get(context)
+        # A form submitted twice (or resubmitted after Slack gave up waiting) is one note.
+        key = f"view:{view.get('id')}" if view.get("id") else None
         try:
+            store, state = stores.get(context)
             incident_id = _incident_for(store, metadata.get("incident"), peer)
             incident, _ = store.add_note(
                 peer=peer,
@@ -377,11 +392,14 @@ def build_app(
                 source="slack:modal",
                 permalink=metadata.get("permalink"),
                 incident_id=incident_id,
+                request_key=key,
             )
         except StoreError as exc:
             ack(response_action="errors", errors={"note": f"Not saved: {exc}"[:150]})
             return
         ack()  # only now: the note is committed
+        if key is not None and not state.first_time(f"confirm:{key}"):
+            return  # the first submission confirmed it already
         metrics.NOTES.labels("modal").inc()
         if metadata.get("channel") and metadata.get("thread_ts"):
             client.chat_postMessage(

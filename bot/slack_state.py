@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
@@ -18,6 +20,32 @@ from kb.store import Store, StoreError
 log = logging.getLogger("spibot.slack")
 MIGRATIONS = Migrations("spibot-slack")
 SEEN_TTL = timedelta(days=2)  # Slack retries for minutes, not days
+MEMORY_KEYS = 10_000  # delivery keys a process remembers when the database cannot
+
+
+class _Remembered:
+    """This process's own memory of delivery keys, for a database that takes no writes: a
+    message that is also an app_mention is still answered once (per process)."""
+
+    def __init__(self) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys[key] = None
+            if len(self._keys) > MEMORY_KEYS:
+                self._keys.popitem(last=False)
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+
+_IN_MEMORY = _Remembered()
 
 
 @MIGRATIONS(name="0001_slack")
@@ -58,7 +86,10 @@ class SlackState:
         store.migrate(MIGRATIONS)
 
     def first_time(self, key: str) -> bool:
-        """True once per key, across processes: the primary key makes the insert atomic."""
+        """True once per key, across processes: the primary key makes the insert atomic.
+        A read-only database still answers, remembering keys in this process only."""
+        if self.store.readonly:
+            return _IN_MEMORY.first_time(key)
         with self.store.writing("remember the delivery") as db:
             cursor = db.execute(
                 "insert or ignore into slack_seen (key, seen_at) values (?, ?)", [key, _now()]
@@ -67,6 +98,9 @@ class SlackState:
 
     def release(self, key: str) -> None:
         """Give a claim back, when what it was claimed for could not be done."""
+        if self.store.readonly:
+            _IN_MEMORY.release(key)
+            return
         with self.store.writing("release the delivery") as db:
             db.execute("delete from slack_seen where key = ?", [key])
 
@@ -84,6 +118,8 @@ class SlackState:
     def remember_reply(
         self, channel: str, message_ts: str, thread_ts: str, reply_ts: str, incident_id, peer
     ) -> None:
+        if self.store.readonly:
+            return  # the reply stands; an edit of the paste will get a new one
         with self.store.writing("remember the reply") as db:
             db.execute(
                 "insert or replace into slack_replies (channel, message_ts, thread_ts, reply_ts, "

@@ -60,13 +60,15 @@ def spi_watch(state: SlackState | None, channel: str | None, user: str | None, a
     return Reply(said, blocks.text_reply("Watch " + arg, blocks.esc(said)))
 
 
-def _note(store: Store, rest: str, user: str | None, source: str) -> Reply:
+def _note(store: Store, rest: str, user: str | None, source: str, request_key: str | None) -> Reply:
     peer_text, _, note_text = rest.partition(" ")
     peer = canonical_ip(peer_text)
     if peer is None or not note_text.strip():
         usage = "Usage: /spi note <peer IP> <text>"
         return Reply(usage, blocks.text_reply("Usage", "`/spi note <peer IP> <text>`"))
-    incident, note_id = store.add_note(peer=peer, text=note_text, author=user, source=source)
+    incident, note_id = store.add_note(
+        peer=peer, text=note_text, author=user, source=source, request_key=request_key
+    )
     said = f"Note {note_id} added to incident #{incident.id} for {peer}."
     return Reply(said, blocks.text_reply("Note added", blocks.esc(said)))
 
@@ -95,8 +97,11 @@ def run(
     channel: str | None = None,
     user: str | None = None,
     source: str = "slack",
+    request_key: str | None = None,
 ) -> Reply:
-    """Every /spi form: help, note, incidents, watch, a pasted log, or a lookup."""
+    """Every /spi form: help, note, incidents, watch, a pasted log, or a lookup.
+
+    `request_key` names this request: the same request delivered twice stores one note."""
     raw = command_text.strip()
     word, _, rest = raw.partition(" ")
     word, rest = word.lower(), rest.strip()
@@ -104,7 +109,7 @@ def run(
         if word in ("", "help"):
             return spi_help()
         if word == "note":
-            return _note(store, rest, user, source)
+            return _note(store, rest, user, source, request_key)
         if word == "incidents":
             return _incidents(store, rest)
         if word == "watch":

@@ -171,7 +171,17 @@ def event_body(event: dict, event_id: str, team: str = TEAM) -> str:
     )
 
 
-def command_body(text: str, channel: str = "C1", user: str = "U1", team: str = TEAM) -> str:
+_TRIGGERS = itertools.count(1)
+
+
+def command_body(
+    text: str,
+    channel: str = "C1",
+    user: str = "U1",
+    team: str = TEAM,
+    trigger_id: str | None = None,
+) -> str:
+    """A /spi request; each has its own trigger_id, as each invocation in Slack does."""
     return urlencode(
         {
             "command": "/spi",
@@ -180,7 +190,7 @@ def command_body(text: str, channel: str = "C1", user: str = "U1", team: str = T
             "channel_id": channel,
             "user_id": user,
             "response_url": "https://fake.example/respond",
-            "trigger_id": "trigger-1",
+            "trigger_id": trigger_id or f"trigger-{next(_TRIGGERS)}",
         }
     )
 

@@ -115,7 +115,7 @@ def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path
                     "channel_id": f"C{k}",
                     "user_id": f"U{k}",
                     "response_url": "https://fake.example/r",
-                    "trigger_id": "t",
+                    "trigger_id": f"t-{k}-{i}",  # one per invocation, as in Slack
                 }
             )
             status, answer = server.post(body, "application/x-www-form-urlencoded")

@@ -215,3 +215,58 @@ def test_a_modal_for_a_stale_or_foreign_incident_is_answered_not_a_500(slack) ->
         assert "Not saved" in json.loads(body)["errors"]["note"]
     with Store(slack.db) as store:
         assert store.counts()["notes"] == 0
+
+
+def _feedback(slack: SlackHarness) -> list[tuple]:
+    with sqlite3.connect(slack.db) as db:
+        return db.execute("select article_id, verdict from feedback order by id").fetchall()
+
+
+def test_double_clicks_count_once(slack) -> None:
+    from tests.test_slack import _reply_and_payload
+
+    _, not_it = _reply_and_payload(slack, "spi_not_it", "firewall-blocking")
+    slack.interact(not_it)
+    slack.interact(not_it)
+    first, second = slack.fake.wait_for("chat.postEphemeral", 2)
+    assert first["text"].startswith("Noted") and second["text"].startswith("Already noted")
+    fixed = json.loads(json.dumps(not_it))
+    fixed["actions"][0]["action_id"] = "spi_fixed"
+    fixed["actions"][0]["value"] = fixed["actions"][0]["value"].replace(
+        "firewall-blocking", "sa-out-of-sync"
+    )
+    slack.interact(fixed)
+    slack.interact(fixed)
+    slack.fake.wait_for("chat.update", 2)
+    slack.executor.drain()
+    assert _feedback(slack) == [("firewall-blocking", "not_it"), ("sa-out-of-sync", "fixed")]
+
+
+def test_a_form_submitted_twice_is_one_note_and_one_confirmation(slack) -> None:
+    from tests.test_slack import _reply_and_payload, _submission
+
+    _, payload = _reply_and_payload(slack, "spi_add_note")
+    slack.interact(payload)
+    [opened] = slack.fake.wait_for("views.open")
+    metadata = json.loads(opened["view"]["private_metadata"])
+    submission = _submission(metadata, "198.51.100.7", "hub rebooted at 09:10")
+    for _ in range(2):
+        status, body = slack.interact(submission)
+        assert (status, body) == (200, "")
+    slack.executor.drain()
+    with Store(slack.db) as store:
+        assert [n.text for n in store.incident(metadata["incident"]).notes] == [
+            "hub rebooted at 09:10"
+        ]
+    confirmations = [c for c in slack.fake.calls_to("chat.postMessage") if "📝" in c["text"]]
+    assert len(confirmations) == 1
+
+
+def test_the_same_spi_note_request_twice_is_one_note(slack) -> None:
+    for _ in range(2):
+        status, body = slack.command("note 198.51.100.7 replaced the ISP router", trigger_id="T-9")
+        assert status == 200 and "Note 1 added" in json.loads(body)["text"]
+    status, body = slack.command("note 198.51.100.7 replaced the ISP router")
+    assert "Note 2 added" in json.loads(body)["text"]  # typed again: a new request, a new note
+    with Store(slack.db) as store:
+        assert store.counts()["notes"] == 2
