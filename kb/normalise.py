@@ -7,9 +7,10 @@ import re
 
 # Slack wraps links as <url|label> or <url>, users as <@U123>, broadcasts as <!here>.
 # A bare syslog PRI such as <188> never matches: it has no scheme, @, # or !.
+# Each try stops at the next "<", so a paste full of "<" is still read once.
 _SLACK_ENTITY = re.compile(
-    r"<((?:https?|mailto|ftp|tel):[^<>|\s]*)(?:\|([^<>]*))?>"
-    r"|<([@#!][^<>|\s]*)(?:\|([^<>]*))?>"
+    r"<((?:https?|mailto|ftp|tel):[^<>|\s]*+)(?:\|([^<>]*+))?>"
+    r"|<([@#!][^<>|\s]*+)(?:\|([^<>]*+))?>"
 )
 _TRANSLATE = str.maketrans(
     {
@@ -29,6 +30,12 @@ _TRANSLATE = str.maketrans(
     }
 )
 _NEEDS_WORK = re.compile(r"[&<`\u2018\u2019\u02bc\u00a0\u2007\u202f\u200b-\u200d\ufeff\r\t]")
+# html.unescape raises on a character reference of more than 4,300 digits (Python's limit on
+# int()); any reference of 8 digits or more is past U+10FFFF, which it reads as U+FFFD anyway.
+_HUGE_CHARREF = re.compile(r"&#0*+[0-9]{8}[0-9]*+;?")
+# "destaddr = 10.0.0.1" and "SPI= 0x1" become key=value: the spaces before an "=" (a run is
+# tried once, from its first space) and the spaces after one, in a single pass.
+_SPACES_AT_EQUALS = re.compile(r"(?<! ) ++(?==)|(?<==) ++")
 
 
 def _entity(match: re.Match) -> str:
@@ -51,13 +58,10 @@ def clean_line(line: str) -> str:
         if "<" in line:
             line = _SLACK_ENTITY.sub(_entity, line)
         if "&" in line:
-            line = html.unescape(line)
+            line = html.unescape(_HUGE_CHARREF.sub("\ufffd", line))
         line = line.translate(_TRANSLATE)
-    # "destaddr = 10.0.0.1" and "SPI= 0x1" both become key=value (str.replace beats a regex).
-    while " =" in line:
-        line = line.replace(" =", "=")
-    while "= " in line:
-        line = line.replace("= ", "=")
+    if " =" in line or "= " in line:
+        line = _SPACES_AT_EQUALS.sub("", line)
     return line.strip()
 
 
