@@ -47,6 +47,7 @@ class Diagnosis:
     recorded: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     top: int = DEFAULT_TOP
+    ungrouped: int = 0  # invalid-SPI lines past the group cap: counted, in no group
 
     @property
     def found(self) -> bool:
@@ -60,7 +61,7 @@ class Diagnosis:
 
     def summary(self) -> str:
         """One line for the top of a reply: peers, SPIs, platform, count, time span."""
-        invalid = sum(g.count for g in self.groups)
+        invalid = sum(g.count for g in self.groups) + self.ungrouped
         if not invalid:
             return f"No invalid-SPI lines; {self.stats.events} related line(s) recognised."
         peers = sorted({g.peer or "unknown peer" for g in self.groups})
@@ -247,7 +248,17 @@ def diagnose(
             seen.add(incident.id)
             incidents.append(incident)
     diagnosis = Diagnosis(
-        events, groups, signals, causes, incidents, stats, peer, local, platform, top=top
+        events,
+        groups,
+        signals,
+        causes,
+        incidents,
+        stats,
+        peer,
+        local,
+        platform,
+        top=top,
+        ungrouped=grouper.ungrouped,
     )
     diagnosis.warnings.extend(warnings)
     if record and store is not None and groups and causes:
