@@ -35,7 +35,7 @@ ENTRIES: dict[str, Callable[[str], object]] = {
     # Free-form framing before an untagged message: its time is searched for.
     "untagged": lambda x: recognise(clean_line(f"{x} {PANOS}"), 1),
 }
-LINE = ("recognise", "parse")
+LINE = ("recognise", "parse", "diagnose")
 PASTE = ("parse", "diagnose")
 FRAMING = ("prefix", "framed", "time")
 TIME = ("time", "untagged")
