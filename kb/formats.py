@@ -18,8 +18,9 @@ Handler = Callable[["Event", str, int], "Event | None"]
 
 # Linear by construction: every run is possessive (`*+`, `++`) and stops at a character that
 # cannot continue it, so no pattern ever gives characters back to retry; a search whose parts
-# are far apart (`.*?`) is two searches (see _after). Long runs of one character class used to
-# make patterns backtrack quadratically, or cubically, and hold the GIL for seconds.
+# are far apart (`.*?`) is two searches (_simple's `after`, _session). Long runs of one
+# character class used to make patterns backtrack quadratically, or cubically, and hold the
+# GIL for seconds.
 
 # An address is hex digits, colons and dots ending in a hex digit ("10.0.0.1." ends before
 # the dot): runs of separators and of digits, alternating.
