@@ -73,6 +73,8 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
     """A diagnosis as an engineer reads it in a terminal."""
     out = [shown(d.summary())]
     if not d.groups:
+        # A paste cut short may have lost its invalid-SPI lines: say so even when none is left.
+        out.extend(f"warning: {w}" for w in d.warnings)
         return "\n".join(out) + "\n"
     for n, cause in enumerate(d.causes[: d.top], 1):
         out.append("")

@@ -11,7 +11,7 @@ from functools import cache
 from kb.article import Article, load_articles
 from kb.events import Event
 from kb.evidence import gather
-from kb.groups import Group, Grouper
+from kb.groups import MAX_GROUPS, Group, Grouper
 from kb.incidents import Incident, Sighting
 from kb.ranking import Cause, History, rank
 from kb.scan import ScanStats, scan
@@ -20,6 +20,9 @@ from kb.stamps import duration
 from kb.store import Store, StoreError, utcnow
 
 DEFAULT_TOP = 5
+# A paste given as text (Slack, /spi, the console) is read up to this many characters; files
+# are streams and are read whole. Slack itself cuts a message at 40,000 characters.
+MAX_PASTE_CHARS = 1_000_000
 MAX_EVENTS_KEPT = 10_000  # a huge paste is still grouped whole; only this many events are listed
 MAX_INCIDENTS_PER_PASTE = 20  # beyond this many peers, the paste is a scan, not 20 incidents
 RECURRING_WINDOW = timedelta(days=30)
@@ -44,15 +47,21 @@ class Diagnosis:
     recorded: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     top: int = DEFAULT_TOP
+    ungrouped: int = 0  # invalid-SPI lines past the group cap: counted, in no group
 
     @property
     def found(self) -> bool:
         """Whether the paste held invalid-SPI lines (groups hold only those)."""
         return bool(self.groups)
 
+    @property
+    def recognised(self) -> bool:
+        """Whether the paste held any recognised line, invalid-SPI or companion."""
+        return bool(self.stats.events)
+
     def summary(self) -> str:
         """One line for the top of a reply: peers, SPIs, platform, count, time span."""
-        invalid = sum(g.count for g in self.groups)
+        invalid = sum(g.count for g in self.groups) + self.ungrouped
         if not invalid:
             return f"No invalid-SPI lines; {self.stats.events} related line(s) recognised."
         peers = sorted({g.peer or "unknown peer" for g in self.groups})
@@ -167,6 +176,14 @@ def _recurring(history: History, now: datetime) -> list[Signal]:
     return signals
 
 
+def _head(text: str, limit: int) -> str:
+    """The first `limit` characters of text, ending with a whole line when one fits."""
+    if len(text) <= limit:
+        return text
+    end = text.rfind("\n", 0, limit)
+    return text[: end + 1] if end != -1 else text[:limit]
+
+
 def diagnose(
     paste: str | Iterable[bytes],
     store: Store | None = None,
@@ -175,11 +192,23 @@ def diagnose(
     top: int = DEFAULT_TOP,
     source: str = "cli",
     now: datetime | None = None,
+    max_chars: int = MAX_PASTE_CHARS,
 ) -> Diagnosis:
-    """Recognise, group, weigh and rank a paste (text, or byte chunks of a file)."""
+    """Recognise, group, weigh and rank a paste (text, or byte chunks of a file), reading it
+    once. Text is read up to `max_chars` characters; byte chunks are read whole, as a stream."""
     now = now or utcnow()
     stats = ScanStats()
-    chunks = [paste.encode("utf-8", "surrogatepass")] if isinstance(paste, str) else paste
+    warnings = []
+    if isinstance(paste, str):
+        text = _head(paste, max_chars)
+        if len(text) < len(paste):
+            warnings.append(
+                f"read the first {len(text):,} of {len(paste):,} characters; "
+                "the rest of the paste was not analysed"
+            )
+        chunks: Iterable[bytes] = [text.encode("utf-8", "surrogatepass")]
+    else:
+        chunks = paste
     grouper = Grouper()
     events: list[Event] = []
     for event in scan(chunks, stats):
@@ -187,9 +216,14 @@ def diagnose(
         if len(events) < MAX_EVENTS_KEPT:
             events.append(event)
     groups = grouper.groups()
-    warnings = []
+    warnings.extend(stats.warnings())
     if stats.events > len(events):
         warnings.append(f"only the first {len(events)} of {stats.events} events are listed")
+    if grouper.ungrouped:
+        warnings.append(
+            f"more than {MAX_GROUPS:,} distinct device, peer and SPI combinations: "
+            f"{grouper.ungrouped:,} invalid-SPI line(s) of the others were not grouped"
+        )
     if any(e.spi_consistent is False for e in events):
         warnings.append(
             "some lines print an SPI whose hex and decimal disagree: they were edited or "
@@ -214,12 +248,44 @@ def diagnose(
             seen.add(incident.id)
             incidents.append(incident)
     diagnosis = Diagnosis(
-        events, groups, signals, causes, incidents, stats, peer, local, platform, top=top
+        events,
+        groups,
+        signals,
+        causes,
+        incidents,
+        stats,
+        peer,
+        local,
+        platform,
+        top=top,
+        ungrouped=grouper.ungrouped,
     )
     diagnosis.warnings.extend(warnings)
     if record and store is not None and groups and causes:
         _record(store, diagnosis, source, now)
     return diagnosis
+
+
+def diagnose_first(
+    texts: Iterable[str],
+    store: Store | None = None,
+    *,
+    record: bool = True,
+    top: int = DEFAULT_TOP,
+    source: str = "cli",
+    now: datetime | None = None,
+) -> Diagnosis | None:
+    """The diagnosis of the first text holding a recognised line, or None when none does.
+
+    For a message whose log may be in its text or in its rich-text blocks: each text is read
+    once, and the diagnosis comes from that same reading (no separate check first).
+    """
+    for text in texts:
+        if text:
+            diagnosis = diagnose(text, store, record=record, top=top, source=source, now=now)
+            if diagnosis.recognised:
+                return diagnosis
+    return None
 
 
 def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> None:

@@ -26,6 +26,10 @@ EVENT_KEYS = (
 )
 
 SPI_MAX = 0xFFFFFFFF
+SPI_MAX_DIGITS = len(str(SPI_MAX))  # a decimal SPI with more digits cannot fit in 32 bits
+# The longest address as text is 47 characters ("[" IPv6 with a dotted IPv4 tail "]").
+ADDRESS_MAX_CHARS = 64
+_QUOTED_MAX_CHARS = 24  # a value quoted in a problem note is cut to this
 
 
 @dataclass(slots=True)
@@ -60,9 +64,16 @@ class Event:
         return out
 
 
-@lru_cache(maxsize=65536)
 def canonical_ip(text: str) -> str | None:
     """The canonical form of an address (IPv6 compressed), or None if it is not one."""
+    # Longer text is no address, and must not become a cache key: the cache keeps its keys.
+    if len(text) > ADDRESS_MAX_CHARS:
+        return None
+    return _canonical_ip(text)
+
+
+@lru_cache(maxsize=65536)
+def _canonical_ip(text: str) -> str | None:
     try:
         return str(ipaddress.ip_address(text.strip("[]")))
     except ValueError:
@@ -91,22 +102,36 @@ def _is_documentation(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     return any(ip.version == net.version and ip in net for net in _DOC_NETS)
 
 
+def _quoted(text: str) -> str:
+    """A value as a problem note quotes it: whole when short, else its start and its length."""
+    if len(text) <= _QUOTED_MAX_CHARS:
+        return text
+    return f"{text[:_QUOTED_MAX_CHARS]}... ({len(text):,} characters)"
+
+
 def set_spi(event: Event, hex_text: str | None, decimal_text: str | None = None) -> None:
     """Fill spi, spi_decimal and spi_consistent, recording what does not add up."""
     value = None
     if hex_text is not None:
         digits = hex_text[2:] if hex_text[:2].lower() == "0x" else hex_text
         try:
+            # Linear in the digits however many there are: base 16 has no int() digit limit.
             value = int(digits, 16)
         except ValueError:
-            event.problems.append(f"SPI {hex_text!r} is not hexadecimal")
+            event.problems.append(f"SPI '{_quoted(hex_text)}' is not hexadecimal")
         else:
             if value > SPI_MAX:
-                event.problems.append(f"SPI {hex_text} does not fit in 32 bits")
+                event.problems.append(f"SPI {_quoted(hex_text)} does not fit in 32 bits")
                 value = None
             else:
                 event.spi = f"0x{value:08X}"
     if decimal_text is not None:
+        # int() refuses more than 4,300 decimal digits, and is slow well before that.
+        if len(decimal_text.lstrip("-").lstrip("0")) > SPI_MAX_DIGITS:
+            event.problems.append(f"SPI decimal {_quoted(decimal_text)} does not fit in 32 bits")
+            if hex_text is not None:
+                event.spi_consistent = False
+            return
         decimal = int(decimal_text)
         event.spi_decimal = decimal
         if hex_text is not None and value is not None:

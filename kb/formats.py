@@ -16,59 +16,72 @@ from kb.stamps import find_time, read_prefix
 # A recogniser reads the line from pos (just after the tag) and fills in the event.
 Handler = Callable[["Event", str, int], "Event | None"]
 
-_ADDR = r"\[?[0-9A-Fa-f:.]*[0-9A-Fa-f]\]?"
-_HEX = r"(?:0x)?[0-9A-Za-z]+"
+# Linear by construction: every run is possessive (`*+`, `++`) and stops at a character that
+# cannot continue it, so no pattern ever gives characters back to retry; a search whose parts
+# are far apart (`.*?`) is two searches (_simple's `after`, _session). Long runs of one
+# character class used to make patterns backtrack quadratically, or cubically, and hold the
+# GIL for seconds.
+
+# An address is hex digits, colons and dots ending in a hex digit ("10.0.0.1." ends before
+# the dot): runs of separators and of digits, alternating.
+_ADDR = r"\[?[:.]*+[0-9A-Fa-f]++(?:[:.]++[0-9A-Fa-f]++)*+\]?"
+_HEX = r"(?:0x)?[0-9A-Za-z]++"
 
 TAG = re.compile(
-    r"(?P<tag>%(?P<facility>[A-Z][A-Z0-9_]*)(?:-[A-Z][A-Z0-9_]*)*(?:-[a-z]+)?-\d-"
-    r"(?P<mnemonic>[A-Z0-9_]+))\b\s*:?\s*"
+    r"(?P<tag>%(?P<facility>[A-Z][A-Z0-9_]*+)(?:-[A-Z][A-Z0-9_]*+)*+(?:-[a-z]++)?-\d-"
+    r"(?P<mnemonic>[A-Z0-9_]++))\b\s*+:?\s*+"
 )
 
 # decaps: rec'd IPSEC packet has invalid spi for destaddr=L, prot=50, spi=0xHEX(DEC), srcaddr=P
 # IOS and IOS-XE; PIX/ASA 402101 prints the same words without srcaddr.
 _DECAPS = re.compile(
-    rf"decaps:?\s*rec.?d (?i:ipsec) packet has invalid spi for\s+destaddr=(?P<local>{_ADDR}),\s*"
-    rf"prot=(?P<prot>\w+),\s*spi=(?P<hex>{_HEX})(?:\s*\((?P<dec>-?\d+)\))?"
-    rf"(?:,\s*srcaddr=(?P<peer>{_ADDR}))?(?:,\s*input interface=(?P<iface>[^\s,]+))?",
+    rf"decaps:?\s*+rec.?d (?i:ipsec) packet has invalid spi for\s++destaddr=(?P<local>{_ADDR}),"
+    rf"\s*+prot=(?P<prot>\w++),\s*+spi=(?P<hex>{_HEX})(?:\s*+\((?P<dec>-?\d++)\))?"
+    rf"(?:,\s*+srcaddr=(?P<peer>{_ADDR}))?(?:,\s*+input interface=(?P<iface>[^\s,]++))?",
 )
 # ASA/FTD 4021xx:
 #   Received an ESP packet (SPI= 0xHEX, sequence number= 0xHEX) from P [(user= U)] to L
 _ASA_PACKET = re.compile(
-    rf"IPSEC:\s*Received an? (?P<proto>ESP|AH) packet \(SPI=(?P<hex>{_HEX}),\s*"
-    rf"sequence number=(?P<seq>{_HEX})\) from (?P<peer>{_ADDR})(?:\s*\(user=[^)]*\))?"
+    rf"IPSEC:\s*+Received an? (?P<proto>ESP|AH) packet \(SPI=(?P<hex>{_HEX}),\s*+"
+    rf"sequence number=(?P<seq>{_HEX})\) from (?P<peer>{_ADDR})(?:\s*+\(user=[^()]*+\))?"
     rf" to (?P<local>{_ADDR})",
 )
 _ASA_NON_IPSEC = re.compile(
-    rf"Received a non-IPSec packet \(protocol=(?P<proto>[^)]*)\) from (?P<peer>{_ADDR})"
-    rf"(?:\s*\(user=[^)]*\))? to (?P<local>{_ADDR})",
+    rf"Received a non-IPSec packet \(protocol=(?P<proto>[^()]*+)\) from (?P<peer>{_ADDR})"
+    rf"(?:\s*+\(user=[^()]*+\))? to (?P<local>{_ADDR})",
     re.I,
 )
 _IKMP_NO_SA = re.compile(rf"IKE message from (?P<peer>{_ADDR}) has no SA", re.I)
-_REPLAY = re.compile(r"replay check failed(?: connection id=(?P<conn>\d+))?", re.I)
+_REPLAY = re.compile(r"replay check failed(?: connection id=(?P<conn>\d++))?", re.I)
 _MAC_ERR = re.compile(
-    rf"mac verify failed for connection id=\d+\s+local=(?P<local>{_ADDR})\s+"
-    rf"remote=(?P<peer>{_ADDR})\s+spi=(?P<hex>{_HEX})",
+    rf"mac verify failed for connection id=\d++\s++local=(?P<local>{_ADDR})\s++"
+    rf"remote=(?P<peer>{_ADDR})\s++spi=(?P<hex>{_HEX})",
     re.I,
 )
-_NOT_IPSEC = re.compile(
-    rf"not an IPSEC packet.*?dest_addr=\s*/?(?P<local>{_ADDR}),\s*src_addr=(?P<peer>{_ADDR})"
-    r"(?:,\s*prot=(?P<prot>\d+))?",
+# "not an IPSEC packet ... dest_addr=": the phrase, then the addresses anywhere after it.
+_NOT_IPSEC = re.compile(r"not an IPSEC packet", re.I)
+_NOT_IPSEC_ADDRESSES = re.compile(
+    rf"dest_addr=\s*+/?(?P<local>{_ADDR}),\s*+src_addr=(?P<peer>{_ADDR})"
+    r"(?:,\s*+prot=(?P<prot>\d++))?",
     re.I,
 )
-_SESSION = re.compile(
-    r"Crypto tunnel (?:v\d )?is (?P<state>UP|DOWN)\b.*?Peer (?P<peer>[0-9A-Fa-f:.]+?)"
-    r"(?::(?P<port>\d+))?(?:\s|$)",
-    re.I,
+_SESSION = re.compile(r"Crypto tunnel (?:v\d )?is (?P<state>UP|DOWN)\b", re.I)
+# The shortest address before an optional :port and a space (IPv6 has colons too); each
+# try is bounded by its own run of address characters.
+_SESSION_PEER = re.compile(r"Peer (?P<peer>[0-9A-Fa-f:.]+?)(?::(?P<port>\d++))?(?:\s|$)", re.I)
+# The interface is the whole word before " Grp "; starting only where a word starts keeps
+# the search from rescanning a long word from each of its characters.
+_STATECHANGE = re.compile(
+    r"(?<!\S)(?P<iface>\S++) Grp (?P<grp>\d++) state (?P<old>\w++) -> (?P<new>\w++)"
 )
-_STATECHANGE = re.compile(r"(?P<iface>\S+) Grp (?P<grp>\d+) state (?P<old>\w+) -> (?P<new>\w+)")
 _ASA_FAILOVER = re.compile(r"Switching to (?P<new>ACTIVE|STANDBY|FAILED)", re.I)
 _ACL_IOS = re.compile(
-    rf"list (?P<acl>\S+) denied (?P<proto>\w+) (?P<src>{_ADDR})(?:\((?P<sport>\d+)\))?"
-    rf"(?:\s*\([^)]*\))?\s*->\s*(?P<dst>{_ADDR})(?:\((?P<dport>\d+)\))?"
+    rf"list (?P<acl>\S++) denied (?P<proto>\w++) (?P<src>{_ADDR})(?:\((?P<sport>\d++)\))?"
+    rf"(?:\s*+\([^()]*+\))?\s*+->\s*+(?P<dst>{_ADDR})(?:\((?P<dport>\d++)\))?"
 )
 _ACL_ASA = re.compile(
-    rf"Deny (?:protocol )?(?P<proto>\w+) src [\w-]+:(?P<src>{_ADDR})(?:/(?P<sport>\d+))?"
-    rf" dst [\w-]+:(?P<dst>{_ADDR})(?:/(?P<dport>\d+))?",
+    rf"Deny (?:protocol )?(?P<proto>\w++) src [\w-]++:(?P<src>{_ADDR})(?:/(?P<sport>\d++))?"
+    rf" dst [\w-]++:(?P<dst>{_ADDR})(?:/(?P<dport>\d++))?",
     re.I,
 )
 _ASA_POLICY = re.compile(r"doesn't match the negotiated policy", re.I)
@@ -82,11 +95,12 @@ _PFKEY = re.compile(rf"Received PFKEY Invalid SPI for SPI (?P<hex>{_HEX})", re.I
 _INVALID_SPI_NOTIFY = re.compile(r"Sending INVALID_SPI notify", re.I)
 _PANOS = re.compile(rf"can't find sa for proto (?P<proto>ESP|AH) spi (?P<hex>{_HEX})", re.I)
 _SCREENOS = re.compile(
-    rf"received a packet with a bad SPI\.?(?:\s*(?P<peer>{_ADDR})->(?P<local>{_ADDR})"
-    rf"(?:/\d+)?,\s*(?P<proto>ESP|AH),\s*SPI (?P<hex>{_HEX}))?",
+    rf"received a packet with a bad SPI\.?(?:\s*+(?P<peer>{_ADDR})->(?P<local>{_ADDR})"
+    rf"(?:/\d++)?,\s*+(?P<proto>ESP|AH),\s*+SPI (?P<hex>{_HEX}))?",
     re.I,
 )
-_FORTI_FIELD = re.compile(r"""(\w+)=(?:"([^"]*)"|'([^']*)'|(\S+))""")
+# A key starts where a word starts, or findall would rescan a long word from each character.
+_FORTI_FIELD = re.compile(r"""(?<!\w)(\w++)=(?:"([^"]*+)"|'([^']*+)'|(\S++))""")
 
 _PLATFORMS = {"ASA": "asa", "FTD": "ftd", "PIX": "pix"}
 _IKE_PORTS = {"500", "4500", "isakmp", "non500-isakmp"}
@@ -135,12 +149,20 @@ def _asa_policy(event: Event, line: str, pos: int) -> Event | None:
     return _asa_packet("policy_mismatch")(event, line, pos)
 
 
-def _simple(kind: str, pattern: re.Pattern) -> Handler:
+def _simple(kind: str, pattern: re.Pattern, after: re.Pattern | None = None) -> Handler:
+    """A recogniser for `pattern`, searched from where the phrase `after` ends when one is
+    given: that is `after.*?pattern` in two linear searches (a later occurrence of the phrase
+    could only find the same match or none)."""
     has_addresses = "peer" in pattern.groupindex or "local" in pattern.groupindex
     has_spi = "hex" in pattern.groupindex
     has_proto = "proto" in pattern.groupindex
 
     def handle(event: Event, line: str, pos: int) -> Event | None:
+        if after is not None:
+            head = after.search(line, pos)
+            if head is None:
+                return None
+            pos = head.end()
         m = pattern.search(line, pos)
         if m is None:
             return None
@@ -160,14 +182,18 @@ def _session(event: Event, line: str, pos: int) -> Event | None:
     m = _SESSION.search(line, pos)
     if m is None:
         return None
+    peer = _SESSION_PEER.search(line, m.end())
+    if peer is None:
+        return None
     event.kind = "tunnel_status"
-    event.peer = _ip(m["peer"])
+    event.peer = _ip(peer["peer"])
     event.detail = m["state"].upper()
     return event
 
 
 def _statechange(event: Event, line: str, pos: int) -> Event | None:
-    m = _STATECHANGE.search(line, pos)
+    # Sliced, so that an interface right after the tag counts as starting a word.
+    m = _STATECHANGE.search(line[pos:])
     if m is None:
         return None
     old, new = m["old"], m["new"]
@@ -234,7 +260,7 @@ _BY_MNEMONIC: dict[str, Handler] = {
     "IKMP_NO_SA": _simple("ike_no_sa", _IKMP_NO_SA),
     "PKT_REPLAY_ERR": _simple("replay_error", _REPLAY),
     "RECVD_PKT_MAC_ERR": _simple("mac_error", _MAC_ERR),
-    "RECVD_PKT_NOT_IPSEC": _simple("not_ipsec", _NOT_IPSEC),
+    "RECVD_PKT_NOT_IPSEC": _simple("not_ipsec", _NOT_IPSEC_ADDRESSES, after=_NOT_IPSEC),
     "SESSION_STATUS": _session,
     "STATECHANGE": _statechange,
     "104001": _asa_failover,
@@ -259,7 +285,7 @@ _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
 
 # Any of these in a line makes it worth a full look; see kb.scan for how they are found fast.
 # Permitted packets are most of an ACL log and never matter, so they are not even markers.
-MARKER_TAGS = rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*: list \S+ denied)"
+MARKER_TAGS = rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list \S++ denied)"
 # Every untagged format names SPI or ESP in upper case; "SP" finds both in one pass.
 MARKER_PLAIN = b"SP"
 MARKER_PLAIN_WORDS = (b"SPI", b"ESP")

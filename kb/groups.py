@@ -9,6 +9,10 @@ from kb.events import Event
 from kb.stamps import to_seconds
 
 GroupKey = tuple[str | None, str | None, str | None, str | None]
+# A real incident has a handful of peers and SPIs; a scan of a whole estate a few thousand.
+# Past this many groups, events of new ones are counted (Grouper.ungrouped), not kept: one
+# group per distinct SPI of a huge log took 845 MB for 1.2 million SPIs.
+MAX_GROUPS = 10_000
 
 
 @dataclass(slots=True)
@@ -60,10 +64,13 @@ class Group:
 
 
 class Grouper:
-    """Folds events into groups as they stream past; holds one small record per group."""
+    """Folds events into groups as they stream past; holds one small record per group, for
+    at most `max_groups` groups."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_groups: int = MAX_GROUPS) -> None:
         self._groups: dict[GroupKey, Group] = {}
+        self._max_groups = max_groups
+        self.ungrouped = 0  # invalid-SPI events that would have opened a group past the cap
 
     def add(self, event: Event) -> None:
         if event.kind != "invalid_spi":
@@ -71,6 +78,9 @@ class Grouper:
         key = (event.device, event.peer, event.local, event.spi)
         group = self._groups.get(key)
         if group is None:
+            if len(self._groups) >= self._max_groups:
+                self.ungrouped += 1
+                return
             group = Group(*key, event.platform, event.protocol, first_line=event.line)
             self._groups[key] = group
         group.count += 1

@@ -2,7 +2,8 @@
 
 Most lines of a real log are not about IPsec, so the scanner never runs Python per line:
 it finds marker bytes in a whole chunk with C-speed searches, and only decodes, cleans and
-recognises the lines those land on. Memory stays flat: chunks are read, scanned, dropped.
+recognises the lines those land on. Memory stays flat: chunks are read, scanned, dropped,
+and a line longer than MAX_LINE_CHARS is cut to its head, even one that never ends.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from kb.formats import MARKER_PLAIN, MARKER_PLAIN_WORDS, MARKER_TAGS, cut_short,
 from kb.normalise import clean_line, is_binary
 
 CHUNK_BYTES = 4 << 20
+# Real log lines are under 1 KB. Longer ones are cut to this many characters before they are
+# recognised (and counted in ScanStats.cut_lines), so no line costs more than this to read.
+MAX_LINE_CHARS = 4096
+# A character is at most 4 bytes of UTF-8: this many bytes of a line always decode to more
+# than MAX_LINE_CHARS characters, so a head kept of an over-long line is still seen as cut.
+_LINE_HEAD_BYTES = 4 * MAX_LINE_CHARS + 4
 _TAGS = re.compile(MARKER_TAGS)
 _MAX_JOINED = 2  # a line is wrapped at most twice in practice
 
@@ -33,6 +40,17 @@ class ScanStats:
     candidates: int = 0
     events: int = 0
     undecodable: int = 0
+    cut_lines: int = 0  # lines holding a marker, longer than MAX_LINE_CHARS, cut before reading
+
+    def warnings(self) -> list[str]:
+        """Plain sentences on what was not read whole, for the reader of the events."""
+        if not self.cut_lines:
+            return []
+        lines, were = ("line", "was") if self.cut_lines == 1 else ("lines", "were")
+        return [
+            f"{self.cut_lines:,} {lines} longer than {MAX_LINE_CHARS:,} characters {were} "
+            "cut before recognition"
+        ]
 
 
 def _candidate_starts(data: bytes, end: int) -> list[int]:
@@ -70,6 +88,36 @@ def _decode(raw: bytes, stats: ScanStats) -> str:
         return raw.decode("utf-8", "replace")
 
 
+def _char_start(data: bytes, at: int) -> int:
+    """`at`, moved back to the start of the UTF-8 character it falls inside, if any."""
+    for _ in range(3):
+        if at >= len(data) or data[at] & 0xC0 != 0x80:
+            break
+        at -= 1
+    return at
+
+
+def _line(data: bytes, start: int, stop: int, stats: ScanStats, *, count_cut: bool = True) -> str:
+    """data[start:stop] decoded, cut to MAX_LINE_CHARS characters."""
+    if stop - start <= MAX_LINE_CHARS:
+        return _decode(data[start:stop], stats)
+    head = _decode(data[start : _char_start(data, min(stop, start + _LINE_HEAD_BYTES))], stats)
+    if len(head) <= MAX_LINE_CHARS:
+        return head
+    if count_cut:
+        stats.cut_lines += 1
+    return head[:MAX_LINE_CHARS]
+
+
+def _bounded(carry: bytes) -> tuple[bytes, bool]:
+    """The carried bytes with their unfinished last line cut to a head, and whether it was:
+    input without newlines must not be held whole while waiting for one."""
+    tail = carry.rfind(b"\n") + 1
+    if len(carry) - tail <= _LINE_HEAD_BYTES:
+        return carry, False
+    return carry[: _char_start(carry, tail + _LINE_HEAD_BYTES)], True
+
+
 def _scan_buffer(
     data: bytes, end: int, final: bool, first_line: int, stats: ScanStats
 ) -> tuple[list[Event], int]:
@@ -90,20 +138,25 @@ def _scan_buffer(
         stop = data.find(b"\n", start, end)
         if stop == -1:
             stop = end
+        counted = stats.candidates, stats.undecodable, stats.cut_lines
         stats.candidates += 1
-        line = clean_line(_decode(data[start:stop], stats))
+        line = clean_line(_line(data, start, stop, stats))
         event = recognise(line, number)
         if event is None and cut_short(line):
             joined, next_stop = line, stop
             for _ in range(_MAX_JOINED):
                 if next_stop >= end:
                     if not final:
+                        # This line is read again with the next buffer: count it only then.
+                        stats.candidates, stats.undecodable, stats.cut_lines = counted
                         return events, start
                     break
                 following = data.find(b"\n", next_stop + 1, end)
                 if following == -1:
                     following = end
-                joined = f"{joined} {clean_line(_decode(data[next_stop + 1 : following], stats))}"
+                # A continuation is counted as cut only if it is a candidate line of its own.
+                rest = _line(data, next_stop + 1, following, stats, count_cut=False)
+                joined = f"{joined} {clean_line(rest)}"
                 next_stop = following
                 event = recognise(joined, number)
                 if event is not None:
@@ -118,21 +171,29 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
     """Events from a stream of byte chunks of UTF-8 log text, in input order."""
     stats = stats if stats is not None else ScanStats()
     carry = b""
+    skipping = False  # inside an over-long line whose head is carried: drop up to its end
     line_number = 1
     for chunk in chunks:
         if not chunk:
             continue
         stats.bytes += len(chunk)
+        if skipping:
+            newline = chunk.find(b"\n")
+            if newline == -1:
+                continue
+            chunk = chunk[newline:]
+            skipping = False
         data = carry + chunk if carry else chunk
         end = data.rfind(b"\n") + 1
         if end == 0:
             carry = data
-            continue
-        events, used = _scan_buffer(data, end, False, line_number, stats)
-        line_number += data.count(b"\n", 0, used)
-        stats.events += len(events)
-        yield from events
-        carry = data[used:]
+        else:
+            events, used = _scan_buffer(data, end, False, line_number, stats)
+            line_number += data.count(b"\n", 0, used)
+            stats.events += len(events)
+            yield from events
+            carry = data[used:]
+        carry, skipping = _bounded(carry)
     if carry:
         events, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
         stats.events += len(events)

@@ -13,34 +13,38 @@ _MONTHS = {
     )
 }
 _MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+# Every run below is possessive (`*+`, `++`): the character after a run never belongs to it,
+# so giving characters back could never help a match, and forbidding it keeps every pattern
+# linear. Greedy runs next to optional parts made the framing backtrack cubically on a
+# timestamp, a run of spaces and one stray character.
 _STAMP = (
-    rf"(?P<mon>{_MON})\s+(?P<day>\d{{1,2}})\s+(?:(?P<year>\d{{4}})\s+)?"
-    r"(?P<hms>\d\d:\d\d:\d\d)(?P<frac>\.\d+)?(?:\s?(?:[A-Z]{2,5}|[+-]\d\d:?\d\d)\b)?"
+    rf"(?P<mon>{_MON})\s++(?P<day>\d{{1,2}})\s++(?:(?P<year>\d{{4}})\s++)?"
+    r"(?P<hms>\d\d:\d\d:\d\d)(?P<frac>\.\d++)?(?:\s?(?:[A-Z]{2,5}|[+-]\d\d:?\d\d)\b)?"
 )
-_ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\s?[+-]\d\d:?\d\d)?"
-_HOST = r"[A-Za-z0-9][\w.-]*"
+_ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d++)?(?:Z|\s?[+-]\d\d:?\d\d)?"
+_HOST = r"[A-Za-z0-9][\w.-]*+"
 
 # Every framing of DESIGN.md's table, in the order a collector and a router stack them:
 # <PRI> collector-time collector-host <PRI> seq: [*.]router-time: hostname %TAG
 _PREFIX = re.compile(
-    rf"""\s*(?:<\d{{1,3}}>\s*)?
-    (?:(?P<iso>{_ISO})\s+(?:(?P<chost>{_HOST})\s+)?)?
-    (?:(?P<bsd>{_MON}\s+\d{{1,2}}\s+\d\d:\d\d:\d\d)\s+(?P<bhost>{_HOST})\s+)?
-    (?:<\d{{1,3}}>\s*)?
-    (?:\d+\s*:\s*)?
-    (?:[*.]?(?P<stamp>{_STAMP})|(?P<uptime>\d+y\d+w|\d+w\d+d|\d+d\d+h|\d{{1,2}}:\d\d:\d\d(?:\.\d+)?))?
-    \s*:?\s*
-    (?:(?P<host>{_HOST})\s*:?\s*)?
+    rf"""\s*+(?:<\d{{1,3}}>\s*+)?
+    (?:(?P<iso>{_ISO})\s++(?:(?P<chost>{_HOST})\s++)?)?
+    (?:(?P<bsd>{_MON}\s++\d{{1,2}}\s++\d\d:\d\d:\d\d)\s++(?P<bhost>{_HOST})\s++)?
+    (?:<\d{{1,3}}>\s*+)?
+    (?:\d++\s*+:\s*+)?
+    (?:[*.]?(?P<stamp>{_STAMP})|(?P<uptime>\d++y\d++w|\d++w\d++d|\d++d\d++h|\d{{1,2}}:\d\d:\d\d(?:\.\d++)?))?
+    \s*+:?\s*+
+    (?:(?P<host>{_HOST})\s*+:?\s*+)?
     $""",
     re.X,
 )
 _ANY_TIME = re.compile(rf"{_ISO}|{_STAMP}")
 _STAMP_ONLY = re.compile(_STAMP)
-_UPTIME = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?")
+_UPTIME = re.compile(r"(?:(\d++)y)?(?:(\d++)w)?(?:(\d++)d)?(?:(\d++)h)?")
 
 # The framings of `logging buffered` and of a collector, tried before the full grammar.
-_PLAIN = re.compile(rf"[*.]?(?P<stamp>{_STAMP}):? *$")
-_COLLECTOR = re.compile(rf"(?P<iso>{_ISO}) +(?P<host>{_HOST}) +$")
+_PLAIN = re.compile(rf"[*.]?(?P<stamp>{_STAMP}):? *+$")
+_COLLECTOR = re.compile(rf"(?P<iso>{_ISO}) ++(?P<host>{_HOST}) ++$")
 
 
 def read_prefix(prefix: str) -> tuple[str | None, str | None]:
