@@ -20,9 +20,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
-from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot import blocks, metrics, spi_command
+from bot.oauth_states import ExpiringOAuthStateStore
 from bot.settings import BOT_SCOPES, Settings, authorize_url
 from bot.slack_state import SlackState
 from kb.diagnose import diagnose
@@ -124,7 +124,7 @@ def build_app(
             client_secret=settings.client_secret,
             scopes=list(BOT_SCOPES),
             installation_store=installations,
-            state_store=SQLite3OAuthStateStore(database=database, expiration_seconds=600),
+            state_store=ExpiringOAuthStateStore(database=database, expiration_seconds=600),
             authorization_url=authorize_url(settings.api_url),
         )
         # oauth.v2.access goes to SLACK_API_URL too, through our client.
@@ -390,7 +390,7 @@ def build_app(
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:
-        metrics.ERRORS.labels(body.get("type") or "unknown").inc()
+        metrics.ERRORS.labels(metrics.label_for(body.get("type"))).inc()
         log.error("handler failed: %s (%s)", error, body.get("type"), exc_info=error)
 
     return app
