@@ -79,10 +79,19 @@ def signed(body: str, timestamp: int | None = None) -> dict[str, str]:
     return {"Content-Type": "application/json", **sign(SECRET, body, timestamp)}
 
 
-def worker(server: ServeProcess) -> psutil.Process:
-    server.get("/healthz")  # answered once the worker has started and loaded the app
-    [child] = psutil.Process(server.process.pid).children()
-    return child
+def workers(server: ServeProcess, count: int = 1) -> list[int]:
+    """The pids of the workers, once all `count` have started and one has answered."""
+    server.get("/healthz")
+    deadline = time.monotonic() + 30
+    while len(children := psutil.Process(server.process.pid).children()) < count:
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.1)
+    return sorted(child.pid for child in children)
+
+
+def rss(server: ServeProcess) -> int:
+    [pid] = workers(server)
+    return psutil.Process(pid).memory_info().rss
 
 
 def log_after(server: ServeProcess, size_before: int) -> str:
@@ -91,7 +100,7 @@ def log_after(server: ServeProcess, size_before: int) -> str:
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(served: ServeProcess) -> None:
-    rss, logged = worker(served).memory_info().rss, served.log_size()
+    before, logged = rss(served), served.log_size()
     promised = exchange(served.port, post_head({"Content-Length": 10**9}))  # and never sent
     assert status_of(promised) == 413 and b"Connection: close" in promised
     fifty_mb = (b"x" * 65536 for _ in range(800))
@@ -100,7 +109,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(served: ServeProcess) ->
     chunked_head = post_head({"Transfer-Encoding": "chunked"})
     chunks = (b"10000\r\n" + b"y" * 65536 + b"\r\n" for _ in range(80))  # 5 MB, no length
     assert status_of(exchange(served.port, chunked_head, chunks)) == 413
-    assert worker(served).memory_info().rss - rss < 20 * 2**20
+    assert rss(served) - before < 20 * 2**20
     assert len(log_after(served, logged)) < SMALL_LOG
     assert served.get("/healthz")[0] == 200
 
@@ -172,6 +181,7 @@ def test_slow_clients_lose_their_thread_and_healthz_still_answers(tmp_path: Path
     try:
         # gthread parks a connection in its event loop until it is readable: silent ones cost
         # no thread. One that has sent a byte gets a thread, which then blocks reading.
+        pids = workers(server)
         idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
         for i in range(12):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
@@ -198,7 +208,7 @@ def test_slow_clients_lose_their_thread_and_healthz_still_answers(tmp_path: Path
             with contextlib.suppress(ConnectionResetError):
                 while sock.recv(65536):
                     pass
-        assert psutil.Process(server.process.pid).children()[0].is_running()
+        assert workers(server) == pids  # no worker was killed or restarted meanwhile
         for sock in idle:
             sock.close()
     finally:
@@ -276,7 +286,7 @@ def test_freezing_messages_leave_pastes_commands_and_health_answered(tmp_path: P
         return status, answer
 
     try:
-        workers = sorted(p.pid for p in psutil.Process(server.process.pid).children())
+        pids = workers(server, 2)
         watcher = threading.Thread(target=watch_health)
         watcher.start()
         for i, text in enumerate([FREEZING, runs_variant()]):
@@ -298,7 +308,7 @@ def test_freezing_messages_leave_pastes_commands_and_health_answered(tmp_path: P
         done.set()
         watcher.join()
         assert unhealthy == []
-        assert sorted(p.pid for p in psutil.Process(server.process.pid).children()) == workers
+        assert workers(server, 2) == pids
         assert "WORKER TIMEOUT" not in "".join(server.log)
     finally:
         done.set()
