@@ -21,6 +21,7 @@ EVENTS_PATH = "/slack/events"
 # Slack's payloads are a few KB (a 40,000-character message with its blocks stays far below
 # this); anything bigger is refused before it is read.
 MAX_BODY_BYTES = 1024 * 1024
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes "²", which int() refuses
 # Unix seconds. Longer digit strings are junk, and int() refuses past 4,300 digits anyway.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 413: "Content Too Large"}
@@ -55,10 +56,10 @@ def read_body(environ: dict) -> bytes:
             raise Refused(413, f"chunked body over {MAX_BODY_BYTES} bytes", unread=True)
         return body
     declared = environ.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit():
+    if not _DIGITS.fullmatch(declared):
         raise Refused(400, "malformed Content-Length", unread=True)
-    if int(declared) > MAX_BODY_BYTES:
-        raise Refused(413, f"Content-Length {declared} over {MAX_BODY_BYTES}", unread=True)
+    if len(declared) > 9 or int(declared) > MAX_BODY_BYTES:  # no int() of 5,000 digits
+        raise Refused(413, f"Content-Length over {MAX_BODY_BYTES} bytes", unread=True)
     body = stream.read(int(declared))
     if len(body) < int(declared):
         raise Refused(400, "body shorter than its Content-Length", unread=True)
@@ -81,7 +82,7 @@ def check_signature(verifier: SignatureVerifier, environ: dict, body: bytes) -> 
 
 def refuse(refusal: Refused, environ: dict, start_response: Callable) -> Iterable[bytes]:
     log.warning(
-        "refused %s %.100s from %s: %s",
+        "refused %s %.100r from %s: %s",  # %r: a path may hold a decoded newline
         environ.get("REQUEST_METHOD"),
         environ.get("PATH_INFO"),
         environ.get("REMOTE_ADDR"),
