@@ -135,7 +135,7 @@ def test_an_unsigned_post_is_refused_in_one_line_without_its_body(served: ServeP
     assert status_of(unsigned) == status_of(forged) == 401
     log = log_after(served, logged)
     assert len(log) < SMALL_LOG and "Qx7Qx7" not in log
-    assert log.count("refused POST /slack/events") == 2 and "signature" in log
+    assert log.count("refused POST '/slack/events'") == 2 and "signature" in log
 
 
 @pytest.mark.parametrize("timestamp", ["abc", "", "1e9", "-1", "12 34", "9" * 5000])
