@@ -111,6 +111,8 @@ def parse(source: str | None, as_json: bool) -> None:
             for group in groups:
                 out.write(f"  {text.group_line(group)}\n")
     _report_undecodable(stats)
+    for warning in stats.warnings():
+        click.echo(f"warning: {warning}", err=True)
     sys.exit(EXIT_FOUND if stats.events else EXIT_NONE)
 
 
@@ -326,7 +328,12 @@ def kb_list(as_json: bool, db_path: str | None) -> None:
 @main.command()
 @click.option("--http", "http_mode", is_flag=True, help="Serve HTTP instead of Socket Mode.")
 @click.option("--port", type=int, help="HTTP port (env PORT, default 3000; 0 picks a free one).")
-@click.option("--host", default="0.0.0.0", show_default=True, help="HTTP address to bind.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="HTTP address to bind; 0.0.0.0 for every interface (put a proxy in front, see README).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
@@ -382,7 +389,7 @@ def serve(http_mode, port, host, workers, log_format, db_path) -> None:
     logs.configure(log_format)
     if http_mode:
         make_app = lambda: build_app(config, db_path)  # noqa: E731 - built in each worker
-        server.serve_gunicorn(make_app, db_path, host, config.port, workers)
+        server.serve_gunicorn(make_app, db_path, config.signing_secret, host, config.port, workers)
     else:
         server.serve_socket_mode(build_app(config, db_path), config.app_token)
 

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
+from collections.abc import Callable, Iterable
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 
 from bot import metrics
 from kb.store import Store
 
 log = logging.getLogger("spibot.server")
 EVENTS_PATH = "/slack/events"
+# Slack's payloads are a few KB (a 40,000-character message with its blocks stays far below
+# this); anything bigger is refused before it is read.
+MAX_BODY_BYTES = 1024 * 1024
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes "²", which int() refuses
+# Unix seconds. Longer digit strings are junk, and int() refuses past 4,300 digits anyway.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 413: "Content Too Large"}
+
+
+class Refused(Exception):
+    """A request turned away before Bolt sees it: an HTTP status and why, for the log."""
+
+    def __init__(self, status: int, why: str, unread: bool = False) -> None:
+        super().__init__(why)
+        self.status = status
+        self.unread = unread  # the client may still be sending: close, do not read the rest
 
 
 def health(db_path: str | None) -> tuple[int, dict]:
@@ -33,14 +53,75 @@ def health(db_path: str | None) -> tuple[int, dict]:
     return 200, {"ok": True, "database": "ok"}
 
 
-def wsgi_app(app: App, db_path: str | None):
-    """POST /slack/events (and the OAuth pages) to Bolt, which verifies signatures;
-    GET /healthz and /metrics here; 404 otherwise."""
+def read_body(environ: dict) -> bytes:
+    """The request body, refused when it is over MAX_BODY_BYTES: a declared length is
+    checked before a byte is read, a chunked body is read one byte past the limit at most."""
+    stream = environ["wsgi.input"]
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        body = stream.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            raise Refused(413, f"chunked body over {MAX_BODY_BYTES} bytes", unread=True)
+        return body
+    declared = environ.get("CONTENT_LENGTH") or "0"
+    if not _DIGITS.fullmatch(declared):
+        raise Refused(400, "malformed Content-Length", unread=True)
+    if len(declared) > 9 or int(declared) > MAX_BODY_BYTES:  # no int() of 5,000 digits
+        raise Refused(413, f"Content-Length over {MAX_BODY_BYTES} bytes", unread=True)
+    body = stream.read(int(declared))
+    if len(body) < int(declared):
+        raise Refused(400, "body shorter than its Content-Length", unread=True)
+    return body
+
+
+def check_signature(verifier: SignatureVerifier, environ: dict, body: bytes) -> None:
+    """Slack's signature, checked before Bolt parses anything: a forged request costs one HMAC
+    and one log line, and its body is never logged (Bolt's own check logs it in full)."""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise Refused(401, "missing or malformed X-Slack-Request-Timestamp")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not UTF-8") from None
+    if not verifier.is_valid(text, timestamp, environ.get("HTTP_X_SLACK_SIGNATURE", "")):
+        raise Refused(401, "bad or stale signature")
+
+
+def refuse(refusal: Refused, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    log.warning(
+        "refused %s %.100r from %s: %s",  # %r: a path may hold a decoded newline
+        environ.get("REQUEST_METHOD"),
+        environ.get("PATH_INFO"),
+        environ.get("REMOTE_ADDR"),
+        refusal,
+    )
+    if refusal.unread:
+        _close_after_response(start_response)
+    payload = json.dumps({"error": str(refusal)}).encode()
+    start_response(
+        f"{refusal.status} {_REASONS[refusal.status]}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]
+
+
+def _close_after_response(start_response: Callable) -> None:
+    # Otherwise gunicorn keeps the connection and first reads the refused body to its end.
+    # It ignores a Connection header from the app; its response object takes the order.
+    response = getattr(start_response, "__self__", None)
+    if hasattr(response, "force_close"):
+        response.force_close()
+
+
+def wsgi_app(app: App, db_path: str | None, signing_secret: str):
+    """POST /slack/events (and the OAuth pages) to Bolt once the body is within its limit and,
+    for events, signed; GET /healthz and /metrics here; 404 otherwise."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    verifier = SignatureVerifier(signing_secret)
 
     def application(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") == "GET" and path in ("/healthz", "/metrics"):
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+        if method == "GET" and path in ("/healthz", "/metrics"):
             if path == "/healthz":
                 status, body = health(db_path)
                 payload, content_type = json.dumps(body).encode(), "application/json"
@@ -51,6 +132,14 @@ def wsgi_app(app: App, db_path: str | None):
                 [("Content-Type", content_type), ("Content-Length", str(len(payload)))],
             )
             return [payload]
+        try:
+            body = read_body(environ)
+            if method == "POST" and path == EVENTS_PATH:
+                check_signature(verifier, environ, body)
+        except Refused as refusal:
+            return refuse(refusal, environ, start_response)
+        # Bolt reads CONTENT_LENGTH bytes: hand it the body already read, chunked or not.
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         return slack(environ, start_response)
 
     return application
@@ -61,7 +150,14 @@ def serve_socket_mode(app: App, app_token: str) -> None:
     SocketModeHandler(app, app_token).start()
 
 
-def serve_gunicorn(make_app, db_path: str | None, host: str, port: int, workers: int) -> None:
+def serve_gunicorn(
+    make_app: Callable[[], App],
+    db_path: str | None,
+    signing_secret: str,
+    host: str,
+    port: int,
+    workers: int,
+) -> None:
     """HTTP on gunicorn: `workers` processes with threads each; every worker builds its own
     Bolt app and database connections after the fork."""
     # PROMETHEUS_MULTIPROC_DIR must be set before prometheus-client is first imported, so
@@ -69,12 +165,14 @@ def serve_gunicorn(make_app, db_path: str | None, host: str, port: int, workers:
     from gunicorn.app.base import BaseApplication
     from prometheus_client import multiprocess
 
+    from bot.worker import DeadlineThreadWorker
+
     def when_ready(server) -> None:
-        bound = server.LISTENERS[0].sock.getsockname()[1]
+        address, bound = server.LISTENERS[0].sock.getsockname()[:2]
         log.info(
             "spibot: listening on http://%s:%s (POST %s, GET /healthz, GET /metrics) "
             "with %s worker(s)",
-            host,
+            f"[{address}]" if ":" in address else address,
             bound,
             EVENTS_PATH,
             workers,
@@ -88,11 +186,16 @@ def serve_gunicorn(make_app, db_path: str | None, host: str, port: int, workers:
             options = {
                 "bind": f"{host}:{port}",
                 "workers": workers,
-                "worker_class": "gthread",
+                "worker_class": DeadlineThreadWorker,
                 "threads": 8,
-                "timeout": 30,
+                "timeout": 30,  # the worker's heartbeat; a request's reading has its own deadline
                 "graceful_timeout": 10,
                 "keepalive": 5,
+                # Slack's request lines and headers are short: these bound what one request's
+                # head may hold (about 400 KB) well above anything Slack or a browser sends.
+                "limit_request_line": 2048,
+                "limit_request_fields": 50,
+                "limit_request_field_size": 8190,
                 "accesslog": None,
                 "loglevel": "warning",
                 "when_ready": when_ready,
@@ -102,6 +205,6 @@ def serve_gunicorn(make_app, db_path: str | None, host: str, port: int, workers:
                 self.cfg.set(key, value)
 
         def load(self):
-            return wsgi_app(make_app(), db_path)
+            return wsgi_app(make_app(), db_path, signing_secret)
 
     Server().run()

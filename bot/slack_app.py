@@ -16,12 +16,12 @@ from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
-from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot import blocks, delivery, metrics, spi_command
+from bot.oauth_states import ExpiringOAuthStateStore
 from bot.settings import BOT_SCOPES, Settings, authorize_url
 from bot.slack_state import SlackState
-from kb.diagnose import diagnose
+from kb.diagnose import diagnose_first
 from kb.events import canonical_ip
 from kb.scan import may_hold_events, parse_text
 from kb.store import Store, StoreError, resolve_db_path
@@ -151,7 +151,7 @@ def build_app(
             client_secret=settings.client_secret,
             scopes=list(BOT_SCOPES),
             installation_store=installations,
-            state_store=SQLite3OAuthStateStore(database=database, expiration_seconds=600),
+            state_store=ExpiringOAuthStateStore(database=database, expiration_seconds=600),
             authorization_url=authorize_url(settings.api_url),
         )
         # oauth.v2.access goes to SLACK_API_URL too, through our client.
@@ -213,12 +213,9 @@ def build_app(
     def reply(message, channel, texts, client, store, state) -> None:
         ts = message["ts"]
         prior = state.reply_for(channel, ts)
-        for text in texts:
-            with metrics.DIAGNOSE_SECONDS.time():
-                result = diagnose(text, store, record=prior is None, source=f"slack:{channel}")
-            if result.groups:
-                break
-        else:
+        with metrics.DIAGNOSE_SECONDS.time():
+            result = diagnose_first(texts, store, record=prior is None, source=f"slack:{channel}")
+        if result is None or not result.groups:
             return
         metrics.PASTES.inc()
         rendered = [b.to_dict() for b in blocks.diagnosis(result)]
@@ -458,7 +455,7 @@ def build_app(
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:
-        metrics.ERRORS.labels(body.get("type") or "unknown").inc()
+        metrics.ERRORS.labels(metrics.label_for(body.get("type"))).inc()
         log.error("handler failed: %s (%s)", error, body.get("type"), exc_info=error)
 
     return app

@@ -33,7 +33,11 @@ class _QuietHandler(WSGIRequestHandler):
 def make_http_server(app, db: str, host: str, port: int) -> WSGIServer:
     """The same WSGI app gunicorn serves, on a threaded stdlib server inside the test."""
     return make_server(
-        host, port, wsgi_app(app, db), server_class=_ThreadingServer, handler_class=_QuietHandler
+        host,
+        port,
+        wsgi_app(app, db, SECRET),
+        server_class=_ThreadingServer,
+        handler_class=_QuietHandler,
     )
 
 
@@ -155,31 +159,52 @@ class SlackHarness:
 
 
 class ServeProcess:
-    """`spibot serve --http` as its own process, on a free loopback port, using the fake."""
+    """`spibot serve --http` as its own process, on a free loopback port, using the fake.
 
-    def __init__(self, fake: FakeSlack, db: Path | str, *args: str, secret: str = SECRET) -> None:
+    `log` collects everything the process writes to standard error. `host=None` leaves the
+    bind address to spibot's default."""
+
+    def __init__(
+        self,
+        fake: FakeSlack,
+        db: Path | str,
+        *args: str,
+        secret: str = SECRET,
+        host: str | None = "127.0.0.1",
+    ) -> None:
         env = {
             **CLEAN_ENV,
             "SLACK_BOT_TOKEN": "xoxb-test",
             "SLACK_SIGNING_SECRET": secret,
             "SLACK_API_URL": fake.url,
         }
-        command = [*SPIBOT, "serve", "--http", "--host", "127.0.0.1", "--port", "0"]
+        command = [*SPIBOT, "serve", "--http", "--port", "0", *(["--host", host] if host else [])]
         self.secret = secret
         self.process = subprocess.Popen(
             [*command, "--db", str(db), *args], env=env, stderr=subprocess.PIPE, text=True
         )
-        self.first_line = ""
+        self.log: list[str] = []
         for _ in range(50):
             line = self.process.stderr.readline()
-            self.first_line = self.first_line or line
+            self.log.append(line)
             found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
             if found:
                 self.port = int(found.group(1))
-                threading.Thread(target=self.process.stderr.read, daemon=True).start()
+                threading.Thread(target=self._keep_log, daemon=True).start()
                 return
         self.process.kill()
         raise AssertionError(f"spibot serve did not start: {self.first_line}")
+
+    @property
+    def first_line(self) -> str:
+        return next((line for line in self.log if line), "")
+
+    def log_size(self) -> int:
+        return sum(len(line) for line in list(self.log))
+
+    def _keep_log(self) -> None:
+        for line in self.process.stderr:
+            self.log.append(line)
 
     def post(self, body: str, content_type: str) -> tuple[int, str]:
         request = urllib.request.Request(

@@ -171,3 +171,16 @@ def test_150_000_distinct_spis_keep_memory_flat(tmp_path: Path) -> None:
         "140,000 invalid-SPI line(s) of the others were not grouped"
     )
     assert peak_kib < 150 * 1024, f"peak RSS {peak_kib} KiB: one group per SPI"
+
+
+def test_parse_says_when_a_line_was_cut(tmp_path) -> None:
+    from tests.conftest import spibot
+
+    line = (
+        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+        "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1514020652), srcaddr=198.51.100.7"
+    )
+    result = spibot("parse", "-", stdin=line + " " + "x" * 10_000 + "\n")
+    assert result.returncode == 0
+    assert "198.51.100.7" in result.stdout
+    assert "1 line longer than 4,096 characters was cut before recognition" in result.stderr

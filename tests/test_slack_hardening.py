@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from slack_sdk.errors import SlackApiError
 
-import bot.slack_app
+import kb.diagnose
 from bot.slack_state import SlackState
 from kb.store import Store
 from tests.slack_harness import SlackHarness
@@ -34,13 +34,13 @@ def _seen_keys(slack: SlackHarness) -> list[str]:
 
 def test_retries_and_mentions_of_one_paste_are_parsed_once(slack, monkeypatch) -> None:
     calls = []
-    real = bot.slack_app.diagnose
+    real = kb.diagnose.scan
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bot.slack_app, "diagnose", counting)
+    monkeypatch.setattr(kb.diagnose, "scan", counting)  # every parse of a paste goes through it
     paste = message(OUT_OF_SYNC, ts="1700000031.000100")
     for retry in range(3):
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
