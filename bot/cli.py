@@ -364,6 +364,7 @@ def serve(http_mode, port, host, workers, log_format, db_path) -> None:
 
     from bot import logs, server, settings
     from bot.slack_app import build_app, web_client
+    from bot.slack_state import SlackState
 
     if workers > 1 and not http_mode:
         raise click.BadParameter("Socket Mode runs one process; add --http", param_hint="--workers")
@@ -385,7 +386,14 @@ def serve(http_mode, port, host, workers, log_format, db_path) -> None:
         reason = getattr(exc, "reason", exc)
         click.echo(f"error: cannot reach SLACK_API_URL {config.api_url}: {reason}", err=True)
         sys.exit(EXIT_USAGE)
-    _store(db_path).close()  # create, migrate and seed before the first event
+    # Create, migrate and seed before the first event, Slack's tables included: a database that
+    # cannot be made ready is one line here, not a worker that dies on every start.
+    with _store(db_path) as store:
+        try:
+            SlackState(store)
+        except StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_DATABASE)
     logs.configure(log_format)
     if http_mode:
         make_app = lambda: build_app(config, db_path)  # noqa: E731 - built in each worker

@@ -18,7 +18,7 @@ from bot.slack_state import SlackState
 from kb.store import ReplacedError, Store
 from tests.conftest import FIXTURES
 from tests.conftest import spibot as run
-from tests.fakeslack import FakeSlack, command_body
+from tests.fakeslack import FakeSlack, command_body, event_body
 from tests.slack_harness import ServeProcess
 from tests.test_store import read_only_copy
 
@@ -44,6 +44,7 @@ def spi(server: ServeProcess, text: str) -> tuple[int, str]:
 def serving(db: Path):
     fake = FakeSlack().start()
     server = ServeProcess(fake, db)
+    server.fake = fake
     try:
         yield server
     finally:
@@ -224,8 +225,41 @@ def test_a_read_only_database_serves_answers_and_doctor_fails_it(tmp_path: Path)
         assert status == 200 and "cleared on the hub" in text, text
         status, body = server.post(command_body(PASTE), FORM)  # the text is cut at 3,000
         assert status == 200 and "sa-out-of-sync" in body and "not recorded" in body, body
+        # A paste in a channel is answered too: its delivery key is kept in memory instead.
+        event = {"type": "message", "channel": "C9", "user": "U1", "text": PASTE, "ts": "9.1"}
+        status, _ = server.post(event_body(event, "EvRO"), "application/json")
+        assert status == 200
+        [reply] = server.fake.wait_for("chat.postMessage")
+        assert reply["thread_ts"] == "9.1" and "not recorded" in json.dumps(reply["blocks"])
         status, body = get(server, "/healthz")
         assert status == 503 and "read-only" in body["database"]
         doctor = run("doctor", "--db", str(db))
         assert doctor.returncode == 1 and "FAIL  writes" in doctor.stdout
         assert "read-only" in doctor.stdout
+
+
+def test_serve_refuses_in_one_line_a_read_only_database_it_cannot_prepare(tmp_path: Path) -> None:
+    source = tmp_path / "kb.db"
+    Store(source).close()  # never served: the Slack tables are missing and cannot be made
+    fake = FakeSlack().start()
+    try:
+        with read_only_copy(source, tmp_path) as db:
+            result = run(
+                "serve",
+                "--http",
+                "--port",
+                "0",
+                "--db",
+                str(db),
+                env={
+                    "SLACK_BOT_TOKEN": "xoxb-test",
+                    "SLACK_SIGNING_SECRET": "s",
+                    "SLACK_API_URL": fake.url,
+                },
+                timeout=60,
+            )
+    finally:
+        fake.stop()
+    assert result.returncode == 4
+    assert result.stderr.count("\n") == 1 and "read-only" in result.stderr
+    assert "Traceback" not in result.stderr
