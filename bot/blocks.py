@@ -120,15 +120,17 @@ def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | Non
     return blocks
 
 
-def incident_blocks(incidents: list[Incident], limit: int = 5, notes: int = 2) -> list[Block]:
-    """One line per incident, its latest notes under it as plain text."""
+def incident_blocks(incidents: list[dict], limit: int = 5, notes: int = 2) -> list[Block]:
+    """Incidents in their JSON form (Incident.to_dict, as lookups return them): a line each,
+    its latest notes under it as plain text."""
     out: list[Block] = []
     for i in incidents[:limit]:
-        state = f"fixed by {literal(i.fixed_by)}" if i.fixed_by else esc(i.status)
-        spis = f" SPI {', '.join(literal(s) for s in i.spis)}" if i.spis else ""
-        out.append(section(f"• #{i.id} {literal(i.peer)}{spis}: {state}, {esc(i.updated_at[:10])}"))
-        if notes and i.notes:
-            out.append(quoted([f"note: {n.text}" for n in i.notes[-notes:]]))
+        state = f"fixed by {literal(i['fixed_by'])}" if i["fixed_by"] else esc(i["status"])
+        spis = f" SPI {', '.join(literal(s) for s in i['spis'])}" if i["spis"] else ""
+        when = esc(i["updated_at"][:10])
+        out.append(section(f"• #{i['id']} {literal(i['peer'])}{spis}: {state}, {when}"))
+        if notes and i["notes"]:
+            out.append(quoted([f"note: {n['text']}" for n in i["notes"][-notes:]]))
     if len(incidents) > limit:
         out.append(context(f"… and {len(incidents) - limit} more"))
     return out
@@ -146,7 +148,7 @@ def diagnosis(d: Diagnosis) -> list[Block]:
     if d.incidents:
         blocks.append(DividerBlock())
         blocks.append(section("*Past incidents*"))
-        blocks.extend(incident_blocks(d.incidents))
+        blocks.extend(incident_blocks([i.to_dict() for i in d.incidents]))
     footer = []
     if incident_id is not None:
         blocks.append(
@@ -190,12 +192,7 @@ def lookup(result: dict) -> list[Block]:
         out.append(
             section(f"• *{esc(a['title'])}* {literal(a['id'])}\n   {esc(a['summary'][:280])}")
         )
-    for i in result["incidents"]:
-        state = f"fixed by {literal(i['fixed_by'])}" if i["fixed_by"] else esc(i["status"])
-        spis = ", ".join(literal(s) for s in i["spis"]) or "?"
-        out.append(section(f"• #{i['id']} {literal(i['peer'])} SPI {spis}: {state}"))
-        if i["notes"]:
-            out.append(quoted([f"note: {n['text']}" for n in i["notes"][-2:]]))
+    out.extend(incident_blocks(result["incidents"], limit=len(result["incidents"])))
     if len(out) == 1:
         out.append(section("Nothing found."))
     return fit(out)
@@ -242,7 +239,7 @@ def home(counts: dict[str, int], open_incidents: list[Incident], peers: list[str
         ),
         DividerBlock(),
         section("*Open incidents*" + ("" if open_incidents else "\nNone.")),
-        *incident_blocks(open_incidents, limit=10),
+        *incident_blocks([i.to_dict() for i in open_incidents], limit=10),
         section("*Recent peers*\n" + (", ".join(literal(p) for p in peers) or "None yet.")),
         context("Paste logs in a channel I'm in, or use `/spi help`."),
     ]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import json
-import os
 import sys
-import tempfile
 from collections import Counter
-from typing import BinaryIO, NoReturn, TextIO
+from typing import BinaryIO
 
 import click
-from dotenv import find_dotenv, load_dotenv
 
-from bot import text
-from kb.article import ArticleError, load_articles
+from bot import settings, text
+from kb.article import ArticleError
 from kb.diagnose import DEFAULT_TOP
 from kb.diagnose import diagnose as run_diagnosis
 from kb.events import canonical_ip
@@ -21,7 +19,6 @@ from kb.groups import Grouper
 from kb.lookup import classify
 from kb.lookup import lookup as run_lookup
 from kb.scan import InputError, ScanStats, read_chunks, scan
-from kb.signals import SIGNALS
 from kb.store import MissingDatabaseError, Store, StoreError, UnknownArticleError
 
 EXIT_FOUND, EXIT_NONE, EXIT_USAGE, EXIT_NOT_TEXT, EXIT_DATABASE = 0, 1, 2, 3, 4
@@ -41,7 +38,7 @@ def main() -> None:
 
     Settings come from the environment and from a .env file in the current directory.
     """
-    load_dotenv(find_dotenv(usecwd=True))
+    settings.read_dotenv()
 
 
 def _open_input(source: str | None) -> BinaryIO:
@@ -120,23 +117,25 @@ def db_option(command):
     return click.option(
         "--db",
         "db_path",
-        envvar="SPIBOT_DB",
+        default=settings.db_path,
         metavar="PATH",
         help="SQLite knowledge base (env SPIBOT_DB; default: a file in your data directory).",
     )(command)
 
 
-def _store(db_path: str | None) -> Store:
+def open_store(db_path: str | None, create: bool = True) -> Store:
+    """The knowledge base, or one line and exit 4 (exit 2 for a missing file that must exist:
+    backing up or exporting a mistyped --db must not create one)."""
     # In an install distributed over OAuth each workspace has its own incidents; SPIBOT_TEAM
     # picks the one the terminal works on (default: the single-workspace memory).
     try:
-        return Store(db_path, team=os.environ.get("SPIBOT_TEAM", ""))
+        return Store(db_path, team=settings.team(), create=create)
     except (StoreError, ArticleError) as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_DATABASE)
+        sys.exit(EXIT_USAGE if isinstance(exc, MissingDatabaseError) else EXIT_DATABASE)
 
 
-def _dump(doc: dict) -> None:
+def print_json(doc: dict) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
@@ -160,7 +159,7 @@ def diagnose(source: str | None, as_json: bool, top: int, no_record: bool, db_pa
     still open for it from the last 24 hours, unless --no-record is given.
     """
     stream = _open_input(source)
-    store = _store(db_path)
+    store = open_store(db_path)
     try:
         with stream:
             result = run_diagnosis(read_chunks(stream), store, record=not no_record, top=top)
@@ -170,7 +169,7 @@ def diagnose(source: str | None, as_json: bool, top: int, no_record: bool, db_pa
     finally:
         store.close()
     if as_json:
-        _dump(result.to_dict())
+        print_json(result.to_dict())
     else:
         click.echo(text.diagnosis(result), nl=False)
     _report_undecodable(result.stats)
@@ -187,11 +186,11 @@ def lookup(query: tuple[str, ...], as_json: bool, db_path: str | None) -> None:
     Peers, SPIs and devices list their incidents and notes; free text finds cause articles
     and notes. Any text is safe: search syntax in it is quoted, not interpreted.
     """
-    store = _store(db_path)
+    store = open_store(db_path)
     with store:
         result = run_lookup(store, " ".join(query))
     if as_json:
-        _dump(result)
+        print_json(result)
     else:
         click.echo(text.lookup(result, notes=10))
 
@@ -216,7 +215,9 @@ def _peer(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option(
     "--fixed-by", metavar="ARTICLE_ID", help="Resolve the incident: this cause's fix worked."
 )
-@click.option("--author", envvar="USER", help="Who wrote the note (default: $USER).")
+@click.option(
+    "--author", default=getpass.getuser, help="Who wrote the note (default: your login name)."
+)
 @db_option
 def note_add(text_, peer, spi, device, fixed_by, author, db_path) -> None:
     """Add a note to the peer's open incident (opening one if needed).
@@ -228,7 +229,7 @@ def note_add(text_, peer, spi, device, fixed_by, author, db_path) -> None:
         kind, spi = classify(spi)
         if kind != "spi":
             raise click.BadParameter("must be an SPI such as 0x1A2B3C4D", param_hint="--spi")
-    store = _store(db_path)
+    store = open_store(db_path)
     with store:
         try:
             incident, note_id = store.add_note(
@@ -257,72 +258,16 @@ def note_add(text_, peer, spi, device, fixed_by, author, db_path) -> None:
 @db_option
 def incidents(peer: str | None, as_json: bool, limit: int, db_path: str | None) -> None:
     """List incidents, newest first, with their notes and what fixed them."""
-    store = _store(db_path)
+    store = open_store(db_path)
     with store:
         found = store.incidents(peer, limit)
     if as_json:
-        _dump({"incidents": [i.to_dict() for i in found]})
+        print_json({"incidents": [i.to_dict() for i in found]})
         return
     if not found:
         click.echo("No incidents" + (f" for {peer}." if peer else "."))
-    for line in text.incident_lines(found, notes=10):
+    for line in text.incident_lines([i.to_dict() for i in found], notes=10):
         click.echo(line)
-
-
-@main.group()
-def kb() -> None:
-    """The cause articles in the knowledge base."""
-
-
-@kb.command("sync")
-@click.argument("directory", required=False, type=click.Path(file_okay=False))
-@db_option
-def kb_sync(directory: str | None, db_path: str | None) -> None:
-    """Load and validate articles from DIRECTORY (default: the bundled ones) into the database.
-
-    Idempotent: unchanged articles are left alone. An invalid article stops the sync with an
-    error naming its file and field, and nothing is written: so does anything that is not a
-    regular file of at most 256 KB, front-matter with YAML aliases or nested too deep, a
-    weight that is not a finite number, or an id that is not a short slug.
-    """
-    try:
-        articles = load_articles(directory) if directory else load_articles()
-    except ArticleError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    store = _store(db_path)
-    with store:
-        try:
-            report = store.sync_articles(articles)
-        except StoreError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_DATABASE)
-    click.echo(", ".join(f"{len(ids)} {what}" for what, ids in report.items()))
-
-
-@kb.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the articles as JSON.")
-@db_option
-def kb_list(as_json: bool, db_path: str | None) -> None:
-    """List the cause articles and the evidence each one weighs."""
-    store = _store(db_path)
-    with store:
-        articles = store.articles()
-    if as_json:
-        _dump(
-            {
-                "articles": [
-                    {"id": a.id, "title": a.title, "prior": a.prior, "evidence": a.evidence}
-                    for a in articles
-                ]
-            }
-        )
-        return
-    for a in articles:
-        click.echo(f"{a.id:<18} {a.title}")
-        weights = ", ".join(f"{k} {v:+g}" for k, v in a.evidence.items())
-        click.echo(f"{'':<18} prior {a.prior:g}; {weights}")
-    click.echo(f"\n{len(articles)} articles; signals: {', '.join(SIGNALS)}")
 
 
 @main.command()
@@ -357,49 +302,17 @@ def serve(http_mode, port, host, workers, log_format, db_path) -> None:
     With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET it also serves /slack/install and
     /slack/oauth_redirect. SLACK_API_URL points the Web API client elsewhere (GovSlack, tests).
     """
-    if http_mode and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Before prometheus-client is first imported, so every worker's counters are shared.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="spibot-metrics-")
-    from slack_sdk.errors import SlackApiError
-
-    from bot import logs, server, settings
-    from bot.slack_app import build_app, web_client
-    from bot.slack_state import SlackState
+    from bot import serve as launch
 
     if workers > 1 and not http_mode:
         raise click.BadParameter("Socket Mode runs one process; add --http", param_hint="--workers")
+    launch.share_metrics(http_mode)
     try:
-        config = settings.load(http=http_mode, port=port)
-        if not config.oauth:
-            web_client(config).auth_test()  # a bad token or URL fails here, in one line
-    except settings.SettingsError as exc:
+        config = launch.prepare(http_mode, port, db_path)
+    except launch.SetupError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    except SlackApiError as exc:
-        click.echo(
-            f"error: Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); check the "
-            "token in your Slack app's OAuth & Permissions page",
-            err=True,
-        )
-        sys.exit(EXIT_USAGE)
-    except OSError as exc:
-        reason = getattr(exc, "reason", exc)
-        click.echo(f"error: cannot reach SLACK_API_URL {config.api_url}: {reason}", err=True)
-        sys.exit(EXIT_USAGE)
-    # Create, migrate and seed before the first event, Slack's tables included: a database that
-    # cannot be made ready is one line here, not a worker that dies on every start.
-    with _store(db_path) as store:
-        try:
-            SlackState(store)
-        except StoreError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_DATABASE)
-    logs.configure(log_format)
-    if http_mode:
-        make_app = lambda: build_app(config, db_path)  # noqa: E731 - built in each worker
-        server.serve_gunicorn(make_app, db_path, config.signing_secret, host, config.port, workers)
-    else:
-        server.serve_socket_mode(build_app(config, db_path), config.app_token)
+        sys.exit(exc.exit_code)
+    launch.run(config, db_path, http=http_mode, host=host, workers=workers, log_format=log_format)
 
 
 @main.command()
@@ -410,155 +323,15 @@ def console(db_path: str | None) -> None:
     Lines starting with /spi work as the Slack command does (/spi help lists them).
     Ctrl-D quits.
     """
-    from bot import spi_command
+    from bot import console as terminal
 
-    store = _store(db_path)
-    interactive = sys.stdin.isatty()
-    if interactive:
-        click.echo(
-            "spibot console: paste log lines and end with an empty line; /spi help; Ctrl-D quits."
-        )
-    buffer: list[str] = []
-
-    def flush() -> None:
-        pasted = "\n".join(buffer).strip()
-        buffer.clear()
-        if not pasted:
-            return
-        if pasted.startswith("/spi"):
-            reply = spi_command.run(store, pasted[4:], source="console")
-        else:
-            reply = spi_command.run(store, pasted, source="console")
-            if reply.diagnosis is None:
-                reply.text = "No invalid-SPI lines recognised. Type /spi help."
-        click.echo(reply.text.rstrip() + "\n")
-
+    store = open_store(db_path)
+    if sys.stdin.isatty():
+        click.echo(terminal.GREETING)
     with store:
-        for line in sys.stdin:
-            line = line.rstrip("\n")
-            if line.strip() == "" or (line.startswith("/spi") and not buffer):
-                if line.startswith("/spi"):
-                    buffer.append(line)
-                flush()
-                continue
-            buffer.append(line)
-        flush()
+        terminal.run(store, sys.stdin, click.echo)
 
 
-def _existing_store(db_path: str | None) -> Store:
-    """The database as it is: backing up or exporting a mistyped --db must not create one."""
-    try:
-        return Store(db_path, team=os.environ.get("SPIBOT_TEAM", ""), create=False)
-    except MissingDatabaseError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    except (StoreError, ArticleError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_DATABASE)
-
-
-def _fail(exc: StoreError) -> NoReturn:
-    """One line and the exit code: 2 for the file named on the command line, 4 the database."""
-    from kb.transfer import TransferError
-
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(EXIT_USAGE if isinstance(exc, TransferError) else EXIT_DATABASE)
-
-
-@main.command()
-@click.argument("destination", type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Overwrite DESTINATION if it exists.")
-@db_option
-def backup(destination: str, force: bool, db_path: str | None) -> None:
-    """Copy the live database to DESTINATION (SQLite online backup; safe while serving).
-
-    The copy is private to you (mode 0600). Refuses a --db that does not exist, a
-    DESTINATION that is a symbolic link, and an existing one unless --force (exit 2).
-    """
-    from kb.transfer import backup as run_backup
-
-    with _existing_store(db_path) as store:
-        try:
-            size = run_backup(store, destination, force=force)
-        except StoreError as exc:
-            _fail(exc)
-    click.echo(f"Backed up {store.path} to {destination} ({size:,} bytes).")
-
-
-def _write_export(store: Store, out: TextIO) -> Counter:
-    from kb.transfer import export_rows
-
-    counts: Counter[str] = Counter()
-    for item in export_rows(store):
-        out.write(json.dumps(item, ensure_ascii=False) + "\n")
-        counts[item["table"]] += 1
-    return counts
-
-
-@main.command("export")
-@click.argument("destination", metavar="[FILE|-]", required=False, default="-")
-@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-@db_option
-def export_(destination: str, force: bool, db_path: str | None) -> None:
-    """Write incidents, SPIs, notes and feedback of every workspace as JSON Lines.
-
-    To standard output by default; a FILE is private to you (mode 0600). Refuses a --db that
-    does not exist, a FILE that is a symbolic link, and an existing one unless --force.
-    """
-    from kb.transfer import new_file
-
-    with _existing_store(db_path) as store:
-        try:
-            if destination == "-":
-                counts = _write_export(store, click.get_text_stream("stdout"))
-            else:
-                with (
-                    new_file(destination, force=force) as partial,
-                    partial.open("w", encoding="utf-8") as out,
-                ):
-                    counts = _write_export(store, out)
-        except StoreError as exc:
-            _fail(exc)
-    summary = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
-    click.echo(f"Exported {summary}.", err=True)
-
-
-@main.command("import")
-@click.argument("source", metavar="FILE|-")
-@db_option
-def import_(source: str, db_path: str | None) -> None:
-    """Load a `spibot export` file: rows keep their ids; existing ones are updated.
-
-    All or nothing: a malformed line (not UTF-8, not JSON, a wrong type, a number beyond 64
-    bits, a note filed under another workspace's incident) stops the import with its line
-    number (exit 2).
-    """
-    from kb.transfer import import_rows
-
-    try:
-        lines = click.open_file(source, "rb")
-    except OSError as exc:
-        click.echo(f"error: cannot read {source}: {exc.strerror}", err=True)
-        sys.exit(EXIT_USAGE)
-    with _store(db_path) as store, lines:
-        try:
-            counts = import_rows(store, lines)
-        except StoreError as exc:
-            _fail(exc)
-    summary = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
-    click.echo(f"Imported {summary}.")
-
-
-@main.command()
-@db_option
-def doctor(db_path: str | None) -> None:
-    """Check settings, the database, the articles and (with a token) the token's scopes.
-
-    Exit code 0 when nothing failed, 1 otherwise.
-    """
-    from bot import doctor as checks
-
-    results = checks.run(db_path)
-    for check in results:
-        click.echo(f"{check.status:<5} {check.name}: {check.detail}")
-    sys.exit(1 if any(c.status == "FAIL" for c in results) else 0)
+# The database's upkeep commands (kb, backup, export, import, doctor) register themselves on
+# `main` from their own module.
+from bot import admin  # noqa: E402, F401

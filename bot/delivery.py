@@ -1,9 +1,9 @@
-"""Getting a reply to Slack exactly once: bounded waits on rate limits, retries on Slack's own
+"""Getting a reply to Slack once: bounded waits on rate limits, retries on Slack's own
 transient failures, and a text-only answer when Slack refuses the blocks.
 
-A paste is acknowledged before it is answered, so Slack never redelivers it: if the reply is
-lost here, it is lost for good. Hence the retries; and the caller releases its dedupe claim
-when they all fail, so an edit of the paste can still be answered.
+A paste is acknowledged before it is answered, so Slack does not redeliver it: a reply lost
+here is lost for good. Hence the retries, one layer of them per kind of failure: the client's
+handlers for 429 (capped), 5xx and dropped connections; post_reply for `ok: false` answers.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -85,15 +84,19 @@ def web_client(bot_token: str | None, api_url: str) -> WebClient:
     return client
 
 
-def _transient(exc: SlackApiError) -> bool:
-    return exc.response.get("error") in TRANSIENT_ERRORS
+def _retry_here(exc: SlackApiError) -> bool:
+    # 5xx were retried by the client's ServerErrorRetryHandler already; retrying them here too
+    # would multiply the attempts (and the replies, when Slack stored one before failing).
+    return exc.response.status_code < 500 and exc.response.get("error") in TRANSIENT_ERRORS
 
 
 def post_reply(
     client: WebClient, sleep: Callable[[float], None] = time.sleep, **message
 ) -> SlackResponse:
-    """chat.postMessage, tried up to POST_ATTEMPTS times on transient failures; blocks that
-    Slack refuses are replaced by the message's plain text. Raises the last error."""
+    """chat.postMessage, tried up to POST_ATTEMPTS times when Slack answers `ok: false` with an
+    error that means "try again"; blocks that Slack refuses are replaced by the message's
+    plain text. Never retried after a read timeout: Slack may have posted it. Raises the last
+    error."""
     failures = 0
     while True:
         try:
@@ -104,10 +107,6 @@ def post_reply(
                 message = {k: v for k, v in message.items() if k != "blocks"}
                 continue
             failures += 1
-            if not _transient(exc) or failures == POST_ATTEMPTS:
-                raise
-        except (URLError, TimeoutError, ConnectionError):
-            failures += 1
-            if failures == POST_ATTEMPTS:
+            if not _retry_here(exc) or failures == POST_ATTEMPTS:
                 raise
         sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1])

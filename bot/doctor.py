@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from bot import settings
@@ -18,7 +17,7 @@ class Check:
 
 
 def _settings() -> list[Check]:
-    if not any(k.startswith("SLACK_") and v for k, v in os.environ.items()):
+    if not settings.any_slack():
         return [Check("ok", "settings", "no Slack settings: terminal use only")]
     modes, errors = [], []
     for http, name in ((False, "Socket Mode"), (True, "HTTP mode")):
@@ -94,7 +93,7 @@ def _articles(store: Store) -> list[Check]:
 
 
 def _scopes() -> list[Check]:
-    token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
+    token = settings.raw("SLACK_BOT_TOKEN")
     if not token:
         return []
     from slack_sdk.errors import SlackApiError
@@ -102,7 +101,7 @@ def _scopes() -> list[Check]:
     from bot.slack_app import web_client
 
     try:
-        config = settings.load(http=bool(os.environ.get("SLACK_SIGNING_SECRET")))
+        config = settings.load(http=bool(settings.raw("SLACK_SIGNING_SECRET")))
     except settings.SettingsError:
         return []  # already reported under settings
     try:

@@ -7,8 +7,6 @@ adds up all workers.
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -18,6 +16,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from bot import settings
 
 PASTES = Counter("spibot_pastes_diagnosed_total", "Pastes with invalid-SPI lines diagnosed")
 REPLIES = Counter("spibot_replies_total", "Replies posted or updated in Slack", ["kind"])
@@ -55,7 +55,7 @@ def label_for(kind: object) -> str:
 
 def exposition() -> tuple[bytes, str]:
     """The /metrics body and its content type."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings.raw("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,23 +1,22 @@
-"""Slack settings from the environment (and .env), checked with one clear line per problem."""
+"""Every setting spibot reads, in one table: the only reader of the environment and `.env`.
+
+`kb/` reads nothing from the environment: the doors read it here and pass values in.
+`.env.example` and the README's Settings table are generated from `TABLE` (see
+docs/contracts.md), and a test checks that both match it exactly.
+"""
 
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass
+
+from dotenv import find_dotenv, load_dotenv
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
 DEFAULT_NOTE_REACTION = "pushpin"
-
-_WHERE = {
-    "SLACK_BOT_TOKEN": "OAuth & Permissions > Bot User OAuth Token (starts with xoxb-)",
-    "SLACK_APP_TOKEN": "Basic Information > App-Level Tokens, with the connections:write scope "
-    "(starts with xapp-)",
-    "SLACK_SIGNING_SECRET": "Basic Information > App Credentials > Signing Secret",
-}
-_PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
-_WHERE["SLACK_CLIENT_ID"] = "Basic Information > App Credentials > Client ID"
-_WHERE["SLACK_CLIENT_SECRET"] = "Basic Information > App Credentials > Client Secret"
+DEFAULT_BUSY_MS = 5000
 # The bot scopes of slack-manifest*.yaml: OAuth installs ask for them, `doctor` checks them.
 BOT_SCOPES = (
     "app_mentions:read",
@@ -31,8 +30,159 @@ BOT_SCOPES = (
 )
 
 
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str  # "" when there is none
+    meaning: str
+    where: str  # where to get the value
+    used_by: str  # the commands that read it
+    example: str = ""  # what .env.example shows, when not the default
+
+    @property
+    def shown(self) -> str:
+        return self.example or self.default
+
+
+TABLE = (
+    Setting(
+        "SPIBOT_DB",
+        "",
+        "the SQLite knowledge base (same as `--db`); default `spibot.db` in the user data "
+        "directory (`~/.local/share/spibot/` on Linux)",
+        "a path you choose",
+        "every command that reads or writes the knowledge base",
+    ),
+    Setting(
+        "SPIBOT_BUSY_TIMEOUT_MS",
+        str(DEFAULT_BUSY_MS),
+        "how long a writer waits for another writer's lock, in ms; past it, a clear "
+        '"locked" error and exit code 4 (Slack handlers that answer within 3 s wait at most '
+        "1.5 s)",
+        "raise it when several processes write at once",
+        "every command that writes",
+    ),
+    Setting(
+        "SPIBOT_TEAM",
+        "",
+        "with OAuth distribution, the workspace (team id, `T...`) the terminal commands read "
+        "and write; default: the single-workspace memory",
+        "the workspace's team id (App Home > About, or the OAuth install)",
+        "diagnose, lookup, note, incidents, console",
+    ),
+    Setting(
+        "SLACK_BOT_TOKEN",
+        "",
+        "the bot token (`xoxb-`); not used with OAuth distribution",
+        "OAuth & Permissions > Bot User OAuth Token (starts with xoxb-)",
+        "serve, doctor",
+        example="xoxb-",
+    ),
+    Setting(
+        "SLACK_APP_TOKEN",
+        "",
+        "the app-level token (`xapp-`, scope `connections:write`) for Socket Mode",
+        "Basic Information > App-Level Tokens, with the connections:write scope "
+        "(starts with xapp-)",
+        "serve (Socket Mode)",
+        example="xapp-",
+    ),
+    Setting(
+        "SLACK_SIGNING_SECRET",
+        "",
+        "the signing secret, for HTTP mode: every request's signature is checked",
+        "Basic Information > App Credentials > Signing Secret",
+        "serve --http",
+    ),
+    Setting(
+        "SLACK_API_URL",
+        DEFAULT_API_URL,
+        "Web API base URL (GovSlack: `https://slack-gov.com/api/`; tests point it at a fake)",
+        "your Slack's API address",
+        "serve, doctor",
+    ),
+    Setting(
+        "PORT",
+        str(DEFAULT_PORT),
+        "HTTP mode port (`--port` wins)",
+        "a free TCP port",
+        "serve --http",
+    ),
+    Setting(
+        "SPIBOT_NOTE_REACTION",
+        DEFAULT_NOTE_REACTION,
+        "the reaction that files a message in an answered thread as an incident note",
+        "an emoji name, without colons",
+        "serve",
+    ),
+    Setting(
+        "SLACK_CLIENT_ID",
+        "",
+        "with `SLACK_CLIENT_SECRET`, switches on OAuth distribution (HTTP mode): "
+        "`/slack/install` and `/slack/oauth_redirect`, installs kept in SQLite, every incident, "
+        "note and setting scoped to its workspace; `SLACK_BOT_TOKEN` is then not used",
+        "Basic Information > App Credentials > Client ID",
+        "serve --http, doctor",
+    ),
+    Setting(
+        "SLACK_CLIENT_SECRET",
+        "",
+        "the OAuth client secret that goes with `SLACK_CLIENT_ID`",
+        "Basic Information > App Credentials > Client Secret",
+        "serve --http, doctor",
+    ),
+    Setting(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "",
+        "where HTTP workers keep the metrics `/metrics` adds up; default: a new temporary "
+        "directory per `spibot serve --http`",
+        "an empty directory writable by spibot",
+        "serve --http",
+    ),
+)
+BY_NAME = {s.name: s for s in TABLE}
+
+
 class SettingsError(Exception):
     """A missing or malformed setting; the message names it and where to get it."""
+
+
+def read_dotenv() -> None:
+    """Values from a .env file in the current directory (or above); the environment wins."""
+    load_dotenv(find_dotenv(usecwd=True))
+
+
+def raw(name: str) -> str:
+    """A setting's value as given ('' when unset). The one place that reads the environment."""
+    if name not in BY_NAME:
+        raise KeyError(f"{name} is not in bot.settings.TABLE")
+    return os.environ.get(name, "").strip()
+
+
+def value(name: str) -> str:
+    """A setting's value, or its default."""
+    return raw(name) or BY_NAME[name].default
+
+
+def db_path() -> str | None:
+    """SPIBOT_DB, or None for kb's default file in the user data directory."""
+    return raw("SPIBOT_DB") or None
+
+
+def busy_ms() -> int:
+    text = value("SPIBOT_BUSY_TIMEOUT_MS")
+    if not text.isdigit():
+        raise SettingsError(f"SPIBOT_BUSY_TIMEOUT_MS must be a whole number of ms, not {text!r}")
+    return int(text)
+
+
+def team() -> str:
+    return raw("SPIBOT_TEAM")
+
+
+def any_slack() -> bool:
+    """Whether any Slack setting is given (else spibot is used from the terminal only)."""
+    return any(raw(s.name) for s in TABLE if s.name.startswith("SLACK_"))
 
 
 @dataclass(frozen=True)
@@ -52,22 +202,26 @@ class Settings:
         return self.client_id is not None
 
 
+_PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+
+
 def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"{name} is not set: find it in your Slack app's {_WHERE[name]}")
+    found = raw(name)
+    where = BY_NAME[name].where
+    if not found:
+        raise SettingsError(f"{name} is not set: find it in your Slack app's {where}")
     prefix = _PREFIX.get(name)
-    if prefix and not value.startswith(prefix):
+    if prefix and not found.startswith(prefix):
         raise SettingsError(
-            f"{name} does not start with {prefix}: use the {_WHERE[name]}, not another token"
+            f"{name} does not start with {prefix}: use the {where}, not another token"
         )
-    return value
+    return found
 
 
 def load(http: bool, port: int | None = None) -> Settings:
     """Settings for `spibot serve`: Socket Mode needs the app token, HTTP mode the secret;
     SLACK_CLIENT_ID and SLACK_CLIENT_SECRET switch on OAuth distribution (HTTP only)."""
-    oauth = bool(os.environ.get("SLACK_CLIENT_ID") or os.environ.get("SLACK_CLIENT_SECRET"))
+    oauth = bool(raw("SLACK_CLIENT_ID") or raw("SLACK_CLIENT_SECRET"))
     client_id = client_secret = None
     if oauth:
         if not http:
@@ -79,17 +233,17 @@ def load(http: bool, port: int | None = None) -> Settings:
     bot_token = "" if oauth else _required("SLACK_BOT_TOKEN")
     app_token = None if http else _required("SLACK_APP_TOKEN")
     signing_secret = _required("SLACK_SIGNING_SECRET") if http else None
-    api_url = os.environ.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL
+    api_url = value("SLACK_API_URL")
     if not api_url.startswith(("https://", "http://")):
         raise SettingsError(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_API_URL}")
     if not api_url.endswith("/"):
         api_url += "/"
     if port is None:
-        raw = os.environ.get("PORT", "").strip() or str(DEFAULT_PORT)
-        if not raw.isdigit() or not 0 <= int(raw) < 65536:
-            raise SettingsError(f"PORT must be a TCP port number (0-65535), not {raw!r}")
-        port = int(raw)
-    reaction = os.environ.get("SPIBOT_NOTE_REACTION", "").strip(": ") or DEFAULT_NOTE_REACTION
+        text = value("PORT")
+        if not text.isdigit() or not 0 <= int(text) < 65536:
+            raise SettingsError(f"PORT must be a TCP port number (0-65535), not {text!r}")
+        port = int(text)
+    reaction = raw("SPIBOT_NOTE_REACTION").strip(":") or DEFAULT_NOTE_REACTION
     return Settings(
         bot_token, app_token, signing_secret, api_url, port, reaction, client_id, client_secret
     )
@@ -99,3 +253,28 @@ def authorize_url(api_url: str) -> str:
     """Slack's OAuth authorize page beside its Web API (slack.com, slack-gov.com, a fake)."""
     base = api_url.rstrip("/").removesuffix("/api")
     return f"{base}/oauth/v2/authorize"
+
+
+def env_example() -> str:
+    """The text of .env.example."""
+    out = [
+        "# spibot settings. Copy to .env (read automatically from the current directory) or set",
+        "# them in the environment. Generated from bot/settings.py; the README's Settings",
+        "# section says the same.",
+    ]
+    for s in TABLE:
+        said = f"{s.meaning[0].upper()}{s.meaning[1:]}. Where: {s.where}. Used by: {s.used_by}."
+        said = said.replace("`", "")
+        out.append("")
+        out.extend(textwrap.wrap(said, 96, initial_indent="# ", subsequent_indent="# "))
+        out.append(f"{s.name}={s.shown}")
+    return "\n".join(out) + "\n"
+
+
+def readme_table() -> str:
+    """The README's Settings table."""
+    rows = ["| setting | default | meaning | where to get it | used by |", "|---|---|---|---|---|"]
+    for s in TABLE:
+        default = f"`{s.default}`" if s.default else ""
+        rows.append(f"| `{s.name}` | {default} | {s.meaning} | {s.where} | {s.used_by} |")
+    return "\n".join(rows) + "\n"

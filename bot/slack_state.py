@@ -87,22 +87,32 @@ class SlackState:
 
     def first_time(self, key: str) -> bool:
         """True once per key, across processes: the primary key makes the insert atomic.
-        A read-only database still answers, remembering keys in this process only."""
-        if self.store.readonly:
-            return _IN_MEMORY.first_time(key)
-        with self.store.writing("remember the delivery") as db:
-            cursor = db.execute(
-                "insert or ignore into slack_seen (key, seen_at) values (?, ?)", [key, _now()]
-            )
-            return cursor.rowcount == 1
+
+        A database that takes no writes (read-only, disk full, file replaced) still answers:
+        the key is then remembered in this process only, and the reply says "not recorded".
+        """
+        if not self.store.readonly:
+            try:
+                with self.store.writing("remember the delivery") as db:
+                    cursor = db.execute(
+                        "insert or ignore into slack_seen (key, seen_at) values (?, ?)",
+                        [key, _now()],
+                    )
+                    return cursor.rowcount == 1
+            except StoreError as exc:
+                log.warning("delivery %s remembered in this process only: %s", key, exc)
+        return _IN_MEMORY.first_time(key)
 
     def release(self, key: str) -> None:
         """Give a claim back, when what it was claimed for could not be done."""
+        _IN_MEMORY.release(key)
         if self.store.readonly:
-            _IN_MEMORY.release(key)
             return
-        with self.store.writing("release the delivery") as db:
-            db.execute("delete from slack_seen where key = ?", [key])
+        try:
+            with self.store.writing("release the delivery") as db:
+                db.execute("delete from slack_seen where key = ?", [key])
+        except StoreError as exc:
+            log.warning("claim %s kept: %s", key, exc)
 
     def forget_old(self) -> int:
         """Housekeeping, never a reason not to start: on a read-only or full database the old
@@ -118,14 +128,21 @@ class SlackState:
     def remember_reply(
         self, channel: str, message_ts: str, thread_ts: str, reply_ts: str, incident_id, peer
     ) -> None:
+        """Which reply answers a paste, for edits, buttons and reactions. Not remembering it
+        costs only that: the reply stands, and an edit gets a new one."""
         if self.store.readonly:
-            return  # the reply stands; an edit of the paste will get a new one
-        with self.store.writing("remember the reply") as db:
-            db.execute(
-                "insert or replace into slack_replies (channel, message_ts, thread_ts, reply_ts, "
-                "incident_id, peer, created_at, team_id) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [channel, message_ts, thread_ts, reply_ts, incident_id, peer, _now(), self.team],
-            )
+            return
+        row = [channel, message_ts, thread_ts, reply_ts, incident_id, peer, _now(), self.team]
+        try:
+            with self.store.writing("remember the reply") as db:
+                db.execute(
+                    "insert or replace into slack_replies (channel, message_ts, thread_ts, "
+                    "reply_ts, incident_id, peer, created_at, team_id) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+        except StoreError as exc:
+            log.warning("reply to %s/%s not remembered: %s", channel, message_ts, exc)
 
     def reply_for(self, channel: str, message_ts: str) -> dict | None:
         rows = self.db.query(

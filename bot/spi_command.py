@@ -77,7 +77,7 @@ def _incidents(store: Store, rest: str) -> Reply:
     peer = canonical_ip(rest) if rest else None
     if rest and peer is None:
         return Reply("Usage: /spi incidents [peer IP]")
-    found = store.incidents(peer, limit=10)
+    found = [i.to_dict() for i in store.incidents(peer, limit=10)]
     plain = "\n".join(text.incident_lines(found)) or "No incidents."
     title = f"Incidents for {peer}" if peer else "Recent incidents"
     body = blocks.incident_blocks(found, limit=10) or "None."

@@ -9,7 +9,6 @@ from __future__ import annotations
 from kb.diagnose import Diagnosis
 from kb.events import Event
 from kb.groups import Group
-from kb.incidents import Incident
 from kb.stamps import duration
 
 EVENT_COLUMNS = (
@@ -89,7 +88,7 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
     if d.incidents:
         out.append("")
         out.append("Past incidents:")
-        out.extend(incident_lines(d.incidents))
+        out.extend(incident_lines([i.to_dict() for i in d.incidents]))
     if d.recorded:
         out.append("")
         out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
@@ -97,17 +96,22 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
-def incident_lines(incidents: list[Incident], notes: int = 3) -> list[str]:
+def incident_lines(incidents: list[dict], notes: int = 3) -> list[str]:
+    """Incidents in their JSON form (Incident.to_dict, as lookups return them)."""
     out = []
     for i in incidents:
-        state = f"fixed by {i.fixed_by}" if i.fixed_by else i.status
-        spis = f" SPI {', '.join(i.spis)}" if i.spis else ""
-        device = f" on {i.device}" if i.device else ""
-        line = f"  #{i.id} {i.peer}{device}{spis}: {state}, {i.updated_at[:10]}: {i.summary or ''}"
-        out.append(shown(line))
-        for note in i.notes[-notes:]:
-            who = f", {note.author}" if note.author else ""
-            out.append(shown(f"      note ({note.created_at[:10]}{who}): {note.text}"))
+        state = f"fixed by {i['fixed_by']}" if i["fixed_by"] else i["status"]
+        spis = f" SPI {', '.join(i['spis'])}" if i["spis"] else ""
+        device = f" on {i['device']}" if i["device"] else ""
+        summary = f": {i['summary']}" if i["summary"] else ""
+        out.append(
+            shown(
+                f"  #{i['id']} {i['peer']}{device}{spis}: {state}, {i['updated_at'][:10]}{summary}"
+            )
+        )
+        for note in i["notes"][-notes:]:
+            who = f", {note['author']}" if note["author"] else ""
+            out.append(shown(f"      note ({note['created_at'][:10]}{who}): {note['text']}"))
     return out
 
 
@@ -117,10 +121,7 @@ def lookup(result: dict, notes: int = 2) -> str:
     for a in result["articles"]:
         lines.append(f"  article {a['id']}: {a['title']}")
         lines.append(f"      {a['summary'][:160]}")
-    for i in result["incidents"]:
-        state = f"fixed by {i['fixed_by']}" if i["fixed_by"] else i["status"]
-        lines.append(f"  #{i['id']} {i['peer']} SPI {', '.join(i['spis']) or '?'}: {state}")
-        lines.extend(f"      note: {note['text']}" for note in i["notes"][-notes:])
+    lines.extend(incident_lines(result["incidents"], notes))
     if len(lines) == 1:
         lines.append("  Nothing found.")
     return "\n".join(shown(line) for line in lines)

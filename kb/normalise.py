@@ -31,8 +31,9 @@ _TRANSLATE = str.maketrans(
 )
 _NEEDS_WORK = re.compile(r"[&<`\u2018\u2019\u02bc\u00a0\u2007\u202f\u200b-\u200d\ufeff\r\t]")
 # html.unescape raises on a character reference of more than 4,300 digits (Python's limit on
-# int()); any reference of 8 digits or more is past U+10FFFF, which it reads as U+FFFD anyway.
-_HUGE_CHARREF = re.compile(r"&#0*+[0-9]{8}[0-9]*+;?")
+# int()). Any reference of 8 digits or more is U+FFFD here: past U+10FFFF, or a real character
+# written with leading zeros, which no device prints.
+_HUGE_CHARREF = re.compile(r"&#[0-9]{8}[0-9]*+;?")
 
 
 def _entity(match: re.Match) -> str:

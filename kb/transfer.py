@@ -184,7 +184,26 @@ def _check_workspace(db, number: int, table: str, row: dict) -> None:
         )
 
 
+# A verdict counts once per incident and cause (migration 0004_once): an export from before
+# that rule may hold a double click, whose second row is skipped, as the migration did.
+_ONCE = {"feedback": ("incident_id", "article_id", "verdict")}
+
+
+def _held_by_another(db, table: str, row: dict) -> bool:
+    columns = _ONCE.get(table)
+    if columns is None or any(c not in row for c in columns):
+        return False
+    where = " and ".join(f"{c} = ?" for c in columns)
+    found = db.execute(
+        f"select 1 from {table} where {where} and id != ?",
+        [*(row[c] for c in columns), row.get("id")],
+    ).fetchone()
+    return found is not None
+
+
 def _upsert(db, number: int, table: str, row: dict) -> None:
+    if _held_by_another(db, table, row):
+        return
     names = list(row)
     keys = _KEYS[table]
     updates = [n for n in names if n not in keys]

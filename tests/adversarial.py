@@ -300,6 +300,7 @@ SHAPES: list[Shape] = [
             "ampersands": lambda n: "&" * n,
             "character references": lambda n: run("&#", n),
             "huge character reference": lambda n: f"&#{'1' * n};",
+            "zero-padded character reference": lambda n: f"&#{'0' * n}1;",
         },
     ),
     *_tagged(

@@ -14,7 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.server import wsgi_app
 from bot.settings import Settings
-from bot.slack_app import build_app
+from bot.slack_app import ACK_THREADS, BACKGROUND_THREADS, build_app
 from tests.conftest import CLEAN_ENV, SPIBOT
 from tests.fakeslack import FakeSlack, command_body, event_body, interaction_body, sign
 
@@ -45,8 +45,8 @@ class TrackingExecutor(ThreadPoolExecutor):
     """A listener pool with a way to wait until every queued listener has run, in it and in
     the pools it hands work to (`then`: the paste pool behind Bolt's)."""
 
-    def __init__(self, then: TrackingExecutor | None = None) -> None:
-        super().__init__(max_workers=8)
+    def __init__(self, max_workers: int, then: TrackingExecutor | None = None) -> None:
+        super().__init__(max_workers=max_workers)
         self._futures: list[Future] = []
         self._lock = threading.Lock()
         self.then = then
@@ -83,10 +83,11 @@ class SlackHarness:
             client_id="1111.2222" if oauth else None,
             client_secret="oauth-client-secret" if oauth else None,
         )
-        self.pastes = TrackingExecutor()
-        self.executor = TrackingExecutor(then=self.pastes)
+        # The production pool sizes, so that tests of starvation say something about them.
+        self.background = TrackingExecutor(BACKGROUND_THREADS)
+        self.executor = TrackingExecutor(ACK_THREADS, then=self.background)
         self.app = build_app(
-            self.settings, self.db, executor=self.executor, paste_executor=self.pastes
+            self.settings, self.db, executor=self.executor, background_executor=self.background
         )
         self.server = make_http_server(self.app, self.db, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -98,7 +99,7 @@ class SlackHarness:
         self.server.shutdown()
         self.server.server_close()
         self.executor.shutdown(wait=True)
-        self.pastes.shutdown(wait=True)
+        self.background.shutdown(wait=True)
         self.fake.stop()
 
     def post(

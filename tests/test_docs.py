@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 import click
+import pytest
 
+from bot import settings
 from bot.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,27 +50,50 @@ def test_main_command_example_is_shipped() -> None:
     assert (ROOT / example).is_file()
 
 
-def settings_read_by_the_code() -> set[str]:
-    names = set()
-    for path in [*ROOT.glob("kb/**/*.py"), *ROOT.glob("bot/**/*.py")]:
-        source = path.read_text()
-        names |= set(re.findall(r"environ(?:\.get)?\(\s*\"([A-Z_]+)\"", source))
-        names |= set(re.findall(r"environ\[\"([A-Z_]+)\"\]", source))
-        names |= set(re.findall(r"envvar=\"([A-Z_]+)\"", source))
-    return {n for n in names if n.startswith(("SPIBOT_", "SLACK_")) or n == "PORT"}
+def _environment_reads(tree: ast.AST) -> list[int]:
+    """Line numbers where a module reads the environment (writing it is allowed)."""
+    found = []
+    stores = {
+        id(t.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Subscript)
+    }
+    for node in ast.walk(tree):
+        reads = isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv")
+        if reads and id(node) not in stores:
+            found.append(node.lineno)
+        if isinstance(node, ast.keyword) and node.arg in ("envvar", "auto_envvar_prefix"):
+            found.append(node.value.lineno)
+    return found
 
 
-def test_env_example_lists_every_setting() -> None:
-    example = (ROOT / ".env.example").read_text()
-    listed = set(re.findall(r"^([A-Z_]+)=", example, re.M))
-    used = settings_read_by_the_code()
-    assert "SPIBOT_DB" in used
-    assert used - listed == set()
+def test_only_the_settings_table_reads_the_environment() -> None:
+    offenders = []
+    for path in sorted(ROOT.glob("bot/**/*.py")):
+        if path == ROOT / "bot" / "settings.py":
+            continue
+        lines = _environment_reads(ast.parse(path.read_text()))
+        offenders += [f"{path.relative_to(ROOT)}:{n}" for n in lines]
+    assert offenders == []
 
 
-def test_readme_mentions_every_setting() -> None:
-    missing = [name for name in settings_read_by_the_code() if name not in README]
-    assert missing == []
+def test_every_setting_in_the_table_is_read_and_documented_exactly() -> None:
+    code = "".join(p.read_text() for p in ROOT.glob("bot/**/*.py"))
+    unread = [
+        s.name
+        for s in settings.TABLE
+        if not re.search(rf'(raw|value|_required)\("{s.name}"\)', code)
+    ]
+    assert unread == []
+    assert (ROOT / ".env.example").read_text() == settings.env_example()
+    assert settings.readme_table() in README
+
+
+def test_an_unknown_setting_name_is_a_programming_error() -> None:
+    with pytest.raises(KeyError):
+        settings.raw("SPIBOT_NO_SUCH_SETTING")
 
 
 def test_kb_never_imports_bot_or_slack() -> None:

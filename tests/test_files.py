@@ -242,3 +242,18 @@ def test_import_carries_the_request_key(tmp_path: Path) -> None:
     with Store(target, team="T1") as store:
         _, note_id = store.add_note(peer="198.51.100.7", text="again", request_key="view:V1")
         assert store.counts()["notes"] == 1 and note_id == 1
+
+
+def test_an_export_from_before_verdicts_counted_once_still_imports(tmp_path: Path) -> None:
+    source, target = tmp_path / "old.db", tmp_path / "new.db"
+    with Store(source) as store:
+        incident, _ = store.add_note(peer="198.51.100.7", text="checked the ACLs")
+        store.not_it(incident.id, "firewall-blocking")
+    lines = run("export", "--db", str(source)).stdout.splitlines()
+    # An older release stored a double click as two rows: the export carries both.
+    [verdict] = [json.loads(line) for line in lines if '"table": "feedback"' in line]
+    lines.append(json.dumps({**verdict, "row": {**verdict["row"], "id": 99}}))
+    result = run("import", "-", "--db", str(target), stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    with Store(target) as store:
+        assert store.incident(incident.id).not_it == ["firewall-blocking"]

@@ -106,10 +106,22 @@ def test_text_longer_than_an_address_is_never_cached() -> None:
     assert canonical_ip("[2001:db8::1]") == "2001:db8::1"
 
 
-def test_diagnose_first_reads_each_text_once_and_picks_the_first_with_events() -> None:
+def test_diagnose_first_reads_each_text_once_and_picks_the_first_with_events(
+    monkeypatch,
+) -> None:
+    import kb.diagnose
+
+    read = []
+    real = kb.diagnose.scan
+    monkeypatch.setattr(
+        kb.diagnose, "scan", lambda chunks, stats: real(read.append(1) or chunks, stats)
+    )
     assert diagnose_first(["hello", "", "%SYS-5-CONFIG_I: x"], None) is None
+    assert len(read) == 2  # the empty text is not read at all
+    read.clear()
     result = diagnose_first(["no log here", IOS, ios(0x1)], None)
     assert result is not None and result.found and result.events[0].spi == "0x5A3D1F2C"
+    assert len(read) == 2  # the third text is never read
     context_only = "%CRYPTO-4-IKMP_NO_SA: IKE message from 198.51.100.7 has no SA"
     result = diagnose_first([context_only, IOS], None)
     assert result.recognised and not result.found

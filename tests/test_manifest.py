@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.slack_app import SHORTCUT
+from bot.slack_interactions import SHORTCUT
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ["slack-manifest.yaml", "slack-manifest-http.yaml"]

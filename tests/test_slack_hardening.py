@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 import kb.diagnose
+from bot.slack_app import ACK_THREADS, BACKGROUND_THREADS
 from bot.slack_state import SlackState
 from kb.store import Store
 from tests.slack_harness import SlackHarness
@@ -110,21 +112,23 @@ def test_an_hour_long_retry_after_is_not_slept_through(slack) -> None:
 
 
 def test_spi_is_acknowledged_while_pastes_wait_out_rate_limits(slack) -> None:
-    pastes = 10  # more than Bolt's listener threads
-    for _ in range(pastes):
+    # Every background thread asleep on a Retry-After, more pastes queued than there are
+    # listener threads: /spi, on its own threads, is still acknowledged in time.
+    asleep, pastes = BACKGROUND_THREADS, ACK_THREADS + 2
+    for _ in range(asleep):
         slack.fake.script["chat.postMessage"].append(
-            (429, {"Retry-After": "5"}, {"ok": False, "error": "ratelimited"})
+            (429, {"Retry-After": "3"}, {"ok": False, "error": "ratelimited"})
         )
     for n in range(pastes):
         slack.event(message(LINE, ts=f"17000001{n:02d}.000100"))
-    slack.fake.wait_for("chat.postMessage", 4)  # the pastes are now asleep on Retry-After
+    slack.fake.wait_for("chat.postMessage", asleep)
     for form in ("help", "198.51.100.7", "note 198.51.100.7 hub rebooted"):
         started = time.monotonic()
         status, body = slack.command(form)
         assert status == 200 and json.loads(body)["text"]
         assert time.monotonic() - started < ACK_WINDOW, form
     slack.executor.drain(timeout=60)
-    assert len(slack.fake.calls_to("chat.postMessage")) == 2 * pastes
+    assert len(slack.fake.calls_to("chat.postMessage")) == pastes + asleep
 
 
 def test_a_locked_database_is_answered_inside_slacks_window(slack) -> None:
@@ -237,8 +241,10 @@ def test_double_clicks_count_once(slack) -> None:
     )
     slack.interact(fixed)
     slack.interact(fixed)
-    slack.fake.wait_for("chat.update", 2)
+    *_, again = slack.fake.wait_for("chat.postEphemeral", 3)
     slack.executor.drain()
+    assert again["text"] == "Already marked as fixed by sa-out-of-sync."
+    assert len(slack.fake.calls_to("chat.update")) == 1
     assert _feedback(slack) == [("firewall-blocking", "not_it"), ("sa-out-of-sync", "fixed")]
 
 
@@ -270,3 +276,27 @@ def test_the_same_spi_note_request_twice_is_one_note(slack) -> None:
     assert "Note 2 added" in json.loads(body)["text"]  # typed again: a new request, a new note
     with Store(slack.db) as store:
         assert store.counts()["notes"] == 2
+
+
+def test_a_slack_that_keeps_failing_is_asked_three_times_not_nine(slack) -> None:
+    for _ in range(10):
+        slack.fake.script["chat.postMessage"].append(
+            (503, {}, {"ok": False, "error": "service_unavailable"})
+        )
+    slack.event(message(LINE, ts="1700000039.000100"))
+    with pytest.raises(SlackApiError):
+        slack.executor.drain(timeout=30)
+    assert len(slack.fake.calls_to("chat.postMessage")) == 3  # slack-sdk's own two retries
+
+
+def test_background_work_beyond_its_bound_is_refused_not_queued() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.background import Background
+
+    gate = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        background = Background(pool, limit=3)
+        accepted = [background.submit("paste", gate.wait, 10) for _ in range(5)]
+        gate.set()
+    assert accepted == [True, True, True, False, False]

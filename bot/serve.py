@@ -1,0 +1,85 @@
+"""Setting up `spibot serve`: everything that can be checked is checked before the first
+event (settings, the token, the database and its Slack tables), each failure one line and an
+exit code; then Socket Mode or gunicorn takes over (bot/server.py)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from bot import settings
+
+EXIT_USAGE, EXIT_DATABASE = 2, 4  # the CLI's codes (bot/cli.py EXIT_CODES_HELP)
+
+
+class SetupError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def share_metrics(http: bool) -> None:
+    """HTTP workers add up their metrics in one directory, which prometheus-client must know
+    of before it is first imported: so this runs before anything imports bot.metrics."""
+    if http and not settings.raw("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="spibot-metrics-")
+
+
+def prepare(http: bool, port: int | None, db_path: str | None) -> settings.Settings:
+    """The settings to serve with, once the token works and the database is ready."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack_app import web_client
+
+    try:
+        config = settings.load(http=http, port=port)
+        if not config.oauth:
+            web_client(config).auth_test()  # a bad token or URL fails here, in one line
+    except settings.SettingsError as exc:
+        raise SetupError(str(exc), EXIT_USAGE) from exc
+    except SlackApiError as exc:
+        raise SetupError(
+            f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); check the "
+            "token in your Slack app's OAuth & Permissions page",
+            EXIT_USAGE,
+        ) from exc
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        message = f"cannot reach SLACK_API_URL {config.api_url}: {reason}"
+        raise SetupError(message, EXIT_USAGE) from exc
+    _prepare_database(db_path)
+    return config
+
+
+def _prepare_database(db_path: str | None) -> None:
+    """Create, migrate and seed before the first event, Slack's tables included: a database
+    that cannot be made ready is one line here, not a worker that dies on every start."""
+    from bot.slack_state import SlackState
+    from kb.article import ArticleError
+    from kb.store import Store, StoreError
+
+    try:
+        with Store(db_path, team=settings.team()) as store:
+            SlackState(store)
+    except (StoreError, ArticleError) as exc:
+        raise SetupError(str(exc), EXIT_DATABASE) from exc
+
+
+def run(
+    config: settings.Settings,
+    db_path: str | None,
+    *,
+    http: bool,
+    host: str,
+    workers: int,
+    log_format: str,
+) -> None:
+    from bot import logs, server
+    from bot.slack_app import build_app
+
+    logs.configure(log_format)
+    if http:
+        make_app = lambda: build_app(config, db_path)  # noqa: E731 - built in each worker
+        server.serve_gunicorn(make_app, db_path, config.signing_secret, host, config.port, workers)
+    else:
+        server.serve_socket_mode(build_app(config, db_path), config.app_token)

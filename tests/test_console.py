@@ -1,0 +1,62 @@
+"""`spibot console` as a person uses it: pasted blocks, /spi forms, empty lines, Ctrl-D."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.console import NOTHING_FOUND, pastes
+from tests.conftest import FIXTURES, spibot
+
+OUT_OF_SYNC = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+
+
+def test_pastes_end_at_empty_lines_and_spi_lines_stand_alone() -> None:
+    typed = ["a 1\n", "a 2\n", "\n", "\n", "/spi help\n", "b 1\r\n", "/spi inside a paste\n"]
+    assert list(pastes(typed)) == ["a 1\na 2", "/spi help", "b 1\n/spi inside a paste"]
+
+
+def test_a_log_piped_without_empty_lines_is_read_in_bounded_pastes() -> None:
+    lines = (f"line {n}\n" for n in range(10_000))
+    found = list(pastes(lines, limit=1_000))
+    assert len(found) > 50
+    assert all(len(p) <= 1_100 for p in found)
+    assert "\n".join(found).splitlines() == [f"line {n}" for n in range(10_000)]
+
+
+def test_console_answers_pastes_and_spi_forms_from_piped_input(tmp_path: Path) -> None:
+    db = str(tmp_path / "kb.db")
+    typed = "\n".join(
+        [
+            "hello team, anyone seen this?",
+            "",
+            OUT_OF_SYNC.strip(),
+            "",
+            "/spi note 198.51.100.7 cleared the SAs on the hub",
+            "/spi 198.51.100.7",
+            "/spi incidents",
+            "",
+            "",
+            "/spi help",
+        ]
+    )
+    result = spibot("console", "--db", db, stdin=typed + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "spibot console:" not in out  # the greeting is for a terminal, not a pipe
+    assert out.index(NOTHING_FOUND) < out.index("sa-out-of-sync")
+    assert "Note 1 added to incident #1 for 198.51.100.7" in out
+    assert out.count("cleared the SAs on the hub") == 2  # the lookup and the incident list
+    assert "/spi watch on|off" in out
+
+
+def test_end_of_input_answers_the_unfinished_paste(tmp_path: Path) -> None:
+    # Ctrl-D after the last line, without the empty line that usually ends a paste.
+    result = spibot("console", "--db", str(tmp_path / "kb.db"), stdin=OUT_OF_SYNC.strip())
+    assert result.returncode == 0
+    assert "198.51.100.7" in result.stdout and "sa-out-of-sync" in result.stdout
+
+
+def test_nothing_typed_is_nothing_answered(tmp_path: Path) -> None:
+    for typed in ("", "\n\n\n"):
+        result = spibot("console", "--db", str(tmp_path / "kb.db"), stdin=typed)
+        assert (result.returncode, result.stdout) == (0, "")
