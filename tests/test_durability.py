@@ -199,6 +199,11 @@ def test_a_full_disk_is_one_clear_line_and_diagnosis_still_answers(tmp_path: Pat
             assert status == 503 and "disk full" in body["database"]
             status, text = spi(server, "note 198.51.100.7 while full")
             assert status == 200 and "disk full" in text and not text.startswith("Note")
+            # A paste in a channel is still answered, marked "not recorded".
+            event = {"type": "message", "channel": "C9", "user": "U1", "text": PASTE, "ts": "9.2"}
+            assert server.post(event_body(event, "EvFULL"), "application/json")[0] == 200
+            [reply] = server.fake.wait_for("chat.postMessage")
+            assert "not recorded" in json.dumps(reply["blocks"]) and reply["thread_ts"] == "9.2"
 
             ballast.unlink()  # space again: everything works, nothing needs a restart
             assert get(server, "/healthz")[0] == 200
