@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from kb.stamps import to_seconds
 
-# The keys of DESIGN.md's EVENT, in the order they are printed. Keys may be added, never renamed.
+# The keys of EVENT in docs/contracts.md, in the order printed. Keys may be added, never renamed.
 EVENT_KEYS = (
     "kind",
     "platform",

@@ -1,6 +1,6 @@
 """The message formats spibot reads, one recogniser per message, each returning an Event.
 
-See ../shared/domain/invalid-spi.md for the formats. A line is recognised by its tag
+See docs/architecture.md for where formats fit. A line is recognised by its tag
 (%CRYPTO-4-RECVD_PKT_INV_SPI, %ASA-4-402114, ...) or, for formats without one (debugs,
 FortiGate, PAN-OS, ScreenOS), by a phrase no ordinary message contains.
 """

@@ -24,7 +24,7 @@ _STAMP = (
 _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d++)?(?:Z|\s?[+-]\d\d:?\d\d)?"
 _HOST = r"[A-Za-z0-9][\w.-]*+"
 
-# Every framing of DESIGN.md's table, in the order a collector and a router stack them:
+# Every framing seen in real logs, in the order a collector and a router stack them:
 # <PRI> collector-time collector-host <PRI> seq: [*.]router-time: hostname %TAG
 _PREFIX = re.compile(
     rf"""\s*+(?:<\d{{1,3}}>\s*+)?

@@ -97,10 +97,20 @@ def test_an_unknown_setting_name_is_a_programming_error() -> None:
 
 
 def test_kb_never_imports_bot_or_slack() -> None:
-    # The brain knows nothing of its doors: DESIGN.md's first rule.
+    # The brain knows nothing of its doors: docs/architecture.md's first rule.
     offenders = []
     for path in sorted((ROOT / "kb").rglob("*.py")):
         for line in path.read_text().splitlines():
             if re.match(r"\s*(from|import)\s+(bot|slack_bolt|slack_sdk)\b", line):
                 offenders.append(f"{path.name}: {line.strip()}")
     assert offenders == []
+
+
+def test_documents_the_code_points_to_are_in_the_repository() -> None:
+    pointed = set()
+    for path in [*ROOT.glob("kb/**/*.py"), *ROOT.glob("bot/**/*.py"), ROOT / "README.md"]:
+        text = path.read_text()
+        pointed |= set(re.findall(r"\bdocs/[\w./-]+\.md", text))
+        assert "../shared" not in text and "DESIGN.md" not in text, path
+    assert {"docs/architecture.md", "docs/contracts.md"} <= pointed
+    assert [p for p in sorted(pointed) if not (ROOT / p).is_file()] == []
