@@ -67,6 +67,53 @@ def web_client(settings: Settings) -> WebClient:
     return delivery.web_client(settings.bot_token, settings.api_url)
 
 
+def _oauth(settings: Settings, db_path: str | None, client: WebClient) -> dict:
+    """Distribution to many workspaces: installs and install states in the same SQLite file,
+    and oauth.v2.access through our client (so through SLACK_API_URL too)."""
+    database = str(resolve_db_path(db_path))
+    installations = SQLite3InstallationStore(database=database, client_id=settings.client_id)
+    oauth_settings = OAuthSettings(
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scopes=list(BOT_SCOPES),
+        installation_store=installations,
+        state_store=ExpiringOAuthStateStore(database=database, expiration_seconds=600),
+        authorization_url=authorize_url(settings.api_url),
+    )
+    return {
+        "oauth_flow": OAuthFlow(client=client, settings=oauth_settings),
+        "installation_store": installations,
+    }
+
+
+def _spi_command(stores: Stores):
+    """/spi, answered inside the acknowledgement (its lock waits are SLACK_BUSY_MS at most)."""
+
+    def on_spi(ack, command: dict, context) -> None:
+        try:
+            store, state = stores.get(context)
+        except StoreError as exc:
+            ack(response_type="ephemeral", text=blocks.esc(f"Sorry: {exc}"))
+            return
+        trigger = command.get("trigger_id")
+        reply = spi_command.run(
+            store,
+            command.get("text") or "",
+            state=state,
+            channel=command.get("channel_id"),
+            user=command.get("user_id"),
+            source=f"slack:{command.get('channel_id')}",
+            request_key=f"command:{trigger}" if trigger else None,
+        )
+        ack(
+            response_type="ephemeral",
+            text=blocks.clip(blocks.esc(reply.text)),
+            blocks=[b.to_dict() for b in reply.blocks],
+        )
+
+    return on_spi
+
+
 def build_app(
     settings: Settings,
     db_path: str | None = None,
@@ -90,57 +137,21 @@ def build_app(
         SlackState(store).forget_old()  # delivery keys older than Slack's retry window
     client = web_client(settings)
     http = settings.signing_secret is not None
-    oauth: dict = {}
-    if settings.oauth:
-        database = str(resolve_db_path(db_path))
-        installations = SQLite3InstallationStore(database=database, client_id=settings.client_id)
-        oauth_settings = OAuthSettings(
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            scopes=list(BOT_SCOPES),
-            installation_store=installations,
-            state_store=ExpiringOAuthStateStore(database=database, expiration_seconds=600),
-            authorization_url=authorize_url(settings.api_url),
-        )
-        # oauth.v2.access goes to SLACK_API_URL too, through our client.
-        oauth = {
-            "oauth_flow": OAuthFlow(client=client, settings=oauth_settings),
-            "installation_store": installations,
-        }
     app = App(
         client=client,
         signing_secret=settings.signing_secret or "",
         request_verification_enabled=http,
         logger=log,
         listener_executor=executor,
-        **oauth,
+        **(_oauth(settings, db_path, client) if settings.oauth else {}),
     )
 
-    @app.command("/spi")
-    def on_spi(ack, command: dict, context) -> None:
-        try:
-            store, state = stores.get(context)
-        except StoreError as exc:
-            ack(response_type="ephemeral", text=blocks.esc(f"Sorry: {exc}"))
-            return
-        trigger = command.get("trigger_id")
-        reply = spi_command.run(
-            store,
-            command.get("text") or "",
-            state=state,
-            channel=command.get("channel_id"),
-            user=command.get("user_id"),
-            source=f"slack:{command.get('channel_id')}",
-            request_key=f"command:{trigger}" if trigger else None,
-        )
-        ack(
-            response_type="ephemeral",
-            text=blocks.clip(blocks.esc(reply.text)),
-            blocks=[b.to_dict() for b in reply.blocks],
-        )
-
-    slack_pastes.register(app, stores, paste_stores, background)
-    slack_interactions.register(app, stores, paste_stores, background, settings.note_reaction)
+    app.command("/spi")(_spi_command(stores))
+    slack_pastes.Pastes(stores, paste_stores, background).register(app)
+    interactions = slack_interactions.Interactions(
+        stores, paste_stores, background, settings.note_reaction
+    )
+    interactions.register(app)
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:

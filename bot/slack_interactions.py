@@ -52,11 +52,27 @@ def tell(client: WebClient, body: dict, text: str) -> None:
     client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
 
 
-def register(app: App, stores, paste_stores, background: Background, note_reaction: str) -> None:
-    @app.action("spi_fixed")
-    def on_fixed(ack, body: dict, action: dict, client: WebClient, context) -> None:
+class Interactions:
+    """The handlers, bound to the stores and the background pool they share."""
+
+    def __init__(self, stores, paste_stores, background: Background, note_reaction: str) -> None:
+        self.stores = stores
+        self.paste_stores = paste_stores
+        self.background = background
+        self.note_reaction = note_reaction
+
+    def register(self, app: App) -> None:
+        app.action("spi_fixed")(self.on_fixed)
+        app.action("spi_not_it")(self.on_not_it)
+        app.action("spi_add_note")(self.on_add_note)
+        app.shortcut(SHORTCUT)(self.on_shortcut)
+        app.view(blocks.NOTE_MODAL)(self.on_note_submitted)
+        app.event("reaction_added")(self.on_reaction)
+        app.event("app_home_opened")(self.on_home)
+
+    def on_fixed(self, ack, body: dict, action: dict, client: WebClient, context) -> None:
         ack()
-        store, _ = stores.get(context)
+        store, _ = self.stores.get(context)
         picked = json.loads(action["value"])
         user = body["user"]["id"]
         try:
@@ -76,10 +92,9 @@ def register(app: App, stores, paste_stores, background: Background, note_reacti
             blocks=blocks.resolved(message.get("blocks") or [], picked["article"], user),
         )
 
-    @app.action("spi_not_it")
-    def on_not_it(ack, body: dict, action: dict, client: WebClient, context) -> None:
+    def on_not_it(self, ack, body: dict, action: dict, client: WebClient, context) -> None:
         ack()
-        store, _ = stores.get(context)
+        store, _ = self.stores.get(context)
         picked = json.loads(action["value"])
         try:
             recorded = store.not_it(
@@ -97,8 +112,7 @@ def register(app: App, stores, paste_stores, background: Background, note_reacti
             ),
         )
 
-    @app.action("spi_add_note")
-    def on_add_note(ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_add_note(self, ack, body: dict, action: dict, client: WebClient) -> None:
         ack()
         picked = json.loads(action["value"])
         message = body.get("message") or {}
@@ -110,10 +124,9 @@ def register(app: App, stores, paste_stores, background: Background, note_reacti
         view = blocks.note_modal("", picked.get("peer"), metadata)
         client.views_open(trigger_id=body["trigger_id"], view=view.to_dict())
 
-    @app.shortcut(SHORTCUT)
-    def on_shortcut(ack, shortcut: dict, client: WebClient, context) -> None:
+    def on_shortcut(self, ack, shortcut: dict, client: WebClient, context) -> None:
         ack()
-        _, state = stores.get(context)
+        _, state = self.stores.get(context)
         message = shortcut["message"]
         channel = shortcut["channel"]["id"]
         thread_ts = message.get("thread_ts") or message["ts"]
@@ -134,8 +147,7 @@ def register(app: App, stores, paste_stores, background: Background, note_reacti
         view = blocks.note_modal(text, peer, metadata)
         client.views_open(trigger_id=shortcut["trigger_id"], view=view.to_dict())
 
-    @app.view(blocks.NOTE_MODAL)
-    def on_note_submitted(ack, body: dict, view: dict, client: WebClient, context) -> None:
+    def on_note_submitted(self, ack, body: dict, view: dict, client: WebClient, context) -> None:
         values = view["state"]["values"]
         peer_text = (values["peer"]["value"].get("value") or "").strip()
         note_text = (values["note"]["value"].get("value") or "").strip()
@@ -150,7 +162,7 @@ def register(app: App, stores, paste_stores, background: Background, note_reacti
         # A form submitted twice (or resubmitted after Slack gave up waiting) is one note.
         key = f"view:{view.get('id')}" if view.get("id") else None
         try:
-            store, state = stores.get(context)
+            store, state = self.stores.get(context)
             incident_id = _incident_for(store, metadata.get("incident"), peer)
             incident, _ = store.add_note(
                 peer=peer,
@@ -175,13 +187,14 @@ def register(app: App, stores, paste_stores, background: Background, note_reacti
                 text=f"📝 Note added to incident #{incident.id} for {peer}.",
             )
 
-    @app.event("reaction_added")
-    def on_reaction(event: dict, body: dict, client: WebClient, context) -> None:
-        if event.get("reaction") == note_reaction:
-            background.submit("reaction", note_from_reaction, event, body, client, context)
+    def on_reaction(self, event: dict, body: dict, client: WebClient, context) -> None:
+        if event.get("reaction") == self.note_reaction:
+            self.background.submit(
+                "reaction", self.note_from_reaction, event, body, client, context
+            )
 
-    def note_from_reaction(event: dict, body: dict, client: WebClient, context) -> None:
-        store, state = paste_stores.get(context)
+    def note_from_reaction(self, event: dict, body: dict, client: WebClient, context) -> None:
+        store, state = self.paste_stores.get(context)
         if not state.first_time(f"event:{body.get('event_id')}"):
             return
         item = event.get("item") or {}
@@ -216,12 +229,11 @@ def register(app: App, stores, paste_stores, background: Background, note_reacti
             text=f"📌 Added that message as a note to incident #{incident.id}.",
         )
 
-    @app.event("app_home_opened")
-    def on_home(event: dict, body: dict, client: WebClient, context) -> None:
-        background.submit("home", publish_home, event, body, client, context)
+    def on_home(self, event: dict, body: dict, client: WebClient, context) -> None:
+        self.background.submit("home", self.publish_home, event, body, client, context)
 
-    def publish_home(event: dict, body: dict, client: WebClient, context) -> None:
-        store, state = paste_stores.get(context)
+    def publish_home(self, event: dict, body: dict, client: WebClient, context) -> None:
+        store, state = self.paste_stores.get(context)
         if not state.first_time(f"event:{body.get('event_id')}"):
             return
         recent = store.incidents(limit=50)

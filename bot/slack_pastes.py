@@ -48,27 +48,36 @@ def _key(message: dict, channel: str, edited: bool) -> str:
     return f"paste:{channel}:{ts}"
 
 
-def register(app: App, stores, paste_stores, background: Background) -> None:
+class Pastes:
     """Listeners for messages and mentions. `stores` answer in the listener thread (watch
     checks); `paste_stores` belong to the background threads that answer."""
 
-    def answer(message: dict, channel: str, client: WebClient, edited: bool, context) -> None:
+    def __init__(self, stores, paste_stores, background: Background) -> None:
+        self.stores = stores
+        self.paste_stores = paste_stores
+        self.background = background
+
+    def register(self, app: App) -> None:
+        app.event("message")(self.on_message)
+        app.event("app_mention")(self.on_mention)
+
+    def answer(self, message: dict, channel: str, client: WebClient, edited: bool, context) -> None:
         texts = message_texts(message)
         if not texts:
             return
-        store, state = paste_stores.get(context)
+        store, state = self.paste_stores.get(context)
         key = _key(message, channel, edited)
         if not state.first_time(key):
             return
         try:
-            reply(message, channel, texts, client, store, state)
+            self.reply(message, channel, texts, client, store, state)
         except Exception:
             # A later delivery of the same paste (its app_mention twin, or Slack's retry of an
             # event whose ack came late) may still answer it.
             state.release(key)
             raise
 
-    def reply(message, channel, texts, client, store, state) -> None:
+    def reply(self, message, channel, texts, client, store, state) -> None:
         ts = message["ts"]
         prior = state.reply_for(channel, ts)
         with metrics.DIAGNOSE_SECONDS.time():
@@ -98,28 +107,28 @@ def register(app: App, stores, paste_stores, background: Background) -> None:
         incident = result.recorded[0] if result.recorded else None
         state.remember_reply(channel, ts, thread_ts, posted["ts"], incident, result.peer)
 
-    def later(message: dict, channel: str, client: WebClient, edited: bool, context) -> None:
-        background.submit("paste", answer, message, channel, client, edited, context)
+    def later(self, message: dict, channel: str, client: WebClient, edited: bool, context) -> None:
+        self.background.submit("paste", self.answer, message, channel, client, edited, context)
 
-    @app.event("message")
-    def on_message(event: dict, client: WebClient, context) -> None:
+    def on_message(self, event: dict, client: WebClient, context) -> None:
         subtype = event.get("subtype")
         channel = event.get("channel")
         if subtype == "message_changed":
             message = event.get("message") or {}
             if message.get("bot_id") and message.get("bot_id") == context.bot_id:
                 return
-            if message.get("bot_id") and not stores.get(context)[1].watched(channel):
+            if message.get("bot_id") and not self.stores.get(context)[1].watched(channel):
                 return
-            later(message, channel, client, True, context)
+            self.later(message, channel, client, True, context)
             return
         if subtype == "bot_message" or event.get("bot_id"):
-            if event.get("bot_id") != context.bot_id and stores.get(context)[1].watched(channel):
-                later(event, channel, client, False, context)
+            if event.get("bot_id") != context.bot_id and self.stores.get(context)[1].watched(
+                channel
+            ):
+                self.later(event, channel, client, False, context)
             return
         if subtype in _PEOPLE_SUBTYPES:
-            later(event, channel, client, False, context)
+            self.later(event, channel, client, False, context)
 
-    @app.event("app_mention")
-    def on_mention(event: dict, client: WebClient, context) -> None:
-        later(event, event["channel"], client, False, context)
+    def on_mention(self, event: dict, client: WebClient, context) -> None:
+        self.later(event, event["channel"], client, False, context)
