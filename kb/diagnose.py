@@ -116,7 +116,7 @@ def _history(store: Store, events: list[Event], groups: list[Group], signals: li
     devices = {e.device for e in events if e.device}
     found = store.history(peers, limit=PEER_HISTORY_LIMIT)
     found += store.history([], locals_, spis, devices, RELATED_LIMIT, exclude_peers=peers)
-    history = History(peers=peers)
+    history = History()
     seen: set[int] = set()
     for incident in found:
         seen.add(incident.id)

@@ -74,7 +74,6 @@ class Cause:
 class History:
     """What the knowledge base remembers that bears on this paste."""
 
-    peers: set[str] = field(default_factory=set)
     same_peer: list[Incident] = field(default_factory=list)
     related: list[tuple[Incident, str]] = field(default_factory=list)  # (incident, shared what)
     similar_device: list[tuple[Incident, str]] = field(default_factory=list)
