@@ -13,6 +13,7 @@ import click
 from dotenv import find_dotenv, load_dotenv
 
 from bot import text
+from bot.settings import busy_timeout_ms, database_path
 from kb.article import ArticleError, load_articles
 from kb.diagnose import DEFAULT_TOP
 from kb.diagnose import diagnose as run_diagnosis
@@ -130,7 +131,11 @@ def _store(db_path: str | None) -> Store:
     # In an install distributed over OAuth each workspace has its own incidents; SPIBOT_TEAM
     # picks the one the terminal works on (default: the single-workspace memory).
     try:
-        return Store(db_path, team=os.environ.get("SPIBOT_TEAM", ""))
+        return Store(
+            database_path(db_path),
+            busy_ms=busy_timeout_ms(),
+            team=os.environ.get("SPIBOT_TEAM", ""),
+        )
     except (StoreError, ArticleError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_DATABASE)
@@ -448,7 +453,12 @@ def console(db_path: str | None) -> None:
 def _existing_store(db_path: str | None) -> Store:
     """The database as it is: backing up or exporting a mistyped --db must not create one."""
     try:
-        return Store(db_path, team=os.environ.get("SPIBOT_TEAM", ""), create=False)
+        return Store(
+            database_path(db_path),
+            busy_ms=busy_timeout_ms(),
+            team=os.environ.get("SPIBOT_TEAM", ""),
+            create=False,
+        )
     except MissingDatabaseError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

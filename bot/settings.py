@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from kb.store import StoreError
+
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
 DEFAULT_NOTE_REACTION = "pushpin"
@@ -99,3 +101,23 @@ def authorize_url(api_url: str) -> str:
     """Slack's OAuth authorize page beside its Web API (slack.com, slack-gov.com, a fake)."""
     base = api_url.rstrip("/").removesuffix("/api")
     return f"{base}/oauth/v2/authorize"
+
+
+# The database settings, read here because kb reads no environment: every door that opens a
+# Store passes database_path() and busy_timeout_ms().
+def database_path(given: str | None = None) -> str | None:
+    """--db, else SPIBOT_DB, else None (kb's default: a file in the user's data directory)."""
+    return given or os.environ.get("SPIBOT_DB") or None
+
+
+def busy_timeout_ms() -> int | None:
+    """SPIBOT_BUSY_TIMEOUT_MS, or None for kb's default (DEFAULT_BUSY_MS)."""
+    raw = os.environ.get("SPIBOT_BUSY_TIMEOUT_MS")
+    if not raw:
+        return None
+    try:
+        return max(0, int(raw))
+    except ValueError as exc:
+        raise StoreError(
+            f"SPIBOT_BUSY_TIMEOUT_MS must be a whole number of ms, not {raw!r}"
+        ) from exc
