@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -121,7 +122,7 @@ class Store:
         return self._connection.db
 
     @property
-    def path(self):
+    def path(self) -> Path:
         return self._connection.path
 
     @property
