@@ -117,7 +117,7 @@ def db_option(command):
     return click.option(
         "--db",
         "db_path",
-        default=settings.db_path,
+        default=settings.database_path,
         metavar="PATH",
         help="SQLite knowledge base (env SPIBOT_DB; default: a file in your data directory).",
     )(command)
@@ -129,7 +129,12 @@ def open_store(db_path: str | None, create: bool = True) -> Store:
     # In an install distributed over OAuth each workspace has its own incidents; SPIBOT_TEAM
     # picks the one the terminal works on (default: the single-workspace memory).
     try:
-        return Store(db_path, team=settings.team(), create=create)
+        return Store(
+            settings.database_path(db_path),
+            busy_ms=settings.busy_timeout_ms(),
+            team=settings.team(),
+            create=create,
+        )
     except (StoreError, ArticleError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE if isinstance(exc, MissingDatabaseError) else EXIT_DATABASE)

@@ -34,7 +34,8 @@ def _settings() -> list[Check]:
 
 def _database(db_path: str | None) -> list[Check]:
     try:
-        with Store(db_path) as store:
+        path = settings.database_path(db_path)
+        with Store(path, busy_ms=settings.busy_timeout_ms()) as store:
             integrity = store.db.execute("pragma integrity_check").fetchone()[0]
             journal = store.db.execute("pragma journal_mode").fetchone()[0]
             applied = len(MIGRATIONS.applied(store.db))

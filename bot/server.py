@@ -14,6 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot import metrics
+from bot.settings import busy_timeout_ms, database_path
 from kb.store import Store
 
 log = logging.getLogger("spibot.server")
@@ -43,7 +44,8 @@ def health(db_path: str | None) -> tuple[int, dict]:
     Opens the file read-only: a health check never creates or writes anything.
     """
     try:
-        with Store(db_path, seed=False, create=False, read_only=True) as store:
+        path, busy_ms = database_path(db_path), busy_timeout_ms()
+        with Store(path, busy_ms=busy_ms, seed=False, create=False, read_only=True) as store:
             store.db.execute("select count(*) from articles").fetchone()
             problem = store.write_problem()
     except Exception as exc:  # a StoreError or anything else: either way, not healthy

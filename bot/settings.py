@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from dotenv import find_dotenv, load_dotenv
 
+from kb.store import StoreError
+
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
 DEFAULT_NOTE_REACTION = "pushpin"
@@ -164,15 +166,17 @@ def value(name: str) -> str:
     return raw(name) or BY_NAME[name].default
 
 
-def db_path() -> str | None:
-    """SPIBOT_DB, or None for kb's default file in the user data directory."""
-    return raw("SPIBOT_DB") or None
+# kb reads no environment: every door that opens a Store passes these two.
+def database_path(given: str | None = None) -> str | None:
+    """--db, else SPIBOT_DB, else None (kb's default: a file in the user's data directory)."""
+    return given or raw("SPIBOT_DB") or None
 
 
-def busy_ms() -> int:
+def busy_timeout_ms() -> int:
+    """SPIBOT_BUSY_TIMEOUT_MS; a bad value is the database's error (exit 4, /healthz 503)."""
     text = value("SPIBOT_BUSY_TIMEOUT_MS")
     if not text.isdigit():
-        raise SettingsError(f"SPIBOT_BUSY_TIMEOUT_MS must be a whole number of ms, not {text!r}")
+        raise StoreError(f"SPIBOT_BUSY_TIMEOUT_MS must be a whole number of ms, not {text!r}")
     return int(text)
 
 

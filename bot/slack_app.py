@@ -19,7 +19,7 @@ from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from bot import blocks, delivery, metrics, slack_interactions, slack_pastes, spi_command
 from bot.background import Background
 from bot.oauth_states import ExpiringOAuthStateStore
-from bot.settings import BOT_SCOPES, Settings, authorize_url
+from bot.settings import BOT_SCOPES, Settings, authorize_url, busy_timeout_ms, database_path
 from bot.slack_state import SlackState
 from kb.store import Store, StoreError, resolve_db_path
 
@@ -126,14 +126,15 @@ def build_app(
     Slack's rate limits never holds the threads that acknowledge /spi, buttons and forms."""
     # Handlers that answer inside Slack's ack window wait briefly for a lock; pastes, answered
     # after their ack, wait as long as the terminal does (SPIBOT_BUSY_TIMEOUT_MS).
+    db_path = database_path(db_path)
     stores = Stores(db_path, settings.oauth, busy_ms=SLACK_BUSY_MS)
-    paste_stores = Stores(db_path, settings.oauth, busy_ms=None)
+    paste_stores = Stores(db_path, settings.oauth, busy_ms=busy_timeout_ms())
     executor = executor or ThreadPoolExecutor(ACK_THREADS, thread_name_prefix="spibot-ack")
     background = Background(
         background_executor
         or ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="spibot-background")
     )
-    with Store(db_path) as store:
+    with Store(db_path, busy_ms=busy_timeout_ms()) as store:
         SlackState(store).forget_old()  # delivery keys older than Slack's retry window
     client = web_client(settings)
     http = settings.signing_secret is not None

@@ -33,7 +33,6 @@ REQUIRED_IDS = (
     "unsolicited-esp",
     "software-defect",
 )
-PLATFORMS = ("ios", "asa", "ftd", "pix", "fortigate", "panos", "screenos")
 COMMAND_KEYS = ("ios", "asa", "any")
 # Which command set serves which platform; FTD and PIX take the ASA's commands.
 COMMAND_SET = {"ios": "ios", "asa": "asa", "ftd": "asa", "pix": "asa"}
@@ -61,7 +60,6 @@ class Article:
     prior: float
     evidence: dict[str, float]
     aliases: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = PLATFORMS
     verify: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fix: dict[str, tuple[str, ...]] = field(default_factory=dict)
     caveats: tuple[str, ...] = ()
@@ -187,9 +185,6 @@ def parse_article(path: Path, text: str) -> Article:
         if signal not in SIGNALS:
             raise ArticleError(path, "evidence", f"unknown signal '{signal}'")
         weights[signal] = _number(path, "evidence", weight, f"the weight of '{signal}'")
-    platforms = _strings(path, meta, "platforms") or PLATFORMS
-    if bad := set(platforms) - set(PLATFORMS):
-        raise ArticleError(path, "platforms", f"unknown platform(s) {sorted(bad)}")
     sources = _strings(path, meta, "sources", required=True)
     if not all(s.startswith("https://") for s in sources):
         raise ArticleError(path, "sources", "every source must be an https:// URL")
@@ -203,7 +198,6 @@ def parse_article(path: Path, text: str) -> Article:
         prior=prior,
         evidence=weights,
         aliases=_strings(path, meta, "aliases"),
-        platforms=platforms,
         verify=_commands(path, meta, "verify"),
         fix=_commands(path, meta, "fix"),
         caveats=_strings(path, meta, "caveats"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 
 from kb.article import Article, load_articles
@@ -14,6 +14,7 @@ from kb.evidence import gather
 from kb.groups import MAX_GROUPS, Group, Grouper
 from kb.incidents import Incident, Sighting
 from kb.ranking import Cause, History, rank
+from kb.recall import recall, recurring
 from kb.scan import ScanStats, scan
 from kb.signals import Signal
 from kb.stamps import duration
@@ -25,12 +26,6 @@ DEFAULT_TOP = 5
 MAX_PASTE_CHARS = 1_000_000
 MAX_EVENTS_KEPT = 10_000  # a huge paste is still grouped whole; only this many events are listed
 MAX_INCIDENTS_PER_PASTE = 20  # beyond this many peers, the paste is a scan, not 20 incidents
-RECURRING_WINDOW = timedelta(days=30)
-RECURRING_COUNT = 3
-PEER_HISTORY_LIMIT = 50  # the most recent incidents of the paste's own peers
-RELATED_LIMIT = 20  # and of others sharing its local address, SPI or device
-SIMILAR_EVIDENCE_CUTOFF = 0.6
-SIMILAR_EVIDENCE_MIN_SHARED = 2
 
 
 @dataclass
@@ -109,79 +104,65 @@ def _primary(groups: list[Group]) -> Group | None:
     return next(g for g in groups if g.peer == best)
 
 
-def _history(store: Store, events: list[Event], groups: list[Group], signals: list[Signal]):
-    peers = {g.peer for g in groups if g.peer}
-    locals_ = {g.local for g in groups if g.local}
-    spis = {g.spi for g in groups if g.spi}
-    devices = {e.device for e in events if e.device}
-    found = store.history(peers, limit=PEER_HISTORY_LIMIT)
-    found += store.history([], locals_, spis, devices, RELATED_LIMIT, exclude_peers=peers)
-    history = History(peers=peers)
-    seen: set[int] = set()
-    for incident in found:
-        seen.add(incident.id)
-        if incident.peer in peers:
-            history.same_peer.append(incident)
-            continue
-        shared = []
-        if incident.local and incident.local in locals_:
-            shared.append(f"local address {incident.local}")
-        if set(incident.spis) & spis:
-            shared.append(f"SPI {sorted(set(incident.spis) & spis)[0]}")
-        if incident.device and incident.device in devices:
-            shared.append(f"device {incident.device}")
-        history.related.append((incident, " and ".join(shared) or "context"))
-    if devices:
-        similar: dict[str, str] = {}
-        for device in sorted(devices):
-            for name in store.similar_devices(device, exclude=devices):
-                similar.setdefault(name, device)
-        for incident in store.incidents_on_devices(similar):
-            if incident.id not in seen:
-                seen.add(incident.id)
-                history.similar_device.append((incident, similar[incident.device]))
-    names = {s.name for s in signals}
-    alike: dict[int, float] = {}
-    for incident_id, theirs in store.recent_fixes():
-        if incident_id in seen:
-            continue
-        shared = names & set(theirs)
-        overlap = len(shared) / len(names | set(theirs)) if names else 0.0
-        # One shared signal (say, a single line) is too common to mean "the same problem".
-        if len(shared) >= SIMILAR_EVIDENCE_MIN_SHARED and overlap >= SIMILAR_EVIDENCE_CUTOFF:
-            alike[incident_id] = overlap
-    for incident in store.incidents_by_id(alike):
-        history.similar_evidence.append((incident, alike[incident.id]))
-    return history
-
-
-def _recurring(history: History, now: datetime) -> list[Signal]:
-    signals = []
-    cutoff = (now - RECURRING_WINDOW).isoformat(timespec="seconds")
-    per_peer: dict[str, list[Incident]] = defaultdict(list)
-    for incident in history.same_peer:
-        if incident.opened_at >= cutoff:
-            per_peer[incident.peer or ""].append(incident)
-    for peer, incidents in sorted(per_peer.items()):
-        if len(incidents) >= RECURRING_COUNT:
-            fixed = sorted({i.fixed_by for i in incidents if i.fixed_by})
-            tried = f" (fixed before by {', '.join(fixed)})" if fixed else ""
-            signals.append(
-                Signal(
-                    "recurring_peer",
-                    f"{peer} had {len(incidents)} incidents in the last 30 days{tried}",
-                    peer,
-                )
-            )
-    return signals
-
-
 def _head(text: str, limit: int) -> str:
     """The first `limit` characters of text, ending with a whole line when one fits."""
     if len(text) <= limit:
         return text
     end = text.rfind("\n", 0, limit)
     return text[: end + 1] if end != -1 else text[:limit]
+
+
+def _chunks(paste: str | Iterable[bytes], max_chars: int, warnings: list[str]) -> Iterable[bytes]:
+    """Byte chunks of the paste: text up to `max_chars` characters (saying so when it is cut),
+    byte chunks as they come."""
+    if not isinstance(paste, str):
+        return paste
+    text = _head(paste, max_chars)
+    if len(text) < len(paste):
+        warnings.append(
+            f"read the first {len(text):,} of {len(paste):,} characters; "
+            "the rest of the paste was not analysed"
+        )
+    return [text.encode("utf-8", "surrogatepass")]
+
+
+def _read(chunks: Iterable[bytes], stats: ScanStats, grouper: Grouper) -> list[Event]:
+    """Every event grouped; the first MAX_EVENTS_KEPT kept to list."""
+    events: list[Event] = []
+    for event in scan(chunks, stats):
+        grouper.add(event)
+        if len(events) < MAX_EVENTS_KEPT:
+            events.append(event)
+    return events
+
+
+def _reading_warnings(stats: ScanStats, events: list[Event], grouper: Grouper) -> list[str]:
+    warnings = stats.warnings()
+    if stats.events > len(events):
+        warnings.append(f"only the first {len(events)} of {stats.events} events are listed")
+    if grouper.ungrouped:
+        warnings.append(
+            f"more than {MAX_GROUPS:,} distinct device, peer and SPI combinations: "
+            f"{grouper.ungrouped:,} invalid-SPI line(s) of the others were not grouped"
+        )
+    if any(e.spi_consistent is False for e in events):
+        warnings.append(
+            "some lines print an SPI whose hex and decimal disagree: they were edited or "
+            "corrupted; spibot trusts the hex value"
+        )
+    return warnings
+
+
+def _shown_incidents(history: History) -> list[Incident]:
+    """This peer's incidents, then related ones, each once."""
+    seen: set[int] = set()
+    incidents = []
+    related = [i for i, _ in history.related] + [i for i, _ in history.similar_device]
+    for incident in history.same_peer + related:
+        if incident.id not in seen:
+            seen.add(incident.id)
+            incidents.append(incident)
+    return incidents
 
 
 def diagnose(
@@ -198,37 +179,11 @@ def diagnose(
     once. Text is read up to `max_chars` characters; byte chunks are read whole, as a stream."""
     now = now or utcnow()
     stats = ScanStats()
-    warnings = []
-    if isinstance(paste, str):
-        text = _head(paste, max_chars)
-        if len(text) < len(paste):
-            warnings.append(
-                f"read the first {len(text):,} of {len(paste):,} characters; "
-                "the rest of the paste was not analysed"
-            )
-        chunks: Iterable[bytes] = [text.encode("utf-8", "surrogatepass")]
-    else:
-        chunks = paste
+    warnings: list[str] = []
     grouper = Grouper()
-    events: list[Event] = []
-    for event in scan(chunks, stats):
-        grouper.add(event)
-        if len(events) < MAX_EVENTS_KEPT:
-            events.append(event)
+    events = _read(_chunks(paste, max_chars, warnings), stats, grouper)
     groups = grouper.groups()
-    warnings.extend(stats.warnings())
-    if stats.events > len(events):
-        warnings.append(f"only the first {len(events)} of {stats.events} events are listed")
-    if grouper.ungrouped:
-        warnings.append(
-            f"more than {MAX_GROUPS:,} distinct device, peer and SPI combinations: "
-            f"{grouper.ungrouped:,} invalid-SPI line(s) of the others were not grouped"
-        )
-    if any(e.spi_consistent is False for e in events):
-        warnings.append(
-            "some lines print an SPI whose hex and decimal disagree: they were edited or "
-            "corrupted; spibot trusts the hex value"
-        )
+    warnings.extend(_reading_warnings(stats, events, grouper))
     signals = gather(events, groups)
     primary = _primary(groups)
     peer = primary.peer if primary else None
@@ -236,23 +191,16 @@ def diagnose(
     platform = primary.platform if primary else (events[0].platform if events else None)
     history = History()
     if store is not None and groups:
-        history = _history(store, events, groups, signals)
-        signals = signals + _recurring(history, now)
+        history = recall(store, events, groups, signals)
+        signals = signals + recurring(history, now)
     articles = store.articles() if store is not None else _bundled_articles()
     causes = rank(articles, signals, history, platform=platform, peer=peer, local=local)
-    seen: set[int] = set()
-    incidents = []
-    related = [i for i, _ in history.related] + [i for i, _ in history.similar_device]
-    for incident in history.same_peer + related:
-        if incident.id not in seen:
-            seen.add(incident.id)
-            incidents.append(incident)
     diagnosis = Diagnosis(
         events,
         groups,
         signals,
         causes,
-        incidents,
+        _shown_incidents(history),
         stats,
         peer,
         local,

@@ -74,7 +74,6 @@ class Cause:
 class History:
     """What the knowledge base remembers that bears on this paste."""
 
-    peers: set[str] = field(default_factory=set)
     same_peer: list[Incident] = field(default_factory=list)
     related: list[tuple[Incident, str]] = field(default_factory=list)  # (incident, shared what)
     similar_device: list[tuple[Incident, str]] = field(default_factory=list)
@@ -93,6 +92,15 @@ def _note_excerpt(incident: Incident) -> str:
 
 
 def _history_points(article: Article, history: History) -> list[tuple[float, str]]:
+    return [
+        *_peer_fix_points(article, history),
+        *_not_it_points(article, history),
+        *_related_fix_points(article, history),
+        *_note_points(article, history),
+    ]
+
+
+def _peer_fix_points(article: Article, history: History) -> list[tuple[float, str]]:
     points: list[tuple[float, str]] = []
     fixes = [i for i in history.same_peer if i.fixed_by == article.id]
     total = 0.0
@@ -109,6 +117,11 @@ def _history_points(article: Article, history: History) -> list[tuple[float, str
                 f"({(incident.resolved_at or incident.updated_at)[:10]}){_note_excerpt(incident)}",
             )
         )
+    return points
+
+
+def _not_it_points(article: Article, history: History) -> list[tuple[float, str]]:
+    points: list[tuple[float, str]] = []
     denied = 0.0
     for incident in history.same_peer:
         for _ in range(incident.not_it.count(article.id)):
@@ -117,6 +130,12 @@ def _history_points(article: Article, history: History) -> list[tuple[float, str
                 break
             denied += step
             points.append((step, f"marked 'not it' on incident #{incident.id} for {incident.peer}"))
+    return points
+
+
+def _related_fix_points(article: Article, history: History) -> list[tuple[float, str]]:
+    """Fixes of other peers' incidents that share something with this paste."""
+    points: list[tuple[float, str]] = []
     for incident, shared in history.related:
         if incident.fixed_by == article.id:
             points.append(
@@ -145,6 +164,11 @@ def _history_points(article: Article, history: History) -> list[tuple[float, str
                     f"{overlap:.0%} the same",
                 )
             )
+    return points
+
+
+def _note_points(article: Article, history: History) -> list[tuple[float, str]]:
+    """The first note on this peer's incidents that names the article (once at most)."""
     names = [article.title, *article.aliases]
     for incident in history.same_peer:
         for note in incident.notes:
@@ -156,18 +180,9 @@ def _history_points(article: Article, history: History) -> list[tuple[float, str
                 score_cutoff=NOTE_MATCH_CUTOFF,
             )
             if match is not None:
-                points.append(
-                    (
-                        NOTE_MENTION,
-                        f'a note on incident #{incident.id} says "{note.text[:80]}" '
-                        f"(matches '{match[0]}')",
-                    )
-                )
-                break
-        else:
-            continue
-        break
-    return points
+                said = f'a note on incident #{incident.id} says "{note.text[:80]}"'
+                return [(NOTE_MENTION, f"{said} (matches '{match[0]}')")]
+    return []
 
 
 def rank(

@@ -4,6 +4,9 @@ Export and import cover what people wrote and what the bot learned (incidents wi
 SPIs, notes, feedback) for every workspace; articles come from kb/articles on each host.
 Backups and exports hold what the database holds, so they are written private to their owner
 (0600), never through a symbolic link, never over an existing file unless asked.
+
+Every workspace at once, deliberately: this is the one place in kb that reads and writes
+incidents, notes and feedback without kb.workspace (which scopes them to one workspace).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kb.store import Store, StoreError
+from kb.workspace import placeholders
 
 TABLES = ("incidents", "incident_spis", "notes", "feedback")
 _KEYS = {"incidents": ("id",), "incident_spis": ("incident_id", "spi"), "notes": ("id",)}
@@ -216,9 +220,9 @@ def _upsert(db, number: int, table: str, row: dict) -> None:
     try:
         db.execute(
             f"insert into {table} ({', '.join(names)}) "
-            f"values ({', '.join('?' * len(names))}) "
+            f"values ({placeholders(names)}) "
             f"on conflict({', '.join(keys)}) {conflict}",
-            [row[n] for n in names],
+            row,
         )
     except sqlite3.IntegrityError as exc:
         raise TransferError(f"line {number}: {table} row refused ({exc})") from exc

@@ -10,6 +10,8 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]
+# The example pastes ship with the package (the README's first command reads one); one copy.
+PASTES = ROOT / "kb" / "examples"
 SPIBOT = [sys.executable, "-m", "bot"]
 # The developer's own Slack and spibot settings must not leak into a test's process.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))}

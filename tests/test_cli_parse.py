@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, SPIBOT, spibot
+from tests.conftest import PASTES, SPIBOT, spibot
 
 IOS = (
     "Mar  3 09:14:02.113: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid "
@@ -22,7 +22,7 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
 
 
 def test_table_lists_events_and_groups() -> None:
-    result = run("parse", str(FIXTURES / "pastes" / "out-of-sync.txt"))
+    result = run("parse", str(PASTES / "out-of-sync.txt"))
     out = result.stdout.decode()
     assert result.returncode == 0
     assert out.count("invalid_spi ") == 6 and "ike_no_sa" in out
@@ -32,7 +32,7 @@ def test_table_lists_events_and_groups() -> None:
 
 
 def test_json_has_the_design_shape() -> None:
-    result = run("parse", "--json", str(FIXTURES / "pastes" / "ha-failover.txt"))
+    result = run("parse", "--json", str(PASTES / "ha-failover.txt"))
     doc = json.loads(result.stdout)
     assert [e["kind"] for e in doc["events"]] == [
         "ha_failover",

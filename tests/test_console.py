@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.console import NOTHING_FOUND, pastes
-from tests.conftest import FIXTURES, spibot
+from tests.conftest import PASTES, spibot
 
-OUT_OF_SYNC = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+OUT_OF_SYNC = (PASTES / "out-of-sync.txt").read_text()
 
 
 def test_pastes_end_at_empty_lines_and_spi_lines_stand_alone() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from kb.diagnose import diagnose
 from kb.store import Store, utcnow
-from tests.conftest import FIXTURES, spibot
+from tests.conftest import PASTES, spibot
 
 
 def ios(
@@ -50,7 +50,7 @@ def store(tmp_path: Path) -> Store:
     ],
 )
 def test_shared_pastes_rank_their_cause_first(store: Store, paste: str, expected: str) -> None:
-    result = diagnose((FIXTURES / "pastes" / paste).read_text(), store)
+    result = diagnose((PASTES / paste).read_text(), store)
     assert result.causes[0].id == expected
     assert result.causes[0].score > result.causes[1].score
 
@@ -142,7 +142,7 @@ def test_every_article_id_has_a_scenario() -> None:
 
 
 def test_ranking_is_deterministic_and_every_score_has_reasons(store: Store) -> None:
-    paste = (FIXTURES / "pastes" / "ha-failover.txt").read_text()
+    paste = (PASTES / "ha-failover.txt").read_text()
     first = diagnose(paste, store, record=False).to_dict()["causes"]
     second = diagnose(paste, store, record=False).to_dict()["causes"]
     assert first == second
@@ -158,7 +158,7 @@ def run(db: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedP
 
 def test_history_wins_for_that_peer_only(tmp_path: Path) -> None:
     db = tmp_path / "kb.db"
-    peer_paste = (FIXTURES / "pastes" / "rekey-race.txt").read_text()
+    peer_paste = (PASTES / "rekey-race.txt").read_text()
     before = json.loads(run(db, "diagnose", "--json", stdin=peer_paste).stdout)
     assert before["causes"][0]["id"] == "rekey-race"
     added = run(
@@ -197,7 +197,7 @@ def test_same_local_address_history_counts_a_little(store: Store) -> None:
 
 
 def test_not_it_feedback_moves_a_cause_down(store: Store) -> None:
-    paste = (FIXTURES / "pastes" / "rekey-race.txt").read_text()
+    paste = (PASTES / "rekey-race.txt").read_text()
     result = diagnose(paste, store)
     store.not_it(result.recorded[0], "rekey-race")
     again = diagnose(paste, store, record=False)
@@ -215,7 +215,7 @@ def test_commands_are_for_the_detected_platform(store: Store) -> None:
 
 
 def test_a_paste_opens_one_incident_per_peer_and_reuses_it(store: Store) -> None:
-    paste = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+    paste = (PASTES / "out-of-sync.txt").read_text()
     first = diagnose(paste, store)
     second = diagnose(paste, store)
     assert first.recorded == second.recorded and len(first.recorded) == 1
@@ -255,11 +255,9 @@ def test_similar_device_names_and_device_lookup(store: Store) -> None:
 def test_commands_are_shown_only_where_evidence_points(store: Store) -> None:
     from bot import text
 
-    single = text.diagnosis(diagnose((FIXTURES / "pastes" / "rekey-race.txt").read_text(), store))
+    single = text.diagnosis(diagnose((PASTES / "rekey-race.txt").read_text(), store))
     assert (
         single.count("Check:") == 1 and "nothing in the paste or its history points here" in single
     )
-    repeating = text.diagnosis(
-        diagnose((FIXTURES / "pastes" / "out-of-sync.txt").read_text(), store)
-    )
+    repeating = text.diagnosis(diagnose((PASTES / "out-of-sync.txt").read_text(), store))
     assert repeating.count("Check:") == 3

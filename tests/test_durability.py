@@ -16,13 +16,13 @@ import pytest
 from bot.server import health
 from bot.slack_state import SlackState
 from kb.store import ReplacedError, Store
-from tests.conftest import FIXTURES
+from tests.conftest import PASTES
 from tests.conftest import spibot as run
 from tests.fakeslack import FakeSlack, command_body, event_body
 from tests.slack_harness import ServeProcess
 from tests.test_store import read_only_copy
 
-PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+PASTE = (PASTES / "out-of-sync.txt").read_text()
 FORM = "application/x-www-form-urlencoded"
 REPLACED = "was removed or replaced while spibot was running: restart spibot; nothing was written"
 

@@ -21,11 +21,11 @@ import pytest
 from bot.metrics import ERROR_KINDS
 from bot.server import MAX_BODY_BYTES
 from bot.worker import READ_DEADLINE_SECONDS
-from tests.conftest import FIXTURES
+from tests.conftest import PASTES
 from tests.fakeslack import FakeSlack, command_body, event_body, sign
 from tests.slack_harness import SECRET, ServeProcess, SlackHarness
 
-PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+PASTE = (PASTES / "out-of-sync.txt").read_text()
 SMALL_LOG = 4096  # bytes a refused request may add to the log: a line or two, never a body
 
 

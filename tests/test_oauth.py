@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from kb.store import Store
-from tests.conftest import FIXTURES, spibot
+from tests.conftest import PASTES, spibot
 from tests.slack_harness import SlackHarness
 
-PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+PASTE = (PASTES / "out-of-sync.txt").read_text()
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ import pytest
 
 from kb.diagnose import diagnose
 from kb.store import Store
-from tests.conftest import FIXTURES
+from tests.conftest import PASTES
 from tests.conftest import spibot as run
 from tests.fakeslack import TEAM, FakeSlack, event_body
 from tests.slack_harness import ServeProcess
 
-PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+PASTE = (PASTES / "out-of-sync.txt").read_text()
 
 
 def test_sigkilled_writer_leaves_an_intact_database_with_every_acknowledged_note(
@@ -165,12 +165,12 @@ def test_backup_then_import_on_a_fresh_host_round_trips_every_row(tmp_path: Path
     source.parent.mkdir()
     with Store(source) as store:
         for paste in ("out-of-sync.txt", "ha-failover.txt", "rekey-race.txt"):
-            diagnose((FIXTURES / "pastes" / paste).read_text(), store)
+            diagnose((PASTES / paste).read_text(), store)
         store.add_note(
             peer="198.51.100.7", text="cleared on the hub — ünïcode ✓", fixed_by="sa-out-of-sync"
         )
         store.add_note(peer="203.0.113.77", text="hsrp flap", spi="0x0BADF00D")
-        result = diagnose((FIXTURES / "pastes" / "rekey-race.txt").read_text(), store)
+        result = diagnose((PASTES / "rekey-race.txt").read_text(), store)
         store.not_it(result.recorded[0], "rekey-race")
     with Store(source, team="T2") as other_workspace:
         other_workspace.add_note(peer="198.51.100.9", text="from another workspace")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, spibot
+from tests.conftest import PASTES, spibot
 from tests.fakeslack import FakeSlack, event_body
 from tests.slack_harness import ServeProcess
 
@@ -92,7 +92,7 @@ def test_serve_http_answers_health_metrics_and_signed_events(tmp_path: Path) -> 
     try:
         status, body = server.get("/healthz")
         assert status == 200 and json.loads(body)["ok"] is True
-        paste = (FIXTURES / "pastes" / "rekey-race.txt").read_text()
+        paste = (PASTES / "rekey-race.txt").read_text()
         event = {
             "type": "message",
             "channel": "C9",

@@ -10,12 +10,12 @@ import pytest
 
 from bot.slack_state import SlackState
 from kb.store import Store
-from tests.conftest import FIXTURES
+from tests.conftest import PASTES
 from tests.fakeslack import BOT_ID, TEAM
 from tests.slack_harness import SlackHarness
 
-OUT_OF_SYNC = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
-HA = (FIXTURES / "pastes" / "ha-failover.txt").read_text()
+OUT_OF_SYNC = (PASTES / "out-of-sync.txt").read_text()
+HA = (PASTES / "ha-failover.txt").read_text()
 LINE = (
     "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
     "destaddr=192.0.2.1, prot=50, spi=0x0BADF00D(195948557), srcaddr=198.51.100.7"

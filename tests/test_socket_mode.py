@@ -12,10 +12,10 @@ from websockets.sync.server import serve
 
 from bot.settings import Settings
 from bot.slack_app import build_app
-from tests.conftest import FIXTURES
+from tests.conftest import PASTES
 from tests.fakeslack import FakeSlack, event_body
 
-PASTE = (FIXTURES / "pastes" / "ha-failover.txt").read_text()
+PASTE = (PASTES / "ha-failover.txt").read_text()
 
 
 class FakeSocket:

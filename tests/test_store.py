@@ -15,10 +15,10 @@ import sqlite_utils
 
 from kb.diagnose import diagnose
 from kb.store import MIGRATIONS, LockedError, ReadOnlyError, Store, UnknownArticleError
-from tests.conftest import CLEAN_ENV, FIXTURES, ROOT
+from tests.conftest import CLEAN_ENV, PASTES, ROOT
 from tests.conftest import spibot as run
 
-PASTE = (FIXTURES / "pastes" / "out-of-sync.txt").read_text()
+PASTE = (PASTES / "out-of-sync.txt").read_text()
 
 
 def test_database_from_an_older_schema_is_migrated_on_open(tmp_path: Path) -> None:
