@@ -66,6 +66,10 @@ def _environment_reads(tree: ast.AST) -> list[int]:
             found.append(node.lineno)
         if isinstance(node, ast.keyword) and node.arg in ("envvar", "auto_envvar_prefix"):
             found.append(node.value.lineno)
+        if isinstance(node, ast.Name | ast.Attribute) and getattr(
+            node, "id", getattr(node, "attr", "")
+        ) in ("load_dotenv", "dotenv_values", "putenv"):
+            found.append(node.lineno)
     return found
 
 
