@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kb.events import Event, is_private
 from kb.groups import Group
@@ -33,22 +34,40 @@ def _where(events: Sequence[Event]) -> str:
     return f"line{'s' if len(events) > 1 else ''} {', '.join(lines)}{more}"
 
 
+@dataclass(frozen=True)
+class _Paste:
+    """What every rule reads, worked out once."""
+
+    events: Sequence[Event]
+    groups: Sequence[Group]
+    invalid: list[Event]
+    by_kind: dict[str, list[Event]]
+    peers: set[str]
+
+    @classmethod
+    def of(cls, events: Sequence[Event], groups: Sequence[Group]) -> _Paste:
+        by_kind: dict[str, list[Event]] = defaultdict(list)
+        for event in events:
+            by_kind[event.kind].append(event)
+        invalid = by_kind["invalid_spi"]
+        return cls(events, groups, invalid, by_kind, {e.peer for e in invalid if e.peer})
+
+
 def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
     """Every signal in a paste, in a stable order (pure: same input, same signals)."""
-    signals: list[Signal] = []
-    invalid = [e for e in events if e.kind == "invalid_spi"]
-    by_kind: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        by_kind[event.kind].append(event)
-    peers = {e.peer for e in invalid if e.peer}
+    paste = _Paste.of(events, groups)
+    return [signal for rule in _RULES for signal in rule(paste)]
 
+
+def _timing(paste: _Paste) -> list[Signal]:
+    """Per peer: a repeating SPI (and a long outage), a single line, many SPIs."""
+    signals = []
     by_peer: dict[str | None, list[Group]] = defaultdict(list)
-    for group in groups:
+    for group in paste.groups:
         by_peer[group.peer].append(group)
     for peer, peer_groups in by_peer.items():
         who = peer or "an unknown peer"
-        repeating = [g for g in peer_groups if _repeats(g)]
-        for g in repeating:
+        for g in (g for g in peer_groups if _repeats(g)):
             span = duration(g.span_seconds) if g.span_seconds is not None else "unknown time"
             signals.append(
                 Signal(
@@ -67,8 +86,7 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
                         peer,
                     )
                 )
-        total = sum(g.count for g in peer_groups)
-        if total == 1:
+        if sum(g.count for g in peer_groups) == 1:
             g = peer_groups[0]
             signals.append(
                 Signal(
@@ -83,9 +101,14 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
             signals.append(
                 Signal("many_spis_per_peer", f"{len(spis)} different SPIs from {who}", peer)
             )
+    return signals
 
+
+def _sources(paste: _Paste) -> list[Signal]:
+    """One SPI from many sources; many sources at once."""
+    signals = []
     sources_per_spi: dict[str, set[str]] = defaultdict(set)
-    for event in invalid:
+    for event in paste.invalid:
         if event.spi and event.peer:
             sources_per_spi[event.spi].add(event.peer)
     for spi, sources in sorted(sources_per_spi.items()):
@@ -93,38 +116,39 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
             signals.append(
                 Signal("many_peers_one_spi", f"SPI {spi} arrived from {len(sources)} sources")
             )
-    if len(peers) >= MANY_PEERS:
-        signals.append(Signal("many_peers", f"invalid SPIs from {len(peers)} different sources"))
+    if len(paste.peers) >= MANY_PEERS:
+        count = len(paste.peers)
+        signals.append(Signal("many_peers", f"invalid SPIs from {count} different sources"))
+    return signals
 
-    for kind, name, text in (
-        (
-            "ike_no_sa",
-            "ike_no_sa",
-            "IKMP_NO_SA from {peer}: it still holds an IKE SA this box lost",
-        ),
-        (
-            "delete_notify_no_sa",
-            "delete_notify_no_sa",
-            "this box had no IKE SA to send a delete notify to {peer} on",
-        ),
-    ):
-        for peer, found in _per_peer(by_kind[kind]).items():
-            strength = 1.0 if not peers or peer in peers or peer is None else 0.5
-            signals.append(
-                Signal(
-                    name,
-                    text.format(peer=peer or "the peer") + f" ({_where(found)})",
-                    peer,
-                    strength,
-                )
-            )
 
-    failovers = by_kind["ha_failover"]
-    if failovers:
-        signals.append(_failover_signal(failovers, invalid))
+_IKE_COMPANIONS = (
+    ("ike_no_sa", "IKMP_NO_SA from {peer}: it still holds an IKE SA this box lost"),
+    ("delete_notify_no_sa", "this box had no IKE SA to send a delete notify to {peer} on"),
+)
 
-    if by_kind["replay_error"]:
-        found = by_kind["replay_error"]
+
+def _ike_companions(paste: _Paste) -> list[Signal]:
+    """IKE messages saying one side lost its SA; weaker for a peer with no invalid SPI."""
+    signals = []
+    for name, text in _IKE_COMPANIONS:
+        for peer, found in _per_peer(paste.by_kind[name]).items():
+            strength = 1.0 if not paste.peers or peer in paste.peers or peer is None else 0.5
+            said = text.format(peer=peer or "the peer") + f" ({_where(found)})"
+            signals.append(Signal(name, said, peer, strength))
+    return signals
+
+
+def _failover(paste: _Paste) -> list[Signal]:
+    failovers = paste.by_kind["ha_failover"]
+    return [_failover_signal(failovers, paste.invalid)] if failovers else []
+
+
+def _integrity(paste: _Paste) -> list[Signal]:
+    """Anti-replay (and its sequence-number-0 form) and MAC failures."""
+    signals = []
+    found = paste.by_kind["replay_error"]
+    if found:
         signals.append(
             Signal("replay_errors", f"{len(found)} anti-replay failure(s) ({_where(found)})")
         )
@@ -136,23 +160,33 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
                     f"anti-replay failure with sequence number 0 ({_where(zero)})",
                 )
             )
-    if by_kind["mac_error"]:
-        found = by_kind["mac_error"]
+    found = paste.by_kind["mac_error"]
+    if found:
         signals.append(
             Signal("mac_errors", f"{len(found)} integrity (MAC) failure(s) ({_where(found)})")
         )
-    mismatch = by_kind["policy_mismatch"] + by_kind["not_ipsec"]
-    if mismatch:
-        mismatch.sort(key=lambda e: e.line)
-        signals.append(
-            Signal(
-                "policy_mismatch",
-                f"{len(mismatch)} policy mismatch / clear-text-where-ESP-expected message(s) "
-                f"({_where(mismatch)})",
-            )
+    return signals
+
+
+def _mismatch(paste: _Paste) -> list[Signal]:
+    mismatch = sorted(
+        paste.by_kind["policy_mismatch"] + paste.by_kind["not_ipsec"], key=lambda e: e.line
+    )
+    if not mismatch:
+        return []
+    return [
+        Signal(
+            "policy_mismatch",
+            f"{len(mismatch)} policy mismatch / clear-text-where-ESP-expected message(s) "
+            f"({_where(mismatch)})",
         )
-    for peer, found in _per_peer(by_kind["acl_deny"]).items():
-        strength = 1.0 if not peers or peer in peers else 0.5
+    ]
+
+
+def _acl_denies(paste: _Paste) -> list[Signal]:
+    signals = []
+    for peer, found in _per_peer(paste.by_kind["acl_deny"]).items():
+        strength = 1.0 if not paste.peers or peer in paste.peers else 0.5
         what = ", ".join(sorted({e.detail or "" for e in found}))
         signals.append(
             Signal(
@@ -162,36 +196,55 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
                 strength,
             )
         )
+    return signals
 
-    pairs = {(g.peer, g.local) for g in groups if g.peer}
+
+def _nat(paste: _Paste) -> list[Signal]:
+    """A private peer talking to a public address, or UDP 4500 in the lines."""
+    pairs = {(g.peer, g.local) for g in paste.groups if g.peer}
     natted = sorted({p for p, local in pairs if is_private(p) and not is_private(local)})
-    for peer in natted:
-        signals.append(
-            Signal("nat_t", f"peer {peer} is a private address talking to a public one: NAT", peer)
-        )
-    port_4500 = [e for e in events if _NAT_T_PORT.search(e.text)]
+    signals = [
+        Signal("nat_t", f"peer {peer} is a private address talking to a public one: NAT", peer)
+        for peer in natted
+    ]
+    port_4500 = [e for e in paste.events if _NAT_T_PORT.search(e.text)]
     if port_4500 and not natted:
         signals.append(Signal("nat_t", f"UDP 4500 (NAT-T) is in use ({_where(port_4500)})"))
-    ah = [e for e in invalid if e.protocol == "ah"]
+    return signals
+
+
+def _protocol_and_tunnel(paste: _Paste) -> list[Signal]:
+    """AH packets, IKEv2 invalid-SPI notifies, tunnel down events."""
+    signals = []
+    ah = [e for e in paste.invalid if e.protocol == "ah"]
     if ah:
         signals.append(Signal("ah_protocol", f"the packets are AH ({_where(ah)})"))
-    if by_kind["ike_invalid_spi_notify"]:
-        found = by_kind["ike_invalid_spi_notify"]
+    found = paste.by_kind["ike_invalid_spi_notify"]
+    if found:
         signals.append(
             Signal(
                 "ike_invalid_spi_notify",
                 f"IKEv2 reported an invalid SPI at rekey ({_where(found)})",
             )
         )
-    status = by_kind["tunnel_status"]
-    if any(e.detail == "DOWN" for e in status):
-        signals.append(
-            Signal(
-                "tunnel_flap",
-                f"the tunnel went down {sum(e.detail == 'DOWN' for e in status)} time(s)",
-            )
-        )
+    downs = sum(e.detail == "DOWN" for e in paste.by_kind["tunnel_status"])
+    if downs:
+        signals.append(Signal("tunnel_flap", f"the tunnel went down {downs} time(s)"))
     return signals
+
+
+# In this order: the order of the reasons in a reply.
+_RULES = (
+    _timing,
+    _sources,
+    _ike_companions,
+    _failover,
+    _integrity,
+    _mismatch,
+    _acl_denies,
+    _nat,
+    _protocol_and_tunnel,
+)
 
 
 def _per_peer(events: Sequence[Event]) -> dict[str | None, list[Event]]:
