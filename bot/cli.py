@@ -1,4 +1,9 @@
-"""spibot: diagnose IPsec invalid-SPI errors from router and firewall logs."""
+"""spibot: diagnose IPsec invalid-SPI errors from router and firewall logs.
+
+The pipeline commands (parse, diagnose, lookup, note, incidents, console, serve) and what they
+share; the upkeep commands are in bot/admin.py. A little over 300 lines because click's option
+declarations are most of it, and each command body is a call on kb and a renderer.
+"""
 
 from __future__ import annotations
 

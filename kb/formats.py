@@ -3,6 +3,10 @@
 See docs/architecture.md for where formats fit. A line is recognised by its tag
 (%CRYPTO-4-RECVD_PKT_INV_SPI, %ASA-4-402114, ...) or, for formats without one (debugs,
 FortiGate, PAN-OS, ScreenOS), by a phrase no ordinary message contains.
+
+Longer than our usual 300 lines on purpose: each pattern sits beside the recogniser that uses
+it and the table that routes tags to recognisers, so that one read checks a format's fields
+and its linear-time shape together.
 """
 
 from __future__ import annotations
