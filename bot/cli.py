@@ -344,4 +344,4 @@ def console(db_path: str | None) -> None:
 
 # The database's upkeep commands (kb, backup, export, import, doctor) register themselves on
 # `main` from their own module.
-from bot import admin  # noqa: E402, F401
+from bot import admin, evaluate  # noqa: E402, F401
