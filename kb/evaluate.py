@@ -17,7 +17,7 @@ kb returns data; the doors render it (bot/evaluate.py).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,22 +272,12 @@ class Report:
         }
 
 
-def evaluate(
-    directory: Path | str,
-    articles: Sequence[Article] | None = None,
-    *,
-    progress: Callable[[CaseResult], None] | None = None,
-) -> Report:
+def evaluate(directory: Path | str, articles: Sequence[Article] | None = None) -> Report:
     """Load and check DIR/labels.json against the articles' ids (LabelError listing every
     problem), then diagnose and score every case. `articles`: the bundled ones by default."""
     articles = list(articles) if articles is not None else load_articles()
     labels = load_labels(directory, [a.id for a in articles])
-    results = []
-    for label in labels:
-        result = evaluate_case(case_path(directory, label.case), label, articles)
-        results.append(result)
-        if progress is not None:
-            progress(result)
+    results = [evaluate_case(case_path(directory, lb.case), lb, articles) for lb in labels]
     return Report(str(directory), [a.id for a in articles], results)
 
 
