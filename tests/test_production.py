@@ -120,9 +120,12 @@ def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path
             )
             status, answer = server.post(body, "application/x-www-form-urlencoded")
             if status == 200:
-                note = re.search(r"Note (\d+) added", json.loads(answer)["text"])
+                said = json.loads(answer)["text"]
+                note = re.search(r"Note (\d+) added", said)
                 with lock:
-                    if note is None:  # a 200 that is not an acknowledgement is a failure
+                    if note is None and "is locked by another process" in said:
+                        pass  # told to try again inside Slack's window: not stored, not lost
+                    elif note is None:  # any other 200 that is not an acknowledgement fails
                         unexpected.append(answer)
                     else:
                         acknowledged[int(note.group(1))] = text
