@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable
 
 from kb.article import Article
+from kb.commands import Command
 from kb.db import Connection, UnknownArticleError, stamp, utcnow
 
 
@@ -21,8 +22,8 @@ def article_row(article: Article, now: str) -> dict:
         "evidence": json.dumps(article.evidence),
         "summary": article.summary,
         "body": article.body,
-        "verify": json.dumps({k: list(v) for k, v in article.verify.items()}),
-        "fix": json.dumps({k: list(v) for k, v in article.fix.items()}),
+        "verify": _commands_json(article.verify),
+        "fix": _commands_json(article.fix),
         "caveats": json.dumps(list(article.caveats)),
         "sources": json.dumps(list(article.sources)),
         "checksum": article.checksum,
@@ -39,12 +40,23 @@ def article_from_row(row: dict) -> Article:
         prior=row["prior"],
         evidence=json.loads(row["evidence"]),
         aliases=tuple(json.loads(row["aliases"])),
-        verify={k: tuple(v) for k, v in json.loads(row["verify"]).items()},
-        fix={k: tuple(v) for k, v in json.loads(row["fix"]).items()},
+        verify=_commands_from_json(row["verify"]),
+        fix=_commands_from_json(row["fix"]),
         caveats=tuple(json.loads(row["caveats"])),
         sources=tuple(json.loads(row["sources"])),
         checksum=row["checksum"],
     )
+
+
+def _commands_json(table: dict[str, tuple[Command, ...]]) -> str:
+    return json.dumps({k: [c.to_json() for c in v] for k, v in table.items()})
+
+
+def _commands_from_json(text: str) -> dict[str, tuple[Command, ...]]:
+    """Stored commands. A row written before commands had fields holds plain strings under
+    ios, asa and any: they stay with their own platform, and `any` (prose) is not a command."""
+    table = json.loads(text)
+    return {k: tuple(Command.from_json(c) for c in v) for k, v in table.items() if k != "any"}
 
 
 class ArticleTable:
