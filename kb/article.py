@@ -210,8 +210,21 @@ def parse_article(path: Path, text: str) -> Article:
         fix=_commands(path, meta, "fix", sources, named),
         caveats=_strings(path, meta, "caveats"),
         sources=sources,
-        checksum=hashlib.sha256(text.encode()).hexdigest(),
+        checksum=checksum(text),
     )
+
+
+def checksum(text: str) -> str:
+    """What an article is compared by: a database row records the checksum of its text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def bundled_texts(directory: Path | str = ARTICLES_DIR) -> dict[str, tuple[Path, str]]:
+    """id -> (file, text) of the bundled articles, read but not parsed: comparing checksums on
+    every open is cheap, and only an article that changed is parsed."""
+    return {
+        path.stem: (path, read_article_file(path)) for path in sorted(Path(directory).glob("*.md"))
+    }
 
 
 def load_articles(directory: Path | str = ARTICLES_DIR) -> list[Article]:
