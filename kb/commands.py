@@ -179,8 +179,10 @@ def _closing(platform: str, levels: Sequence[str], leaving: bool) -> list[str]:
     if platform == "fortigate":
         words = {"edit": "next", "config": "end"}
         return [words[p.split()[0]] for p in reversed(levels) if p.split()[0] in words]
-    if platform in ("ios", "asa", "pix") and levels:
+    if platform in ("ios", "asa") and levels:
         return ["end"] if leaving else ["exit"] * len(levels)
+    if platform == "pix":  # PIX 6.x leaves configuration mode with exit; it has no end
+        return ["exit"] * len(levels)
     return []
 
 

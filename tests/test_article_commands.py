@@ -52,7 +52,7 @@ FIRST_WORDS = {
         "exit",
     },
     "ftd": {"show", "clear", "debug", "packet-tracer"},
-    "pix": {"show", "clear", "configure", "crypto", "isakmp", "end", "exit"},
+    "pix": {"show", "clear", "configure", "crypto", "isakmp", "exit"},
     "fortigate": {"diagnose", "get", "config", "edit", "set", "next", "end"},
     "panos": {"show", "clear", "test"},
     "screenos": {"get"},
@@ -148,6 +148,7 @@ def test_the_structured_form_is_in_the_json_of_a_cause() -> None:
 
 
 def test_config_lines_enter_and_leave_their_mode() -> None:
+    assert shown(BY_ID["lifetime-mismatch"], "fix", "pix")[-1] == "exit"  # PIX 6.x has no end
     ios = shown(BY_ID["sa-out-of-sync"], "fix", "ios")
     assert ios[:2] == [f"clear crypto sa peer {LOCAL}", f"clear crypto session remote {LOCAL}"]
     assert ios[2:4] == ["configure terminal", "crypto isakmp keepalive 10 3 periodic"]
