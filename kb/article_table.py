@@ -1,4 +1,5 @@
-"""The articles table: Article <-> row, sync from kb/articles, and a cache of what was read.
+"""The articles table: Article <-> row; sync; the bundled articles brought in on open (those
+changed locally kept); and a cache of what was read, reloaded when another connection changes it.
 
 Articles are shared knowledge, the same for every workspace: nothing here is scoped.
 """
@@ -77,9 +78,6 @@ class ArticleTable:
         self._articles: list[Article] | None = None
         self._data_version: int | None = None
         self._fingerprint: tuple = ()
-
-    def empty(self) -> bool:
-        return self._connection.db["articles"].count == 0
 
     def _origins(self) -> dict[str, tuple[str, str | None]]:
         """id -> (checksum, checksum of the bundled article it was synced from) of every row."""
