@@ -76,21 +76,38 @@ def _writes(store: Store) -> list[Check]:
 
 def _articles(store: Store) -> list[Check]:
     try:
-        bundled = {a.id: a.checksum for a in load_articles()}
+        load_articles()  # every bundled article validates
+        status = store.article_status()
     except ArticleError as exc:
         return [Check("FAIL", "articles", str(exc))]
-    stored = {a.id: a.checksum for a in store.articles()}
-    stale = sorted(i for i, c in bundled.items() if stored.get(i) != c)
-    if stale:
-        return [
+    checks = []
+    if status["local"]:
+        checks.append(
             Check(
                 "warn",
                 "articles",
-                f"{len(stale)} differ from the bundled ones "
-                f"({', '.join(stale[:5])}): run `spibot kb sync`",
+                f"{len(status['local'])} articles differ from the bundled ones: kept (changed "
+                f"locally): {', '.join(status['local'])}; `spibot kb sync` restores them",
             )
-        ]
-    return [Check("ok", "articles", f"{len(stored)} articles, all valid and up to date")]
+        )
+    if status["stale"]:
+        why = (
+            "the database is read-only: it is served as it is"
+            if store.readonly
+            else "they are brought in when spibot next opens the database"
+        )
+        checks.append(
+            Check(
+                "warn",
+                "articles",
+                f"{len(status['stale'])} bundled articles are newer than the database's and were "
+                f"not applied ({', '.join(status['stale'][:5])}): {why}",
+            )
+        )
+    if not checks:
+        total = store.counts()["articles"]
+        checks.append(Check("ok", "articles", f"{total} articles, all valid and up to date"))
+    return checks
 
 
 def _scopes() -> list[Check]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from kb.commands import Command, CommandError, parse_commands, render, structured
 from kb.signals import SIGNALS
 
 ARTICLES_DIR = Path(str(resources.files("kb") / "articles"))
@@ -33,9 +34,6 @@ REQUIRED_IDS = (
     "unsolicited-esp",
     "software-defect",
 )
-COMMAND_KEYS = ("ios", "asa", "any")
-# Which command set serves which platform; FTD and PIX take the ASA's commands.
-COMMAND_SET = {"ios": "ios", "asa": "asa", "ftd": "asa", "pix": "asa"}
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # a file name and a Slack button value
 MAX_FILE_BYTES = 256 * 1024  # the largest bundled article is under 4 KB
 MAX_FRONT_MATTER_CHARS = 64 * 1024
@@ -60,24 +58,24 @@ class Article:
     prior: float
     evidence: dict[str, float]
     aliases: tuple[str, ...] = ()
-    verify: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    fix: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    verify: dict[str, tuple[Command, ...]] = field(default_factory=dict)
+    fix: dict[str, tuple[Command, ...]] = field(default_factory=dict)
     caveats: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     checksum: str = ""
 
     def commands(self, kind: str, platform: str | None, peer: str | None, local: str | None):
-        """Verify or fix commands for a platform, with the addresses filled in."""
+        """Verify or fix lines for a platform, addresses filled in, ready to paste; or one
+        line saying that no command is known for it."""
         table = self.verify if kind == "verify" else self.fix
-        chosen = COMMAND_SET.get(platform or "")
-        keys = [chosen, "any"] if chosen else ["ios", "asa", "any"]
-        out = []
-        for key in keys:
-            for command in table.get(key, ()):
-                text = command.replace("{peer}", peer or "<peer>")
-                text = text.replace("{local}", local or "<local>")
-                out.append(text if chosen else f"{key.upper()}: {text}")
-        return out
+        return render(table.get(platform or "", ()), platform, peer, local)
+
+    def command_items(self, platform: str | None, peer: str | None, local: str | None):
+        """The same commands as data: kind, where, mode, path, command, placeholders, source."""
+        return [
+            *structured("verify", self.verify.get(platform or "", ()), platform, peer, local),
+            *structured("fix", self.fix.get(platform or "", ()), platform, peer, local),
+        ]
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -142,14 +140,26 @@ def _strings(path: Path, meta: dict, name: str, required: bool = False) -> tuple
     return tuple(value)
 
 
-def _commands(path: Path, meta: dict, name: str) -> dict[str, tuple[str, ...]]:
-    value = meta.get(name)
-    if not isinstance(value, dict) or not value:
-        raise ArticleError(path, name, "must map platforms (ios, asa, any) to command lists")
-    unknown = set(value) - set(COMMAND_KEYS)
-    if unknown:
-        raise ArticleError(path, name, f"unknown platform key(s) {sorted(unknown)}")
-    return {key: _strings(path, value, key, required=True) for key in value}
+def _sources(path: Path, meta: dict) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(URLs, name -> URL): `sources` is a list of URLs, or a mapping of short names to URLs
+    that commands cite by name."""
+    value = meta.get("sources")
+    named = value if isinstance(value, dict) else {}
+    urls = list(named.values()) if named else value
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise ArticleError(path, "sources", "must list https:// URLs (or map names to them)")
+    if not all(isinstance(k, str) and k for k in named):
+        raise ArticleError(path, "sources", "every name must be text")
+    if not all(u.startswith("https://") for u in urls):
+        raise ArticleError(path, "sources", "every source must be an https:// URL")
+    return tuple(urls), named
+
+
+def _commands(path: Path, meta: dict, name: str, sources: tuple, named: dict):
+    try:
+        return parse_commands(meta.get(name), sources, named)
+    except CommandError as exc:
+        raise ArticleError(path, name, str(exc)) from exc
 
 
 def _number(path: Path, name: str, value: object, what: str) -> float:
@@ -185,9 +195,7 @@ def parse_article(path: Path, text: str) -> Article:
         if signal not in SIGNALS:
             raise ArticleError(path, "evidence", f"unknown signal '{signal}'")
         weights[signal] = _number(path, "evidence", weight, f"the weight of '{signal}'")
-    sources = _strings(path, meta, "sources", required=True)
-    if not all(s.startswith("https://") for s in sources):
-        raise ArticleError(path, "sources", "every source must be an https:// URL")
+    sources, named = _sources(path, meta)
     if not body:
         raise ArticleError(path, "body", "the article has no text after the front-matter")
     return Article(
@@ -198,12 +206,25 @@ def parse_article(path: Path, text: str) -> Article:
         prior=prior,
         evidence=weights,
         aliases=_strings(path, meta, "aliases"),
-        verify=_commands(path, meta, "verify"),
-        fix=_commands(path, meta, "fix"),
+        verify=_commands(path, meta, "verify", sources, named),
+        fix=_commands(path, meta, "fix", sources, named),
         caveats=_strings(path, meta, "caveats"),
         sources=sources,
-        checksum=hashlib.sha256(text.encode()).hexdigest(),
+        checksum=checksum(text),
     )
+
+
+def checksum(text: str) -> str:
+    """What an article is compared by: a database row records the checksum of its text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def bundled_texts(directory: Path | str = ARTICLES_DIR) -> dict[str, tuple[Path, str]]:
+    """id -> (file, text) of the bundled articles, read but not parsed: comparing checksums on
+    every open is cheap, and only an article that changed is parsed."""
+    return {
+        path.stem: (path, read_article_file(path)) for path in sorted(Path(directory).glob("*.md"))
+    }
 
 
 def load_articles(directory: Path | str = ARTICLES_DIR) -> list[Article]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,10 +139,14 @@ class Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         return db
 
-    def migrate(self, migrations: Migrations) -> None:
-        """Apply pending migrations; safe when several processes open a new file at once."""
+    def migrate(self, migrations: Migrations, read_optional: Collection[str] = ()) -> None:
+        """Apply pending migrations; safe when several processes open a new file at once.
+        A read-only file may stay without the `read_optional` ones (they add only what
+        writers use): it is served as it is."""
         pending = migrations.pending(self.db)
         if not pending:
+            return
+        if self.readonly and all(m.name in read_optional for m in pending):
             return
         if self.readonly:
             raise ReadOnlyError(

@@ -4,6 +4,9 @@ A migration, once released, is never edited: a change to the schema is a new one
 The `articles.platforms` column of 0001 is no longer written or read (Article.platforms was
 never used); it stays, because dropping it would be a migration every read-only copy of an
 older database needs before it can be opened again.
+
+A read-only copy of a database can be served without the migrations in READ_OPTIONAL: they add
+only what writers use (0005's bundled_checksum is read when syncing articles, never to answer).
 """
 
 from __future__ import annotations
@@ -142,3 +145,78 @@ def _once(db: sqlite_utils.Database) -> None:
     db.execute(
         "create unique index idx_feedback_once on feedback (incident_id, article_id, verdict)"
     )
+
+
+# Every version of the bundled articles committed before 0005 (their git history; a test checks
+# it): a row holding one of them came from the bundle, any other text from an operator's own
+# directory. Rows written after 0005 record their origin in bundled_checksum instead.
+BUNDLED_BEFORE_0005: dict[str, tuple[str, ...]] = {
+    "firewall-blocking": (
+        "a990729eef57566d9b6e5ff2aa5e3cd3b57ac6052c38ad99924055bebbd7e3db",
+        "b81541a84eccb8106d985eb1b987ddffccb2c889f0cfdc1f388b9a27feccf5a4",
+        "be7d75a4fcda10f4f9bfcfa8cccdaa47971a7cc1ed81ba2c6d5e1c42be148bd4",
+    ),
+    "ha-failover": (
+        "02c8f745dcc17da3e270986d1f8f98574dd58819eb145c3f78c5e9cd38a0db5e",
+        "33ad6553189ad4c3baa74607dc098d8ebe9d4181ccd5d6d38f7bd6507e84dac3",
+        "421d4dea689a2f76da6cd97e610beb2ecbb64ab5ce39cfae72beaef7373a8fe5",
+    ),
+    "lifetime-mismatch": (
+        "4901f1ab8f5255d9c52da626f505e46f43893c0046292b015ca7779804c68e0b",
+        "91cf4964d591443e2a2f2a2e0fd55d813d60de41b6ab60312d3b161df1bab880",
+        "af4c5868281019922809346773f88efc45ea09aa025e91431ccb4783c804e837",
+    ),
+    "nat-traversal": (
+        "07425402d9fc894708a5694b65ef800d72ecbe539abab818b54122ad9e8a2667",
+        "2596d250daf63d86fd1ab6a6c920d34064835a7d9e133f27d17f8f499e71835c",
+        "5a8f9a0e3213d70e39341cbd23270c0e110c636de53f93270c946294de44bc71",
+    ),
+    "packet-loss": (
+        "012b652d181500ba81d51f67bf3fbd60f2b6032628e6180d462f59349bd5c977",
+        "4866bbc3855a530892198ba5596ba396db9ef553b3c231e6abfe35dead636ba1",
+        "69fd4297e17818e77cd73db093e74286d32522124b65aa8d4a71cd029bb583fa",
+    ),
+    "policy-mismatch": (
+        "029532a0ecd07a740d9f6f4b3fcaf7b7bf2354edb8cdf4c833c8d84b0f1d4cd4",
+        "38f7764c35001cc52a06aa7c883dc0653b416ff50066e59ac289ace1933e29c5",
+        "5d5dacdd1869a4ecea94cdee470f32ef01ce345e8ba5d8c7ae1d7698a45f0a28",
+    ),
+    "rekey-race": (
+        "14c0ebf58c8eaf619364f334ad0797e0df7f80ed865109e246e427a1049bd0ed",
+        "19492b0ee2dc27b415999a16bdc36787443ba864a50f8bcd19a3824ffcf019cb",
+        "c19c1a0c3a31cdb1f97e49d16fc59a397858f4de626f88ef84e07f708496ecb9",
+    ),
+    "sa-out-of-sync": (
+        "3310a885472bc87f0f773865ed4ac688574a69625440a395aeaec29269189780",
+        "51888dd82c9074f70bdf971d160236aef4c5bf7914d34180e8ddc4ccaf9d6796",
+        "7b7f7e419265fcb23d4f66094e51710d9cb77bf605f29f5cb02a94fda10556a6",
+    ),
+    "software-defect": (
+        "480618fe20d58dabfb0d1ed0fe6cb095d901adbc70961c849a6664025f1ecbf7",
+        "67deb67f92842a1cdc5e6cc0e334f1321a2a7cad23f106008cb54a89eeed24f3",
+        "6eb9d8130381ac48b3dfff3baa98542727e6d22cf738ebeb4ace7f6ec44a1130",
+    ),
+    "unsolicited-esp": (
+        "349ceb108c5be95f260e01b6e6c6fea6e446d5dbc8c5398619af48f23441a47f",
+        "411f7cb61bfed245778a1ebdedb7bd5d821c182a05fa643eb1795b1bcd4ca7b0",
+        "fe819c5e3a97a9c977657ff6c3b3b3a4655213c50b0031ea19c95590beba3517",
+    ),
+}
+
+
+@MIGRATIONS(name="0005_article_origin")
+def _article_origin(db: sqlite_utils.Database) -> None:
+    """The checksum of the bundled article a row was synced from (null: not from the bundle).
+    A row whose text is still that bundled version is replaced when a release corrects it; a
+    row changed locally (`kb sync DIR`) is kept."""
+    db["articles"].add_column("bundled_checksum", str)
+    for article_id, checksums in BUNDLED_BEFORE_0005.items():
+        marks = ", ".join("?" * len(checksums))
+        db.execute(
+            f"update articles set bundled_checksum = checksum "
+            f"where id = ? and checksum in ({marks})",
+            [article_id, *checksums],
+        )
+
+
+READ_OPTIONAL = frozenset({"0005_article_origin"})

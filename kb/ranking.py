@@ -45,6 +45,8 @@ class Cause:
     fixes: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    # verify and fix as data: where, mode, path, command, placeholders... (kb/commands.py)
+    commands: list[dict] = field(default_factory=list)
 
     @property
     def has_evidence(self) -> bool:
@@ -67,6 +69,7 @@ class Cause:
             "fixes": self.fixes,
             "caveats": self.caveats,
             "sources": self.sources,
+            "commands": self.commands,
         }
 
 
@@ -229,6 +232,7 @@ def rank(
                 reasons=reasons,
                 verify=article.commands("verify", platform, peer, local),
                 fixes=article.commands("fix", platform, peer, local),
+                commands=article.command_items(platform, peer, local),
                 caveats=list(article.caveats),
                 sources=list(article.sources),
             )

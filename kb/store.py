@@ -31,7 +31,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from kb import search
-from kb.article import ARTICLES_DIR, Article, load_articles
+from kb.article import Article, bundled_texts, checksum
 from kb.article_table import ArticleTable
 from kb.db import (
     DEFAULT_BUSY_MS,
@@ -49,7 +49,7 @@ from kb.db import (
 )
 from kb.incidents import Incident, Sighting
 from kb.memory import SIMILAR_DEVICE_CUTOFF, Memory
-from kb.migrations import MIGRATIONS
+from kb.migrations import MIGRATIONS, READ_OPTIONAL
 from kb.recording import REUSE_WINDOW, Recorder
 from kb.workspace import Workspace
 
@@ -96,9 +96,10 @@ class Store:
             self._articles = ArticleTable(self._connection)
             try:
                 with self.translating_errors("open"):
-                    self.migrate(MIGRATIONS)
-                    if seed and not self.readonly and self._articles.empty():
-                        self._articles.sync(load_articles(ARTICLES_DIR))
+                    self._connection.migrate(MIGRATIONS, read_optional=READ_OPTIONAL)
+                    if seed and not self.readonly:
+                        # New or corrected bundled articles; locally changed ones are kept.
+                        self._articles.update_from_bundle(bundled_texts())
                 break
             except LockedError:
                 # Several processes creating the same new file race to migrate and seed it;
@@ -173,8 +174,16 @@ class Store:
 
     # -- articles (shared by every workspace) --------------------------------------------
     def sync_articles(self, articles: Iterable[Article]) -> dict[str, list[str]]:
-        """Upsert articles by id; unchanged ones are left alone, so syncing twice is a no-op."""
-        return self._articles.sync(articles)
+        """Upsert articles by id; unchanged ones are left alone, so syncing twice is a no-op.
+        An article that differs from its bundled version counts as changed locally: later
+        releases leave it alone until `spibot kb sync` (the bundled ones) is run."""
+        bundled = {i: checksum(text) for i, (_path, text) in bundled_texts().items()}
+        return self._articles.sync(articles, bundled)
+
+    def article_status(self) -> dict[str, list[str]]:
+        """Bundled article ids by state: current, local (changed locally, kept), stale (not
+        updated yet: a read-only file is served as it is)."""
+        return self._articles.status(bundled_texts())
 
     def articles(self) -> list[Article]:
         return self._articles.all()

@@ -237,7 +237,13 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
     assert errors == []
     with Store(db) as store:
         applied = [m.name for m in MIGRATIONS.applied(store.db)]
-        assert applied == ["0001_tables", "0002_search", "0003_teams", "0004_once"]
+        assert applied == [
+            "0001_tables",
+            "0002_search",
+            "0003_teams",
+            "0004_once",
+            "0005_article_origin",
+        ]
         assert store.counts()["articles"] >= 10
 
 

@@ -48,6 +48,7 @@ EXERCISE: dict[str, Callable[[Store, int], object]] = {
     "for_team": lambda s, i: s.for_team(s.team).incidents(),
     "sync_articles": lambda s, i: s.sync_articles(s.articles()),
     "articles": lambda s, i: s.articles(),
+    "article_status": lambda s, i: s.article_status(),
     "article": lambda s, i: s.article("rekey-race"),
     "search_articles": lambda s, i: s.search_articles("rekey race"),
     "search_notes": lambda s, i: s.search_notes("secret"),
