@@ -124,15 +124,15 @@ def _single(signal: Signal, group: Group, last: dict, cleared: bool) -> Signal:
         return _scaled(
             signal,
             SINGLE_SOME,
-            f"; the paste shows only {duration(after)} after it, one or two of the minutes in "
+            f"; but the paste shows only {duration(after)} after it, barely the minute in "
             "which IOS would log it again",
         )
-    shown = "no log after it" if not after else f"only {duration(after)} after it"
+    shown = "ends there" if not after else f"shows only {duration(after)} after it"
     return _scaled(
         signal,
         SINGLE_UNSEEN,
-        f"; but the paste shows {shown} (IOS logs this at most once a minute), so it says "
-        "nothing yet about whether it repeats",
+        f"; but the paste {shown}, too short to show whether it repeats (IOS, for one, "
+        "logs it at most once a minute)",
     )
 
 
