@@ -113,9 +113,7 @@ def diagnose_peers(
             mine += recurring(history, now)
         busiest = max(own, key=lambda g: g.count)
         platform = busiest.platform or next((e.platform for e in events if e.platform), None)
-        causes = rank(
-            articles, mine, history, platform=platform, peer=peer, local=busiest.local
-        )
+        causes = rank(articles, mine, history, platform=platform, peer=peer, local=busiest.local)
         diagnosis = PeerDiagnosis(peer, busiest.local, platform, own, mine, causes)
         diagnosis.history = history
         diagnosis.decide = decide(causes, platform, peer, busiest.local, diagnosis.spi)
@@ -126,7 +124,7 @@ def diagnose_peers(
 def box_first(
     groups: Sequence[Group], peers: Sequence[PeerDiagnosis], signals: Sequence[Signal]
 ) -> str | None:
-    """"N peers at once: look at this box first", or None when the peers fail on their own."""
+    """The "N peers at once: look at this box first" line, or None when peers fail alone."""
     known = [p for p in peers if p.peer]
     if known and sum(p.causes[0].id in NOT_THIS_BOX for p in known) * 2 >= len(known):
         return None
