@@ -13,7 +13,8 @@ belongs to. Every rule is a class of evidence, never a case:
   means the SA was already gone here: the single line is then no race (SINGLE_AFTER_CLEAR).
 - **Several SPIs from one peer** show SAs that keep changing only when the SPIs replace one
   another over time. SPIs seen at the same time are one SA per proxy-ID pair (a policy-based
-  VPN): SPIS_AT_ONCE. Without times, SPIS_UNTIMED.
+  VPN has several, all live): SPIS_AT_ONCE. Without times the paste cannot show which it is:
+  SPIS_UNTIMED. Both are 0: on their own, several SPIs must not make lifetime-mismatch top.
 - **What made the SAs go out of step, when the paste shows it**, is the cause, and the
   symptoms of SAs out of step (EXPLAINED: the repetition, the long outage, one side's lost IKE
   SA) count EXPLAINED_BY_CAUSE: for a peer whose IKE or ESP an ACL or policy denied between the
@@ -44,8 +45,8 @@ SINGLE_UNSEEN = 0.25
 SINGLE_SOME = 0.5
 SINGLE_AFTER_CLEAR = 0.0
 AT_ONCE_SECONDS = 5.0  # SPIs first seen within this of another's last line are concurrent
-SPIS_AT_ONCE = 0.25
-SPIS_UNTIMED = 0.5
+SPIS_AT_ONCE = 0.0
+SPIS_UNTIMED = 0.0
 EXPLAINED_BY_CAUSE = 0.25
 
 OWN_LINES = frozenset({"single_event", "repeating_spi", "long_outage", "many_spis_per_peer"})
