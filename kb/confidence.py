@@ -12,7 +12,9 @@ The rule, in one place (the constants below; docs/architecture.md repeats it):
     margin   the top cause's score minus the second's
 
     can't tell yet   support is 0: nothing but base rates speaks for the top cause
-    possible         margin < CLOSE_MARGIN: the paste cannot separate the top two
+    possible         margin < CLOSE_MARGIN: the paste cannot separate the top two; or all the
+                     support is CONTEXT (NAT-T in use, a flap: the cause could happen here,
+                     nothing shows that it did)
     strong           margin >= STRONG_MARGIN and direct >= DIRECT_MIN
     likely           anything else: a clear margin, from symptoms or from little direct evidence
 
@@ -50,18 +52,15 @@ CLOSE_MARGIN = 1.0  # top two closer than this: "possible", and the decide line
 STRONG_MARGIN = 2.0  # "strong" needs this margin ...
 DIRECT_MIN = 1.0  # ... and at least this many points of direct evidence
 
-SYMPTOMS = frozenset(
-    {
-        "single_event",
-        "repeating_spi",
-        "long_outage",
-        "many_spis_per_peer",
-        "many_peers",
-        "recurring_peer",
-        "nat_t",
-        "tunnel_flap",
-    }
-)
+CONTEXT = frozenset({"nat_t", "tunnel_flap"})
+SYMPTOMS = CONTEXT | {
+    "single_event",
+    "repeating_spi",
+    "long_outage",
+    "many_spis_per_peer",
+    "many_peers",
+    "recurring_peer",
+}
 DIRECT_HISTORY = frozenset({"history:peer-fix"})
 
 DECIDE_FILE = Path(str(resources.files("kb") / "decide.yaml"))
@@ -91,6 +90,8 @@ def level(top: Cause, second: Cause | None) -> str:
         return CANT_TELL
     margin = top.score - second.score if second is not None else float("inf")
     if margin < CLOSE_MARGIN:
+        return POSSIBLE
+    if not any(p > 0 and source not in CONTEXT for source, p in top.points):
         return POSSIBLE
     direct = sum(p for source, p in top.points if p > 0 and is_direct(source))
     if margin >= STRONG_MARGIN and direct >= DIRECT_MIN:
