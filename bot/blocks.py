@@ -4,6 +4,9 @@ Everything that came from a paste, a person, an import or an article is escaped,
 <!channel> or <@U123> shows as text and never pings anyone. Free text that people wrote
 (notes) is shown as plain_text, so its *, _, ` and URLs stay as typed; every mrkdwn object is
 verbatim, so Slack links no bare URL or channel name on its own.
+
+A little over 300 lines: the reply to a paste is most of it, one peer in full or each peer of
+a multi-peer paste with its own answer and buttons, and both stay within Slack's limits here.
 """
 
 from __future__ import annotations
