@@ -4,6 +4,9 @@ Everything that came from a paste, a person, an import or an article is escaped,
 <!channel> or <@U123> shows as text and never pings anyone. Free text that people wrote
 (notes) is shown as plain_text, so its *, _, ` and URLs stay as typed; every mrkdwn object is
 verbatim, so Slack links no bare URL or channel name on its own.
+
+A little over 300 lines: the reply to a paste is most of it, one peer in full or each peer of
+a multi-peer paste with its own answer and buttons, and both stay within Slack's limits here.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from slack_sdk.models.views import View
 
 from kb.diagnose import Diagnosis
 from kb.incidents import Incident
+from kb.peers import PeerDiagnosis
 from kb.ranking import Cause
 
 MAX_BLOCKS = 50
@@ -34,6 +38,7 @@ MAX_SECTION = 3000
 MAX_BUTTON_VALUE = 2000
 MAX_CONTEXT_ELEMENTS = 10
 DETAILED_CAUSES = 3
+PEERS_SHOWN = 5  # a multi-peer reply details this many peers, then names the others
 NOTE_MODAL = "spi_note_modal"
 
 
@@ -82,13 +87,47 @@ def value(**fields) -> str:
     return text
 
 
+def _buttons(cause: Cause, incident_id: int, peer: str | None, block_id: str) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=block_id,
+        elements=[
+            ButtonElement(
+                text="This fixed it",
+                action_id="spi_fixed",
+                style="primary",
+                value=value(incident=incident_id, article=cause.id, peer=peer),
+            ),
+            ButtonElement(
+                text="Not it",
+                action_id="spi_not_it",
+                value=value(incident=incident_id, article=cause.id, peer=peer),
+            ),
+        ],
+    )
+
+
+def _note_button(incident_id: int, peer: str | None) -> ButtonElement:
+    return ButtonElement(
+        text="Add note", action_id="spi_add_note", value=value(incident=incident_id, peer=peer)
+    )
+
+
+def _heading(cause: Cause) -> str:
+    """Title, id, confidence in words and score."""
+    said = f" · *{esc(cause.confidence)}*" if cause.confidence else ""
+    return f"*{esc(cause.title)}*  {literal(cause.id)}{said} · score {cause.score:.1f}"
+
+
+def _decide(causes: list[Cause], decide: str | None) -> str | None:
+    if not decide or len(causes) < 2:
+        return None
+    pair = f"{esc(causes[0].id)} or {esc(causes[1].id)}"
+    return f"🔎 *What would decide it* ({pair}): {esc(decide)}"
+
+
 def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | None) -> list[Block]:
     reasons = "\n".join(f"• {esc(r)}" for r in cause.reasons)
-    blocks: list[Block] = [
-        section(
-            f"*{n}. {esc(cause.title)}*  {literal(cause.id)} · score {cause.score:.1f}\n{reasons}"
-        )
-    ]
+    blocks: list[Block] = [section(f"*{n}.* {_heading(cause)}\n{reasons}")]
     if n > DETAILED_CAUSES:
         return blocks
     if cause.worth_detailing(n, DETAILED_CAUSES):
@@ -99,24 +138,43 @@ def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | Non
     # Buttons even without evidence: "this fixed it" on a cause nothing suggested is the
     # most useful thing the knowledge base can learn.
     if incident_id is not None:
-        blocks.append(
-            ActionsBlock(
-                block_id=f"cause_{cause.id}",
-                elements=[
-                    ButtonElement(
-                        text="This fixed it",
-                        action_id="spi_fixed",
-                        style="primary",
-                        value=value(incident=incident_id, article=cause.id, peer=peer),
-                    ),
-                    ButtonElement(
-                        text="Not it",
-                        action_id="spi_not_it",
-                        value=value(incident=incident_id, article=cause.id, peer=peer),
-                    ),
-                ],
-            )
-        )
+        blocks.append(_buttons(cause, incident_id, peer, f"cause_{cause.id}"))
+    return blocks
+
+
+def _peer_line(p: PeerDiagnosis) -> str:
+    to = f" → {literal(p.local)}" if p.local else ""
+    spis = ", ".join(literal(s) for s in p.spis[:3]) or "unknown"
+    more = f" and {len(p.spis) - 3} more" if len(p.spis) > 3 else ""
+    incident = f" · incident #{p.incident}" if p.incident is not None else ""
+    who = f"*Peer {literal(p.peer or 'unknown')}*{to}"
+    return f"{who} · {p.lines} line(s) · SPI {spis}{more}{incident}"
+
+
+def _peer_blocks(n: int, p: PeerDiagnosis) -> list[Block]:
+    """One peer of a multi-peer paste: its top cause in detail, its own buttons."""
+    top = p.causes[0]
+    reasons = "\n".join(f"• {esc(r)}" for r in top.reasons)
+    blocks: list[Block] = [
+        DividerBlock(),
+        section(f"{_peer_line(p)}\n{_heading(top)}\n{reasons}"),
+        section(f"*Check*\n{code(top.verify)}\n*Fix*\n{code(top.fixes)}"),
+    ]
+    notes = [f"⚠️ {esc(top.caveats[0])}"] if top.caveats else []
+    if decided := _decide(p.causes, p.decide):
+        notes.append(decided)
+    nxt = [
+        f"{i}. {esc(c.id)} ({esc(c.confidence)}, {c.score:.1f})"
+        for i, c in enumerate(p.causes[1:3], 2)
+    ]
+    notes.append("Next: " + "; ".join(nxt))
+    blocks.append(
+        ContextBlock(elements=[MarkdownTextObject(text=clip(t), verbatim=True) for t in notes])
+    )
+    if p.incident is not None:
+        actions = _buttons(top, p.incident, p.peer, f"peer_{n}")
+        actions.elements.append(_note_button(p.incident, p.peer))
+        blocks.append(actions)
     return blocks
 
 
@@ -137,36 +195,46 @@ def incident_blocks(incidents: list[dict], limit: int = 5, notes: int = 2) -> li
 
 
 def diagnosis(d: Diagnosis) -> list[Block]:
-    """The threaded reply to a paste."""
-    incident_id = d.recorded[0] if d.recorded else None
+    """The threaded reply to a paste: one peer in full, or each peer with its own answer."""
     blocks: list[Block] = [section(f"*Invalid SPI:* {esc(d.summary())}")]
+    if d.box_first:
+        blocks.append(section(f"🧭 *{esc(d.box_first)}*"))
     if d.warnings:
         blocks.append(context(" · ".join(f"⚠️ {esc(w)}" for w in d.warnings)))
-    for n, cause in enumerate(d.causes[: d.top], 1):
-        blocks.append(DividerBlock())
-        blocks.extend(_cause_blocks(n, cause, incident_id, d.peer))
+    if len(d.peers) > 1:
+        for n, p in enumerate(d.peers[:PEERS_SHOWN], 1):
+            blocks.extend(_peer_blocks(n, p))
+        rest = d.peers[PEERS_SHOWN:]
+        if rest:
+            named = ", ".join(f"{esc(p.peer or 'unknown')}: {esc(p.causes[0].id)}" for p in rest)
+            blocks.append(context(f"… and {len(rest)} more peer(s): {named}"))
+    else:
+        blocks.extend(_single_peer(d))
     if d.incidents:
         blocks.append(DividerBlock())
         blocks.append(section("*Past incidents*"))
         blocks.extend(incident_blocks([i.to_dict() for i in d.incidents]))
     footer = []
-    if incident_id is not None:
-        blocks.append(
-            ActionsBlock(
-                block_id="notes",
-                elements=[
-                    ButtonElement(
-                        text="Add note",
-                        action_id="spi_add_note",
-                        value=value(incident=incident_id, peer=d.peer),
-                    )
-                ],
-            )
-        )
-        footer.append(f"incident #{incident_id}")
+    if d.recorded:
+        footer.append("incident " + ", ".join(f"#{i}" for i in d.recorded[:PEERS_SHOWN]))
     footer.append("spibot · reasons show what moved each score")
     blocks.append(context(" · ".join(footer)))
     return fit(blocks)
+
+
+def _single_peer(d: Diagnosis) -> list[Block]:
+    """One peer: its ranked causes, the first three in detail, one set of buttons."""
+    p = d.peers[0] if d.peers else None
+    incident_id = p.incident if p else None
+    out: list[Block] = []
+    for n, cause in enumerate(d.causes[: d.top], 1):
+        out.append(DividerBlock())
+        out.extend(_cause_blocks(n, cause, incident_id, d.peer))
+        if n == 1 and (decided := _decide(d.causes, d.decide)):
+            out.append(context(decided))
+    if incident_id is not None:
+        out.append(ActionsBlock(block_id="notes", elements=[_note_button(incident_id, d.peer)]))
+    return out
 
 
 def fit(blocks: list[Block]) -> list[Block]:
@@ -179,11 +247,33 @@ def fit(blocks: list[Block]) -> list[Block]:
     ]
 
 
-def resolved(blocks: list[dict], article: str, user: str) -> list[dict]:
-    """The reply after "This fixed it": buttons gone, the verdict stated."""
-    kept = [b for b in blocks if b.get("type") != "actions"]
-    kept.append(context(f"✅ Fixed by {literal(article)}, marked by <@{esc(user)}>").to_dict())
+def resolved(
+    blocks: list[dict], article: str, user: str, incident: int | None = None, peer=None
+) -> list[dict]:
+    """The reply after "This fixed it": that incident's buttons gone (every button when no
+    incident is named), the verdict stated; other peers' buttons stay."""
+
+    def ours(block: dict) -> bool:
+        if block.get("type") != "actions":
+            return False
+        if incident is None:
+            return True
+        values = [_value(e.get("value")) for e in block.get("elements") or []]
+        return any(v.get("incident") == incident for v in values)
+
+    kept = [b for b in blocks if not ours(b)]
+    whose = f" for {literal(peer)}" if peer and incident is not None else ""
+    said = f"✅ Fixed by {literal(article)}{whose}, marked by <@{esc(user)}>"
+    kept.append(context(said).to_dict())
     return kept
+
+
+def _value(text: object) -> dict:
+    try:
+        found = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def lookup(result: dict) -> list[Block]:

@@ -89,7 +89,13 @@ class Interactions:
             channel=channel,
             ts=message.get("ts") or body["container"]["message_ts"],
             text=f"Fixed by {blocks.esc(picked['article'])}",
-            blocks=blocks.resolved(message.get("blocks") or [], picked["article"], user),
+            blocks=blocks.resolved(
+                message.get("blocks") or [],
+                picked["article"],
+                user,
+                incident=picked["incident"],
+                peer=picked.get("peer"),
+            ),
         )
 
     def on_not_it(self, ack, body: dict, action: dict, client: WebClient, context) -> None:

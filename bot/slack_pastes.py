@@ -104,8 +104,10 @@ class Pastes:
             unfurl_media=False,
         )
         metrics.REPLIES.labels("post").inc()
-        incident = result.recorded[0] if result.recorded else None
-        state.remember_reply(channel, ts, thread_ts, posted["ts"], incident, result.peer)
+        # The busiest peer with an incident: the one a note in this thread most likely means.
+        first = next((p for p in result.peers if p.incident is not None), None)
+        incident, peer = (first.incident, first.peer) if first else (None, result.peer)
+        state.remember_reply(channel, ts, thread_ts, posted["ts"], incident, peer)
 
     def later(self, message: dict, channel: str, client: WebClient, edited: bool, context) -> None:
         self.background.submit("paste", self.answer, message, channel, client, edited, context)

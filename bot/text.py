@@ -9,6 +9,8 @@ from __future__ import annotations
 from kb.diagnose import Diagnosis
 from kb.events import Event
 from kb.groups import Group
+from kb.peers import PeerDiagnosis
+from kb.ranking import Cause
 from kb.stamps import duration
 
 EVENT_COLUMNS = (
@@ -68,23 +70,32 @@ def group_line(group: Group) -> str:
     )
 
 
+PEERS_SHOWN = 5  # a multi-peer paste details this many peers, then names the others
+
+
 def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
-    """A diagnosis as an engineer reads it in a terminal."""
+    """A diagnosis as an engineer reads it in a terminal: one peer's ranked causes, or each
+    peer of a multi-peer paste with its own top cause, confidence and incident."""
     out = [shown(d.summary())]
     if not d.groups:
         # A paste cut short may have lost its invalid-SPI lines: say so even when none is left.
         out.extend(f"warning: {w}" for w in d.warnings)
         return "\n".join(out) + "\n"
-    for n, cause in enumerate(d.causes[: d.top], 1):
-        out.append("")
-        out.append(f"{n}. {cause.title}  [{cause.id}, score {cause.score:.1f}]")
-        out.extend(f"     {reason}" for reason in cause.reasons)
-        if cause.worth_detailing(n, detailed):
-            out.append("   Check:")
-            out.extend(f"     {c}" for c in cause.verify)
-            out.append("   Fix:")
-            out.extend(f"     {c}" for c in cause.fixes)
-            out.extend(f"   Caveat: {c}" for c in cause.caveats[:2])
+    if d.box_first:
+        out.append(shown(f"! {d.box_first}"))
+    if len(d.peers) > 1:
+        for p in d.peers[:PEERS_SHOWN]:
+            out.extend(_peer(p, detailed))
+        rest = d.peers[PEERS_SHOWN:]
+        if rest:
+            out.append("")
+            named = ", ".join(f"{p.peer or 'unknown peer'}: {p.causes[0].id}" for p in rest)
+            out.append(shown(f"... and {len(rest)} more peer(s): {named}"))
+    else:
+        for n, cause in enumerate(d.causes[: d.top], 1):
+            out.extend(_cause(n, cause, detailed))
+            if n == 1:
+                out.extend(_decide(d.causes, d.decide))
     if d.incidents:
         out.append("")
         out.append("Past incidents:")
@@ -94,6 +105,41 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
         out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
     out.extend(f"warning: {w}" for w in d.warnings)
     return "\n".join(out) + "\n"
+
+
+def _cause(n: int, cause: Cause, detailed: int) -> list[str]:
+    out = [
+        "",
+        shown(f"{n}. {cause.title}  [{cause.id}, {cause.confidence}, score {cause.score:.1f}]"),
+    ]
+    out.extend(shown(f"     {reason}") for reason in cause.reasons)
+    if cause.worth_detailing(n, detailed):
+        out.append("   Check:")
+        out.extend(shown(f"     {c}") for c in cause.verify)
+        out.append("   Fix:")
+        out.extend(shown(f"     {c}") for c in cause.fixes)
+        out.extend(shown(f"   Caveat: {c}") for c in cause.caveats[:2])
+    return out
+
+
+def _decide(causes: list[Cause], decide: str | None) -> list[str]:
+    if not decide or len(causes) < 2:
+        return []
+    return [shown(f"   What would decide it ({causes[0].id} or {causes[1].id}): {decide}")]
+
+
+def _peer(p: PeerDiagnosis, detailed: int) -> list[str]:
+    spis = ", ".join(p.spis[:3]) or "unknown SPI"
+    more = f" and {len(p.spis) - 3} more" if len(p.spis) > 3 else ""
+    incident = f" (incident #{p.incident})" if p.incident is not None else ""
+    to = f" -> {p.local}" if p.local else ""
+    head = f"== Peer {p.peer or 'unknown'}{to}: {p.lines} line(s), SPI {spis}{more}{incident}"
+    out = ["", shown(head)]
+    out.extend(_cause(1, p.causes[0], detailed)[1:])
+    out.extend(_decide(p.causes, p.decide))
+    nxt = [f"{i}. {c.id} ({c.confidence}, {c.score:.1f})" for i, c in enumerate(p.causes[1:3], 2)]
+    out.append(shown("   Next: " + "; ".join(nxt)))
+    return out
 
 
 def incident_lines(incidents: list[dict], notes: int = 3) -> list[str]:

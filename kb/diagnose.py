@@ -1,8 +1,12 @@
-"""The one pipeline behind every door: text in, ranked causes and remembered incidents out."""
+"""The one pipeline behind every door: text in, ranked causes and remembered incidents out.
+
+Each peer is diagnosed on its own (kb/peers.py): `Diagnosis.peers`, busiest first, each with
+its ranking, confidence, "what would decide it" and incident. The top-level `causes`, `peer`,
+`local` and `platform` are the busiest peer's, as before.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,19 +17,20 @@ from kb.events import Event
 from kb.evidence import gather
 from kb.groups import MAX_GROUPS, Group, Grouper
 from kb.incidents import Incident, Sighting
+from kb.peers import MAX_PEERS_DIAGNOSED, PeerDiagnosis, box_first, diagnose_peers
 from kb.ranking import Cause, History, rank
-from kb.recall import recall, recurring
 from kb.scan import ScanStats, scan
 from kb.signals import Signal
 from kb.stamps import duration
 from kb.store import Store, StoreError, utcnow
+from kb.weighing import weigh
 
 DEFAULT_TOP = 5
 # A paste given as text (Slack, /spi, the console) is read up to this many characters; files
 # are streams and are read whole. Slack itself cuts a message at 40,000 characters.
 MAX_PASTE_CHARS = 1_000_000
 MAX_EVENTS_KEPT = 10_000  # a huge paste is still grouped whole; only this many events are listed
-MAX_INCIDENTS_PER_PASTE = 20  # beyond this many peers, the paste is a scan, not 20 incidents
+MAX_INCIDENTS_PER_PASTE = MAX_PEERS_DIAGNOSED  # more peers than this: a scan, not incidents
 
 
 @dataclass
@@ -43,6 +48,18 @@ class Diagnosis:
     warnings: list[str] = field(default_factory=list)
     top: int = DEFAULT_TOP
     ungrouped: int = 0  # invalid-SPI lines past the group cap: counted, in no group
+    peers: list[PeerDiagnosis] = field(default_factory=list)  # busiest first
+    box_first: str | None = None  # "N peers at once: look at this box first"
+
+    @property
+    def confidence(self) -> str:
+        """The busiest peer's confidence in its top cause."""
+        return self.causes[0].confidence if self.causes and self.groups else ""
+
+    @property
+    def decide(self) -> str | None:
+        """The busiest peer's "what would decide it", when its top two are close."""
+        return self.peers[0].decide if self.peers else None
 
     @property
     def found(self) -> bool:
@@ -83,6 +100,10 @@ class Diagnosis:
             "groups": [g.to_dict() for g in self.groups],
             "signals": [{"name": s.name, "detail": s.detail, "peer": s.peer} for s in self.signals],
             "causes": [c.to_dict() for c in self.causes[: self.top]],
+            "confidence": self.confidence,
+            "decide": self.decide,
+            "box_first": self.box_first,
+            "peers": [p.to_dict(self.top) for p in self.peers],
             "incidents": [i.to_dict() for i in self.incidents],
             "recorded_incidents": self.recorded,
             "warnings": self.warnings,
@@ -92,16 +113,6 @@ class Diagnosis:
 def _list(items: list[str], limit: int = 3) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
-def _primary(groups: list[Group]) -> Group | None:
-    if not groups:
-        return None
-    counts: Counter[str | None] = Counter()
-    for g in groups:
-        counts[g.peer] += g.count
-    best = max(counts.items(), key=lambda kv: (kv[1], kv[0] is not None))[0]
-    return next(g for g in groups if g.peer == best)
 
 
 def _head(text: str, limit: int) -> str:
@@ -153,12 +164,14 @@ def _reading_warnings(stats: ScanStats, events: list[Event], grouper: Grouper) -
     return warnings
 
 
-def _shown_incidents(history: History) -> list[Incident]:
-    """This peer's incidents, then related ones, each once."""
+def _shown_incidents(histories: Iterable[History]) -> list[Incident]:
+    """Each peer's incidents, then related ones, each once (busiest peer first)."""
     seen: set[int] = set()
     incidents = []
-    related = [i for i, _ in history.related] + [i for i, _ in history.similar_device]
-    for incident in history.same_peer + related:
+    histories = list(histories)
+    own = [i for h in histories for i in h.same_peer]
+    related = [i for h in histories for i, _ in h.related + h.similar_device]
+    for incident in own + related:
         if incident.id not in seen:
             seen.add(incident.id)
             incidents.append(incident)
@@ -184,32 +197,41 @@ def diagnose(
     events = _read(_chunks(paste, max_chars, warnings), stats, grouper)
     groups = grouper.groups()
     warnings.extend(_reading_warnings(stats, events, grouper))
-    signals = gather(events, groups)
-    primary = _primary(groups)
-    peer = primary.peer if primary else None
-    local = primary.local if primary else None
-    platform = primary.platform if primary else (events[0].platform if events else None)
-    history = History()
-    if store is not None and groups:
-        history = recall(store, events, groups, signals)
-        signals = signals + recurring(history, now)
+    signals = weigh(gather(events, groups), events, groups)
     articles = store.articles() if store is not None else _bundled_articles()
-    causes = rank(articles, signals, history, platform=platform, peer=peer, local=local)
+    peers = diagnose_peers(groups, events, signals, articles, store, now)
+    if peers:
+        first = peers[0]
+        causes, peer, local, platform = first.causes, first.peer, first.local, first.platform
+        signals = signals + [s for p in peers for s in p.signals if s.name == "recurring_peer"]
+    else:  # companion lines only: the paste as a whole, for what it is worth
+        peer = local = None
+        platform = events[0].platform if events else None
+        causes = rank(articles, signals, History(), platform=platform)
     diagnosis = Diagnosis(
         events,
         groups,
         signals,
         causes,
-        _shown_incidents(history),
+        _shown_incidents(p.history for p in peers),
         stats,
         peer,
         local,
         platform,
         top=top,
         ungrouped=grouper.ungrouped,
+        peers=peers,
+        box_first=box_first(groups, peers, signals),
     )
     diagnosis.warnings.extend(warnings)
-    if record and store is not None and groups and causes:
+    total = len({g.peer for g in groups})
+    recording = record and store is not None and bool(groups) and bool(causes)
+    if total > MAX_PEERS_DIAGNOSED:
+        diagnosis.warnings.append(
+            f"{total} peers in one paste: the {MAX_PEERS_DIAGNOSED} with the most lines were "
+            f"diagnosed{' and recorded' if recording else ''} one by one"
+        )
+    if recording:
         _record(store, diagnosis, source, now)
     return diagnosis
 
@@ -237,39 +259,33 @@ def diagnose_first(
 
 
 def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> None:
-    by_peer: dict[str, list[Group]] = defaultdict(list)
-    for group in diagnosis.groups:
-        if group.peer:
-            by_peer[group.peer].append(group)
-    peers = sorted(by_peer, key=lambda p: -sum(g.count for g in by_peer[p]))
-    if len(peers) > MAX_INCIDENTS_PER_PASTE:
-        diagnosis.warnings.append(
-            f"{len(peers)} peers in one paste: incidents were recorded for the "
-            f"{MAX_INCIDENTS_PER_PASTE} with the most lines"
-        )
-    top = diagnosis.causes[0].id
+    """An incident per known peer, each with its own top cause and signals."""
+    known = [p for p in diagnosis.peers if p.peer and p.causes]
     sightings = []
-    for peer in peers[:MAX_INCIDENTS_PER_PASTE]:
-        groups = by_peer[peer]
-        count = sum(g.count for g in groups)
-        spis = sorted({g.spi for g in groups if g.spi})
+    for p in known:
+        top = p.causes[0].id
+        spis = sorted(p.spis)
         sightings.append(
             Sighting(
-                peer=peer,
-                local=groups[0].local,
-                device=groups[0].device,
-                platform=groups[0].platform,
+                peer=p.peer,
+                local=p.local,
+                device=p.groups[0].device,
+                platform=p.platform,
                 spis=spis,
-                signals=sorted({s.name for s in diagnosis.signals if s.peer in (peer, None)}),
-                event_count=count,
+                signals=sorted({s.name for s in p.signals}),
+                event_count=p.lines,
                 top_cause=top,
-                summary=f"{count} invalid-SPI line(s), SPI {', '.join(spis) or '?'}; likely {top}",
+                summary=f"{p.lines} invalid-SPI line(s), SPI {', '.join(spis) or '?'}; "
+                f"{p.confidence} {top}",
             )
         )
     try:
         diagnosis.recorded = store.record_incidents(sightings, source=source, now=now)
     except StoreError as exc:
         diagnosis.warnings.append(f"this diagnosis was not recorded: {exc}")
+        return
+    for p, incident in zip(known, diagnosis.recorded, strict=True):
+        p.incident = incident
 
 
 @cache

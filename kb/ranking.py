@@ -11,6 +11,10 @@ comes with the sentence that earned it.
                      +1.5 per fix on an incident with the same local address, SPI or device,
                      +1 per fix on a similarly named device, +0.5 per fix on an incident
                      with similar evidence (cap +1.5), +1 when a note on the peer names the cause
+
+`rank` is given one peer's signals and history (kb/diagnose.py ranks each peer on its own;
+kb/weighing.py sets how much each signal counts), and each cause's confidence comes from
+kb/confidence.py once all are ranked.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process, utils
 
 from kb.article import Article
+from kb.confidence import assess
 from kb.incidents import Incident
 from kb.signals import Signal
 
@@ -47,11 +52,16 @@ class Cause:
     sources: list[str] = field(default_factory=list)
     # verify and fix as data: where, mode, path, command, placeholders... (kb/commands.py)
     commands: list[dict] = field(default_factory=list)
+    # What earned each point beyond the base rate: (signal name, or "history:<kind>", points).
+    # kb/confidence.py reads it to tell direct evidence from symptoms.
+    points: list[tuple[str, float]] = field(default_factory=list)
+    confidence: str = ""  # set by kb.confidence.assess once every cause is ranked
 
     @property
     def has_evidence(self) -> bool:
-        """Whether anything beyond the base rate speaks for or against this cause."""
-        return len(self.reasons) > 1
+        """Whether anything beyond the base rate speaks for this cause (a reason against it
+        points elsewhere)."""
+        return any(p > 0 for _, p in self.points)
 
     def worth_detailing(self, rank: int, detailed: int = 3) -> bool:
         """Commands for the top cause, and for the next ones only if evidence points there:
@@ -63,6 +73,7 @@ class Cause:
             "id": self.id,
             "title": self.title,
             "score": round(self.score, 2),
+            "confidence": self.confidence,
             "reasons": self.reasons,
             "summary": self.summary,
             "verify": self.verify,
@@ -94,12 +105,13 @@ def _note_excerpt(incident: Incident) -> str:
     return f': note "{text[:120]}{"…" if len(text) > 120 else ""}"'
 
 
-def _history_points(article: Article, history: History) -> list[tuple[float, str]]:
+def _history_points(article: Article, history: History) -> list[tuple[str, float, str]]:
+    """(kind, points, why) for every point history gives this article."""
     return [
-        *_peer_fix_points(article, history),
-        *_not_it_points(article, history),
-        *_related_fix_points(article, history),
-        *_note_points(article, history),
+        *(("history:peer-fix", p, why) for p, why in _peer_fix_points(article, history)),
+        *(("history:not-it", p, why) for p, why in _not_it_points(article, history)),
+        *(("history:related", p, why) for p, why in _related_fix_points(article, history)),
+        *(("history:note", p, why) for p, why in _note_points(article, history)),
     ]
 
 
@@ -206,6 +218,7 @@ def rank(
     for article in articles:
         score = article.prior
         reasons: list[str] = [f"{_fmt(article.prior)} base rate of this cause"]
+        earned: list[tuple[str, float]] = []
         for name, weight in article.evidence.items():
             found = by_name.get(name)
             if not found:
@@ -215,11 +228,14 @@ def rank(
             strongest = max(found, key=lambda s: s.strength)
             points = weight * strongest.strength
             score += points
+            if points:  # a signal of strength 0 is still said, with why it proves nothing
+                earned.append((name, points))
             against = "against: " if points < 0 else ""
             more = f" (and {len(found) - 1} more like it)" if len(found) > 1 else ""
             reasons.append(f"{_fmt(points)} {against}{strongest.detail}{more}")
-        for points, why in _history_points(article, history):
+        for kind, points, why in _history_points(article, history):
             score += points
+            earned.append((kind, points))
             reasons.append(f"{_fmt(points)} history: {why}")
         if len(reasons) == 1:
             reasons[0] += ": nothing in the paste or its history points here"
@@ -235,8 +251,10 @@ def rank(
                 commands=article.command_items(platform, peer, local),
                 caveats=list(article.caveats),
                 sources=list(article.sources),
+                points=earned,
             )
         )
     prior = {a.id: a.prior for a in articles}
     causes.sort(key=lambda c: (-c.score, -prior[c.id], c.id))
+    assess(causes)
     return causes

@@ -4,6 +4,7 @@ and the signal that a peer keeps coming back."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from kb.events import Event
@@ -22,16 +23,26 @@ SIMILAR_EVIDENCE_MIN_SHARED = 2
 
 
 def recall(
-    store: Store, events: list[Event], groups: list[Group], signals: list[Signal]
+    store: Store,
+    events: list[Event],
+    groups: list[Group],
+    signals: list[Signal],
+    *,
+    others: Iterable[str] = (),
 ) -> History:
-    """Past incidents of the paste's peers; others sharing its local address, SPI or device;
-    incidents on devices named like its devices; recent fixes whose evidence was alike."""
+    """Past incidents of the groups' peers; others sharing their local address, SPI or device;
+    incidents on devices named like those devices; recent fixes whose evidence was alike.
+
+    Called once per peer of a paste (its groups, its events and signals); `others` are the
+    paste's other peers, whose own past incidents count for them, not as "related" here."""
     peers = {g.peer for g in groups if g.peer}
     locals_ = {g.local for g in groups if g.local}
     spis = {g.spi for g in groups if g.spi}
-    devices = {e.device for e in events if e.device}
-    found = store.history(peers, limit=PEER_HISTORY_LIMIT)
-    found += store.history([], locals_, spis, devices, RELATED_LIMIT, exclude_peers=peers)
+    devices = {e.device for e in events if e.device} | {g.device for g in groups if g.device}
+    found = store.history(peers, limit=PEER_HISTORY_LIMIT) if peers else []
+    others = set(others) - peers
+    exclude = peers | others
+    found += store.history([], locals_, spis, devices, RELATED_LIMIT, exclude_peers=exclude)
     history = History()
     seen: set[int] = set()
     for incident in found:
@@ -53,7 +64,7 @@ def recall(
             for name in store.similar_devices(device, exclude=devices):
                 similar.setdefault(name, device)
         for incident in store.incidents_on_devices(similar):
-            if incident.id not in seen:
+            if incident.id not in seen and incident.peer not in others:
                 seen.add(incident.id)
                 history.similar_device.append((incident, similar[incident.device]))
     names = {s.name for s in signals}
@@ -67,7 +78,8 @@ def recall(
         if len(shared) >= SIMILAR_EVIDENCE_MIN_SHARED and overlap >= SIMILAR_EVIDENCE_CUTOFF:
             alike[incident_id] = overlap
     for incident in store.incidents_by_id(alike):
-        history.similar_evidence.append((incident, alike[incident.id]))
+        if incident.peer not in others:
+            history.similar_evidence.append((incident, alike[incident.id]))
     return history
 
 
