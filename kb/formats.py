@@ -37,11 +37,13 @@ TAG = re.compile(
 )
 
 # decaps: rec'd IPSEC packet has invalid spi for destaddr=L, prot=50, spi=0xHEX(DEC), srcaddr=P
-# IOS and IOS-XE; PIX/ASA 402101 prints the same words without srcaddr.
+# IOS and IOS-XE; PIX/ASA 402101 prints the same words without srcaddr. Posts and some
+# terminals show spaces around the fields ("destaddr= 192.0.2.10 , prot=50"): clean_line
+# closes them up after "=", and a space before each comma is allowed here.
 _DECAPS = re.compile(
-    rf"decaps:?\s*+rec.?d (?i:ipsec) packet has invalid spi for\s++destaddr=(?P<local>{_ADDR}),"
-    rf"\s*+prot=(?P<prot>\w++),\s*+spi=(?P<hex>{_HEX})(?:\s*+\((?P<dec>-?\d++)\))?"
-    rf"(?:,\s*+srcaddr=(?P<peer>{_ADDR}))?(?:,\s*+input interface=(?P<iface>[^\s,]++))?",
+    rf"decaps:?\s*+rec.?d (?i:ipsec) packet has invalid spi for\s++destaddr=(?P<local>{_ADDR})"
+    rf"\s*+,\s*+prot=(?P<prot>\w++)\s*+,\s*+spi=(?P<hex>{_HEX})(?:\s*+\((?P<dec>-?\d++)\))?"
+    rf"(?:\s*+,\s*+srcaddr=(?P<peer>{_ADDR}))?(?:\s*+,\s*+input interface=(?P<iface>[^\s,]++))?",
 )
 # ASA/FTD 4021xx:
 #   Received an ESP packet (SPI= 0xHEX, sequence number= 0xHEX) from P [(user= U)] to L

@@ -85,6 +85,10 @@ SHAPES: list[Shape] = [
     Shape("stamps prefix", "ISO stamps", lambda n: run("2020-01-01T00:00:00 ", n) + "!", FRAMING),
     Shape("stamps prefix", "fraction digits", lambda n: f"Mar  3 09:14:02.{'1' * n}!", FRAMING),
     Shape("stamps prefix", "uptimes", lambda n: run("1d", n) + "!", FRAMING),
+    # `logging origin-id hostname`: seq: host: time
+    Shape("stamps prefix", "origin-id hosts", lambda n: run("a: ", n) + "!", FRAMING),
+    Shape("stamps prefix", "origin-id host characters", lambda n: "1: " + "a" * n + ": 1", FRAMING),
+    Shape("stamps prefix", "sequence, host, spaces", lambda n: f"1: a:{' ' * n}!", FRAMING),
     # timestamps anywhere (find_time) and their conversion (to_seconds)
     Shape("ISO/BSD stamps", "month, spaces", lambda n: f"Jan{' ' * n}x", TIME),
     Shape("ISO/BSD stamps", "months", lambda n: run("Jan 1 ", n), TIME),
@@ -125,6 +129,10 @@ SHAPES: list[Shape] = [
                 f"{DECAPS_HEAD}spi=0x1, srcaddr=1.1.1.1, input interface={'a' * n}"
             ),
             "repeated phrase": lambda n: run("decaps: rec'd IPSEC packet has invalid spi for ", n),
+            "spaces before a comma": lambda n: (
+                "decaps: rec'd IPSEC packet has invalid spi for destaddr=1.1.1.1" + " " * n + "x"
+            ),
+            "spaced commas": lambda n: f"{DECAPS_HEAD}spi=0x1" + run(" , ", n),
         },
     ),
     *_tagged(

@@ -44,6 +44,14 @@ def only(text: str):
             "Jan 12 10:01:02.345",
             "rtr-edge-1",
         ),
+        # `logging origin-id hostname`: the host between the sequence number and the time.
+        (
+            "<164>4711: rtr-edge-1: Jan 12 2024 10:01:02.345 UTC: ",
+            "Jan 12 2024 10:01:02.345 UTC",
+            "rtr-edge-1",
+        ),
+        ("4711: rtr-edge-1: *Jan 12 10:01:02.345: ", "Jan 12 10:01:02.345", "rtr-edge-1"),
+        ("4711: rtr-edge-1: 00:12:34: ", "00:12:34", "rtr-edge-1"),
         ("", None, None),
     ],
 )
@@ -52,6 +60,31 @@ def test_every_syslog_framing(prefix: str, time: str | None, device: str | None)
     assert (event.peer, event.local, event.spi) == ("198.51.100.20", "192.0.2.10", "0x9E6D41B7")
     assert event.interface == "GigabitEthernet0/2"
     assert (event.time, event.device) == (time, device)
+
+
+@pytest.mark.parametrize(
+    "spaced",
+    [
+        # As the NANOG 2017-12 archive prints it, and the other ways posts space the fields.
+        IOS.replace("destaddr=192.0.2.10,", "destaddr= 192.0.2.10 ,"),
+        IOS.replace(", ", " , "),
+        IOS.replace("=", " = "),
+        IOS.replace(", prot=50, ", " ,prot=50 ,"),
+    ],
+)
+def test_spaces_inside_fields_give_the_plain_fields(spaced: str) -> None:
+    plain = only(IOS).to_dict()
+    got = only(spaced).to_dict()
+    keys = ("kind", "peer", "local", "spi", "spi_decimal", "protocol", "interface", "problems")
+    assert {k: got[k] for k in keys} == {k: plain[k] for k in keys}
+
+
+def test_origin_id_hostname_gives_the_plain_fields() -> None:
+    framed = only(f"<164>4711: rtr-edge-1: Jan 12 2024 10:01:02.345 UTC: {IOS}")
+    plain = only(f"<164>4711: Jan 12 2024 10:01:02.345 UTC: {IOS}")
+    assert framed.device == "rtr-edge-1" and plain.device is None
+    keys = ("kind", "peer", "local", "spi", "time", "interface")
+    assert {k: getattr(framed, k) for k in keys} == {k: getattr(plain, k) for k in keys}
 
 
 def test_iosxe_subfacility_tag() -> None:
