@@ -68,11 +68,12 @@ def _timing(paste: _Paste) -> list[Signal]:
     for peer, peer_groups in by_peer.items():
         who = peer or "an unknown peer"
         for g in (g for g in peer_groups if _repeats(g)):
+            spi = g.spi or "(not printed)"
             span = duration(g.span_seconds) if g.span_seconds is not None else "unknown time"
             signals.append(
                 Signal(
                     "repeating_spi",
-                    f"the same SPI {g.spi} from {who} was logged {g.count} times over {span} "
+                    f"the same SPI {spi} from {who} was logged {g.count} times over {span} "
                     "(a rekey race does not repeat; IOS logs this at most once a minute)",
                     peer,
                 )
@@ -81,7 +82,7 @@ def _timing(paste: _Paste) -> list[Signal]:
                 signals.append(
                     Signal(
                         "long_outage",
-                        f"SPI {g.spi} from {who} kept failing for {span}: nothing re-keyed "
+                        f"SPI {spi} from {who} kept failing for {span}: nothing re-keyed "
                         "the tunnel, so dead-peer detection is probably off",
                         peer,
                     )
@@ -91,7 +92,8 @@ def _timing(paste: _Paste) -> list[Signal]:
             signals.append(
                 Signal(
                     "single_event",
-                    f"a single invalid-SPI line for {who} (SPI {g.spi}, line {g.first_line}) "
+                    f"a single invalid-SPI line for {who} (SPI {g.spi or 'not printed'}, "
+                    f"line {g.first_line}) "
                     "and nothing after it",
                     peer,
                 )

@@ -45,6 +45,13 @@ _DECAPS = re.compile(
     rf"\s*+,\s*+prot=(?P<prot>\w++)\s*+,\s*+spi=(?P<hex>{_HEX})(?:\s*+\((?P<dec>-?\d++)\))?"
     rf"(?:\s*+,\s*+srcaddr=(?P<peer>{_ADDR}))?(?:\s*+,\s*+input interface=(?P<iface>[^\s,]++))?",
 )
+# The same message cut short right after its head, as people paste it from memory or a ticket:
+# still an invalid SPI, with the peer and the SPI unknown. "for" and trailing punctuation may
+# end it; anything else after "spi" is not this message.
+_DECAPS_HEAD = re.compile(
+    r"decaps:?\s*+rec.?d (?i:ipsec) packet has invalid spi(?: for)?[\s.,:]*+$"
+)
+CUT_SHORT = "cut short"
 # ASA/FTD 4021xx:
 #   Received an ESP packet (SPI= 0xHEX, sequence number= 0xHEX) from P [(user= U)] to L
 _ASA_PACKET = re.compile(
@@ -126,12 +133,23 @@ def _addresses(event: Event, m: re.Match) -> Event:
 def _decaps(event: Event, line: str, pos: int) -> Event | None:
     m = _DECAPS.match(line, pos)
     if m is None:
-        return None
+        return _decaps_cut_short(event, line, pos)
     event.kind = "invalid_spi"
     _addresses(event, m)
     event.protocol = PROTOCOLS.get(m["prot"].lower())
     event.interface = m["iface"]
     set_spi(event, m["hex"], m["dec"])
+    return event
+
+
+def _decaps_cut_short(event: Event, line: str, pos: int) -> Event | None:
+    if _DECAPS_HEAD.match(line, pos) is None:
+        return None
+    event.kind = "invalid_spi"
+    event.detail = CUT_SHORT
+    event.problems.append(
+        "the line ends after 'has invalid spi': no destination, SPI or source address"
+    )
     return event
 
 
@@ -297,7 +315,7 @@ MARKER_PLAIN = b"SP"
 MARKER_PLAIN_WORDS = (b"SPI", b"ESP")
 
 # Hand-copied lines break after these words; the next line finishes the message.
-_WRAP_END = re.compile(r"(?:\bfor|\bpacket|,)$", re.I)
+_WRAP_END = re.compile(r"(?:\bfor|\bpacket|\bspi|,)$", re.I)
 JOINABLE = frozenset(
     {"RECVD_PKT_INV_SPI", "402101", "402114", "402116", "402119", "402120", "RECVD_PKT_MAC_ERR"}
     | {"RECVD_PKT_NOT_IPSEC", "IKMP_NO_SA"}
@@ -331,8 +349,8 @@ def recognise(line: str, number: int) -> Event | None:
 
 
 def cut_short(line: str) -> bool:
-    """Whether an unrecognised line is the first half of a wrapped message: it ends in
-    'for', 'packet' or ',' and carries the tag of a message that gets wrapped."""
+    """Whether a line not read whole is the first half of a wrapped message: it ends in
+    'for', 'packet', 'spi' or ',' and carries the tag of a message that gets wrapped."""
     if _WRAP_END.search(line) is None:
         return False
     tag = TAG.search(line)

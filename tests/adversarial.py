@@ -129,6 +129,12 @@ SHAPES: list[Shape] = [
                 f"{DECAPS_HEAD}spi=0x1, srcaddr=1.1.1.1, input interface={'a' * n}"
             ),
             "repeated phrase": lambda n: run("decaps: rec'd IPSEC packet has invalid spi for ", n),
+            "cut short, spaces": lambda n: (
+                "decaps: rec'd IPSEC packet has invalid spi" + " " * n + "x"
+            ),
+            "cut short, punctuation": lambda n: (
+                "decaps: rec'd IPSEC packet has invalid spi" + run(" .,:", n) + "x"
+            ),
             "spaces before a comma": lambda n: (
                 "decaps: rec'd IPSEC packet has invalid spi for destaddr=1.1.1.1" + " " * n + "x"
             ),
@@ -332,6 +338,14 @@ SHAPES: list[Shape] = [
         PASTE,
     ),
     Shape("wrap-join", "commas", lambda n: "%CRYPTO-4-RECVD_PKT_INV_SPI: " + "," * n, PASTE),
+    Shape(
+        "wrap-join",
+        "lines cut short after 'spi'",
+        lambda n: run(
+            "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi\n", n
+        ),
+        PASTE,
+    ),
     Shape(
         "wrap-join",
         "repeated 'for'",

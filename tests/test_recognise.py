@@ -259,6 +259,34 @@ def test_line_wrapped_in_two(after: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi",
+        "Sep  2 13:27:57.707: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for",
+        "%PIX-4-402101: decaps: rec'd IPSEC packet has invalid spi.",
+    ],
+)
+def test_line_cut_short_after_the_tag_is_an_event_with_peer_and_spi_unknown(head: str) -> None:
+    for paste in (head, f"seeing this once in a while:\n{head}\n", f"{head}\nnext line\n"):
+        event = only(paste)
+        assert (event.kind, event.peer, event.local, event.spi) == ("invalid_spi", None, None, None)
+        assert event.detail == "cut short" and "has invalid spi" in event.problems[0]
+
+
+def test_a_line_cut_short_is_not_a_message_with_more_after_it() -> None:
+    assert (
+        parse_text("%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi x=1")
+        == []
+    )
+
+
+def test_line_wrapped_right_after_spi_is_still_joined() -> None:
+    cut = IOS.index(" for ")
+    event = only(f"{IOS[:cut]}\n{IOS[cut:].strip()}\n")
+    assert (event.peer, event.spi, event.detail) == ("198.51.100.20", "0x9E6D41B7", None)
+
+
 def test_hex_decimal_mismatch_is_reported() -> None:
     event = only(IOS.replace("(2657960375)", "(2657960376)"))
     assert event.spi == "0x9E6D41B7" and event.spi_decimal == 2657960376
