@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from kb import fortigate
 from kb.events import PROTOCOLS, Event, canonical_ip, set_spi
 from kb.stamps import find_time, read_prefix
 
@@ -112,8 +113,6 @@ _SCREENOS = re.compile(
     rf"(?:/\d++)?,\s*+(?P<proto>ESP|AH),\s*+SPI (?P<hex>{_HEX}))?",
     re.I,
 )
-# A key starts where a word starts, or findall would rescan a long word from each character.
-_FORTI_FIELD = re.compile(r"""(?<!\w)(\w++)=(?:"([^"]*+)"|'([^']*+)'|(\S++))""")
 
 _PLATFORMS = {"ASA": "asa", "FTD": "ftd", "PIX": "pix"}
 _IKE_PORTS = {"500", "4500", "isakmp", "non500-isakmp"}
@@ -313,6 +312,20 @@ MARKER_TAGS = rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list
 # Every untagged format names SPI or ESP in upper case; "SP" finds both in one pass.
 MARKER_PLAIN = b"SP"
 MARKER_PLAIN_WORDS = (b"SPI", b"ESP")
+# Lines with neither a tag nor SPI/ESP that still bear on a diagnosis, found by plain search:
+# FortiGate HA events (log id subtype 08), tunnel up/down and denied IKE/ESP traffic.
+MARKER_LITERALS = (
+    b'logid="0108',
+    b"logid=0108",
+    b"subtype=ha",
+    b'subtype="ha"',
+    b"tunnel-up",
+    b"tunnel-down",
+    b"local-in-policy",
+    b"dstport=500 ",
+    b"dstport=4500 ",
+    b"proto=50 ",
+)
 
 # Hand-copied lines break after these words; the next line finishes the message.
 _WRAP_END = re.compile(r"(?:\bfor|\bpacket|\bspi|,)$", re.I)
@@ -336,8 +349,8 @@ def recognise(line: str, number: int) -> Event | None:
             event.time, event.device = read_prefix(line[:start])
         return event
     lowered = line.lower()
-    if "logdesc=" in lowered and "unknown spi" in lowered:
-        return _fortigate(line, number)
+    if "logid=" in lowered or "log_id=" in lowered or "logdesc=" in lowered:
+        return fortigate.recognise(line, number)
     for phrase, platform, handler in _UNTAGGED:
         at = lowered.find(phrase)
         if at != -1:
@@ -355,17 +368,3 @@ def cut_short(line: str) -> bool:
         return False
     tag = TAG.search(line)
     return tag is not None and tag["mnemonic"] in JOINABLE
-
-
-def _fortigate(line: str, number: int) -> Event | None:
-    fields = {k.lower(): a or b or c for k, a, b, c in _FORTI_FIELD.findall(line)}
-    event = Event("invalid_spi", "fortigate", fields.get("logid"), number, line)
-    event.peer = _ip(fields.get("remip"))
-    event.local = _ip(fields.get("locip"))
-    event.protocol = "esp"
-    event.device = fields.get("devname")
-    event.interface = fields.get("outintf")
-    set_spi(event, fields.get("spi"))
-    if "date" in fields and "time" in fields:
-        event.time = f"{fields['date']} {fields['time']}"
-    return event

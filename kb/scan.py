@@ -17,6 +17,7 @@ from typing import BinaryIO
 from kb.events import Event
 from kb.formats import (
     CUT_SHORT,
+    MARKER_LITERALS,
     MARKER_PLAIN,
     MARKER_PLAIN_WORDS,
     MARKER_TAGS,
@@ -93,6 +94,14 @@ def _candidate_starts(data: bytes, end: int) -> list[int]:
             if word_a in line or word_b in line:
                 starts.add(start)
         at = find(MARKER_PLAIN, stop + 1, end)
+    for word in MARKER_LITERALS:
+        at = find(word, 0, end)
+        while at != -1:
+            starts.add(rfind(b"\n", 0, at) + 1)
+            stop = find(b"\n", at, end)
+            if stop == -1:
+                break
+            at = find(word, stop + 1, end)
     return sorted(starts)
 
 

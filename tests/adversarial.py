@@ -65,6 +65,8 @@ def _tagged(family: str, head: str, shapes: dict[str, Callable[[int], str]]) -> 
 DECAPS_HEAD = "decaps: rec'd IPSEC packet has invalid spi for destaddr=192.0.2.1, prot=50, "
 ASA_HEAD = "IPSEC: Received an ESP packet (SPI= 0x1, sequence number= 0x1) from "
 FORTI = "logid=0101037132 logdesc=x msg=Received ESP packet with unknown SPI. "
+FORTI_HA = 'logid="0108037892" subtype="ha" logdesc="Virtual cluster member state moved" '
+FORTI_DENY = 'logid="0001000014" type="traffic" action="deny" policytype="local-in-policy" '
 
 SHAPES: list[Shape] = [
     # syslog framing before a tag (kb.stamps._PREFIX and the framings tried before it)
@@ -301,6 +303,12 @@ SHAPES: list[Shape] = [
     Shape("FortiGate fields", "time digits", lambda n: f"{FORTI}date=2020-01-01 time={'1' * n}"),
     Shape("FortiGate fields", "SPI digits", lambda n: f"{FORTI}spi={'f' * n}"),
     Shape("FortiGate fields", "address digits", lambda n: f"{FORTI}remip={'1' * n}"),
+    Shape("FortiGate fields", "detail keys", lambda n: FORTI + run("vpntunnel=", n)),
+    Shape("FortiGate fields", "HA, one word", lambda n: FORTI_HA + "a" * n),
+    Shape("FortiGate fields", "HA, keys", lambda n: FORTI_HA + run('ha_role="', n)),
+    Shape("FortiGate fields", "deny, ports", lambda n: FORTI_DENY + run("dstport=500 ", n)),
+    Shape("FortiGate fields", "deny, open quotes", lambda n: FORTI_DENY + run('proto="', n)),
+    Shape("FortiGate fields", "tunnel status, keys", lambda n: run("action=tunnel-down ", n)),
     # Behind a tag, so that the scanner reads these lines too (it reads only marked lines).
     *_tagged(
         "Slack entities",
@@ -364,6 +372,10 @@ SHAPES: list[Shape] = [
     Shape("scan markers", "tags", lambda n: run("%CRYPTO", n), PASTE),
     Shape("scan markers", "newlines", lambda n: "\n" * n, PASTE),
     Shape("scan markers", "SPI lines", lambda n: run("SPI\n", n), PASTE),
+    Shape("scan markers", "FortiGate HA ids", lambda n: run('logid="0108', n), PASTE),
+    Shape("scan markers", "FortiGate HA lines", lambda n: run('logid="0108\n', n), PASTE),
+    Shape("scan markers", "IKE ports", lambda n: run("dstport=500 ", n), PASTE),
+    Shape("scan markers", "local-in lines", lambda n: run("local-in-policy\n", n), PASTE),
     Shape("scan markers", "ACL phrase", lambda n: run("%SEC-6-IPACCESSLOGP: list ", n), PASTE),
     Shape("scan markers", "ACL name", lambda n: "%SEC-6-IPACCESSLOGP: list " + "a" * n, PASTE),
     Shape("scan markers", "marker at the end of a long line", lambda n: "x" * n + IOS, PASTE),
