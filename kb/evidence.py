@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kb.events import Event, is_private
+from kb.fortigate import IKE_PORTS, NO_TUNNEL, tunnel_and_port
 from kb.groups import Group
 from kb.signals import Signal
 from kb.stamps import duration
@@ -209,7 +210,11 @@ def _nat(paste: _Paste) -> list[Signal]:
         Signal("nat_t", f"peer {peer} is a private address talking to a public one: NAT", peer)
         for peer in natted
     ]
-    port_4500 = [e for e in paste.events if _NAT_T_PORT.search(e.text)]
+    # UDP 4500 from a source no tunnel owns (FortiGate vpntunnel="N/A") says nothing about
+    # the NAT of a tunnel.
+    port_4500 = [
+        e for e in paste.events if _NAT_T_PORT.search(e.text) and tunnel_and_port(e)[0] != NO_TUNNEL
+    ]
     if port_4500 and not natted:
         signals.append(Signal("nat_t", f"UDP 4500 (NAT-T) is in use ({_where(port_4500)})"))
     return signals
@@ -235,6 +240,50 @@ def _protocol_and_tunnel(paste: _Paste) -> list[Signal]:
     return signals
 
 
+def _fortigate(paste: _Paste) -> list[Signal]:
+    """Per peer, from FortiGate's unknown-SPI event: no tunnel owns the SPI; the remote port
+    changed between lines (a NAT made a new binding) or is one IKE never uses."""
+    signals = []
+    seen: dict[str | None, list[tuple[Event, str | None, str | None]]] = defaultdict(list)
+    for event in paste.invalid:
+        tunnel, port = tunnel_and_port(event)
+        if tunnel or port:
+            seen[event.peer].append((event, tunnel, port))
+    for peer, found in sorted(seen.items(), key=lambda kv: kv[0] or ""):
+        who = peer or "an unknown source"
+        orphans = [e for e, tunnel, _ in found if tunnel == NO_TUNNEL]
+        if orphans:
+            signals.append(
+                Signal(
+                    "no_tunnel_for_spi",
+                    f'no tunnel owns the SPIs from {who} (vpntunnel="N/A", {_where(orphans)}): '
+                    "FortiGate names the tunnel of a configured peer, so this source is not one",
+                    peer,
+                )
+            )
+        ports = list(dict.fromkeys(port for _, _, port in found if port))
+        if len(ports) >= 2:
+            signals.append(
+                Signal(
+                    "remote_port_changed",
+                    f"the remote port of {who} changed ({' -> '.join(ports[:4])}): a NAT in "
+                    "front of it made a new binding for the same tunnel",
+                    peer,
+                )
+            )
+        odd = [port for port in ports if port not in IKE_PORTS]
+        if odd:
+            signals.append(
+                Signal(
+                    "odd_remote_port",
+                    f"ESP from {who} came from port {', '.join(odd[:3])}, not the 500/4500 that "
+                    "IKE uses: a NAT in front of it, or not an IKE peer at all",
+                    peer,
+                )
+            )
+    return signals
+
+
 # In this order: the order of the reasons in a reply.
 _RULES = (
     _timing,
@@ -246,6 +295,7 @@ _RULES = (
     _acl_denies,
     _nat,
     _protocol_and_tunnel,
+    _fortigate,
 )
 
 

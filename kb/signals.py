@@ -24,6 +24,9 @@ SIGNALS: dict[str, str] = {
     "ike_invalid_spi_notify": "IKEv2 PFKEY invalid SPI / INVALID_SPI notify (rekey race)",
     "tunnel_flap": "the tunnel went down or flapped",
     "recurring_peer": "this peer had three or more incidents in 30 days",
+    "no_tunnel_for_spi": 'FortiGate: no tunnel owns the SPI (vpntunnel="N/A"): not a peer',
+    "remote_port_changed": "the remote port of a peer changed between lines: a new NAT binding",
+    "odd_remote_port": "ESP from a remote port IKE does not use (not 500/4500)",
 }
 
 

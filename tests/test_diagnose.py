@@ -261,14 +261,3 @@ def test_commands_are_shown_only_where_evidence_points(store: Store) -> None:
     )
     repeating = text.diagnosis(diagnose((PASTES / "out-of-sync.txt").read_text(), store))
     assert repeating.count("Check:") == 3
-
-
-def test_a_line_cut_short_is_diagnosed_and_says_what_to_paste() -> None:
-    paste = "seen once in a while:\n%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi\n"
-    result = diagnose(paste, None)
-    assert result.found and (result.peer, result.groups[0].spi) == (None, None)
-    assert result.causes[0].id in ("rekey-race", "sa-out-of-sync")
-    [warning] = result.warnings
-    assert "peer and the SPI are unknown" in warning
-    assert "destaddr, spi and srcaddr" in warning and "show crypto ipsec sa" in warning
-    assert "SPI None" not in " ".join(r for c in result.causes for r in c.reasons)
