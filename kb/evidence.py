@@ -12,6 +12,7 @@ from kb.fortigate import IKE_PORTS, NO_TUNNEL, tunnel_and_port
 from kb.groups import Group
 from kb.signals import Signal
 from kb.stamps import duration
+from kb.transcripts import counter_value, nat_addresses
 
 REPEAT_MIN_COUNT = 3  # or two lines at least REPEAT_MIN_SPAN apart
 REPEAT_MIN_SPAN = 50.0  # IOS logs the error at most once a minute
@@ -20,6 +21,9 @@ FAILOVER_WINDOW = 120.0  # a failover this long before the first invalid SPI sti
 MANY_SPIS = 3
 MANY_PEERS_ONE_SPI = 3
 MANY_PEERS = 5
+RELOAD_WINDOW = 3600.0  # peers keep their old SAs for up to a lifetime (an hour by default)
+MANY_DROPS = 100  # a drop counter this high is a stream of packets, not one at a rekey
+_CRYPTO_PROCESS = re.compile(r"process\s*+=?\s*+\"?\s*+(?:crypto|ipsec|ike|isakmp)", re.I)
 _SEQ_ZERO = re.compile(r"sequence number=\s*(?:0x)?0+\b", re.I)
 _NAT_T_PORT = re.compile(r"(?::|remport=['\"]?|\()4500\b")
 
@@ -284,6 +288,155 @@ def _fortigate(paste: _Paste) -> list[Signal]:
     return signals
 
 
+def _first_invalid(paste: _Paste, peer: str | None = None) -> Event | None:
+    """The first invalid-SPI event of the paste, or of one peer."""
+    return next((e for e in paste.invalid if peer is None or e.peer == peer), None)
+
+
+def _before(event: Event, target: Event | None, window: float) -> tuple[bool, float | None]:
+    """Whether event comes before target (by line, and within `window` seconds when both have
+    times), and the gap in seconds when known."""
+    if target is None or event.line > target.line:
+        return False, None
+    gap = None
+    if event.seconds is not None and target.seconds is not None:
+        gap = target.seconds - event.seconds
+    return gap is None or 0 <= gap <= window, gap
+
+
+def _box(paste: _Paste) -> list[Signal]:
+    """This box reloaded (its peers still hold the old SAs), or ran short of memory, CPU or
+    forwarding capacity (a crypto process failing is the strongest case)."""
+    signals = []
+    reloads = paste.by_kind["box_reload"]
+    if reloads:
+        first = reloads[0]
+        before, gap = _before(first, _first_invalid(paste), RELOAD_WINDOW)
+        what = f"this box restarted ({first.tag or first.detail}, line {first.line})"
+        if before:
+            when = f"{duration(gap)} " if gap is not None else ""
+            said = (
+                f"{what} {when}before the first invalid SPI: it lost every SA while its peers "
+                "kept theirs, so they keep sending on SPIs it no longer has"
+            )
+            signals.append(Signal("box_reloaded", said))
+        else:
+            said = f"{what}, not shortly before the invalid SPIs"
+            signals.append(Signal("box_reloaded", said, strength=0.5))
+    found = paste.by_kind["box_resources"]
+    problems = [e for e in found if not (e.detail or "").startswith("process ")]
+    if problems:
+        tags = sorted({(e.tag or "").lstrip("%") for e in problems if e.tag})
+        crypto = any(_CRYPTO_PROCESS.search(e.text) for e in found)
+        where = " in a crypto process" if crypto else ""
+        said = f"this box ran short of resources{where} ({', '.join(tags)}; {_where(problems)})"
+        signals.append(Signal("box_resources", said, strength=1.0 if crypto else 0.5))
+    return signals
+
+
+def _one_sided_clear(paste: _Paste) -> list[Signal]:
+    """An operator cleared SAs on this box (a command in the paste), or this box deleted an SA
+    with no IKE SA to tell the peer on (delete notify for an SPI that then comes back invalid):
+    the peer was never told."""
+    signals = []
+    for event in paste.by_kind["operator_clear"]:
+        target = _first_invalid(paste, event.peer) or _first_invalid(paste)
+        before, _ = _before(event, target, RELOAD_WINDOW)
+        what = f"`{event.detail}` typed on this box (line {event.line})"
+        if before:
+            said = f"{what} before the invalid SPIs: the peer was not told and kept its SAs"
+            signals.append(Signal("one_sided_clear", said, event.peer))
+        else:
+            said = f"{what} after the invalid SPIs began: not what started them"
+            signals.append(Signal("one_sided_clear", said, event.peer, strength=0.3))
+    invalid_spis = {(e.peer, e.spi) for e in paste.invalid if e.spi}
+    for event in paste.by_kind["delete_notify_no_sa"]:
+        if event.spi and (event.peer, event.spi) in invalid_spis:
+            said = (
+                f"this box deleted SA {event.spi} of {event.peer} with no IKE SA to tell it on "
+                f"(line {event.line}), and the peer kept sending on it"
+            )
+            signals.append(Signal("one_sided_clear", said, event.peer))
+            break
+    return signals
+
+
+def _nat_debug(paste: _Paste) -> list[Signal]:
+    """`debug ip nat` translating traffic between two private networks: traffic that belongs
+    in the tunnel is translated first, so it no longer matches the crypto ACL or proxy IDs."""
+    translated = []
+    for event in paste.by_kind["nat_translation"]:
+        addresses = nat_addresses(event)
+        if addresses is None:
+            continue
+        inside, outside, remote = addresses
+        if inside != outside and is_private(inside) and is_private(remote):
+            translated.append((event, inside, outside, remote))
+    if not translated:
+        return []
+    _, inside, outside, remote = translated[0]
+    lines = _where([t[0] for t in translated])
+    said = (
+        f"NAT translated {inside} -> {outside} for traffic to {remote} ({lines}): "
+        "traffic between private networks is normally sent through the VPN untranslated, so a "
+        "NAT exemption is probably missing"
+    )
+    return [Signal("nat_translated_vpn", said)]
+
+
+def _drops(paste: _Paste) -> list[Signal]:
+    """Drop counters for packets with an unknown SPI (ASA `show asp drop`, IOS-XE QFP)."""
+    many = [e for e in paste.by_kind["drop_counter"] if counter_value(e) >= MANY_DROPS]
+    if not many:
+        return []
+    said = "; ".join(f"{e.detail} (line {e.line})" for e in many[:2])
+    return [
+        Signal(
+            "invalid_spi_drops",
+            f"drop counters: {said}: a steady stream of packets on SPIs this box does not have, "
+            "not a few at a rekey",
+        )
+    ]
+
+
+def _defect_signatures(paste: _Paste) -> list[Signal]:
+    """ASA/FTD PFKEY 'Invalid SPI' (Cisco's bug notes CSCwc54984 and CSCvx23833 call it, at a
+    rekey the box started, unexpected), and an SPI reported invalid that is one of this box's
+    own SPIs byte-reversed (CSCvx23833)."""
+    signals = []
+    pfkey = [
+        e
+        for e in paste.by_kind["ike_invalid_spi_notify"]
+        if e.platform in ("asa", "ftd") and "PFKEY" in (e.detail or "")
+    ]
+    if pfkey:
+        spis = ", ".join(sorted({e.spi for e in pfkey if e.spi})) or "an SPI"
+        said = (
+            f"the ASA/FTD IKEv2 process got 'PFKEY Invalid SPI' for {spis} ({_where(pfkey)}): "
+            "Cisco's bug notes CSCwc54984 and CSCvx23833 call this unexpected at a rekey"
+        )
+        signals.append(Signal("pfkey_invalid_spi", said))
+    reported = pfkey + paste.invalid
+    others: dict[str, Event] = {}
+    for event in paste.events:
+        if event.spi and event not in reported:
+            others.setdefault(event.spi, event)
+    for event in reported:
+        if not event.spi:
+            continue
+        flipped = f"0x{int(event.spi, 16).to_bytes(4, 'big')[::-1].hex().upper()}"
+        own = others.get(flipped)
+        if own is not None and flipped != event.spi:
+            said = (
+                f"SPI {event.spi} reported invalid (line {event.line}) is {flipped} (line "
+                f"{own.line}) byte-reversed: the box mangled its own SPI, a defect (CSCvx23833), "
+                "not a race"
+            )
+            signals.append(Signal("spi_byte_reversed", said, event.peer))
+            break
+    return signals
+
+
 # In this order: the order of the reasons in a reply.
 _RULES = (
     _timing,
@@ -296,6 +449,11 @@ _RULES = (
     _nat,
     _protocol_and_tunnel,
     _fortigate,
+    _box,
+    _one_sided_clear,
+    _nat_debug,
+    _drops,
+    _defect_signatures,
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from kb import fortigate
+from kb import fortigate, transcripts
 from kb.events import PROTOCOLS, Event, canonical_ip, set_spi
 from kb.stamps import find_time, read_prefix
 
@@ -105,7 +105,15 @@ _DELETE_NOTIFY = re.compile(
     rf" dst (?P<peer>{_ADDR})(?: for SPI (?P<hex>{_HEX}))?",
     re.I,
 )
-_PFKEY = re.compile(rf"Received PFKEY Invalid SPI for SPI (?P<hex>{_HEX})", re.I)
+# ASA/FTD IKEv2 platform debugs (711001 when sent to syslog): PFKEY is the ASA's interface
+# between IKE and the IPsec data path. "Invalid SPI" reports an SPI the data path does not
+# have; add/update/Active/delete name SPIs this box itself installed or removed (CSCvx23833).
+_PFKEY = re.compile(
+    rf"Received PFKEY (?P<what>Invalid SPI|add SA|update SA|Active SA|delete SA) for SPI "
+    rf"(?P<hex>{_HEX})",
+    re.I,
+)
+_INBOUND_RULE = re.compile(rf"inbound permit rule, SPI (?P<hex>{_HEX})", re.I)
 _INVALID_SPI_NOTIFY = re.compile(r"Sending INVALID_SPI notify", re.I)
 _PANOS = re.compile(rf"can't find sa for proto (?P<proto>ESP|AH) spi (?P<hex>{_HEX})", re.I)
 _SCREENOS = re.compile(
@@ -259,10 +267,41 @@ def _acl(pattern: re.Pattern) -> Handler:
     return handle
 
 
+_BOX_DETAIL_CHARS = 120
+
+
+def _box(kind: str, facilities: frozenset[str]) -> Handler:
+    """This box itself: a reload or restart (box_reload), or memory, CPU or forwarding
+    resources running out (box_resources). The detail is the message text, cut short."""
+
+    def handle(event: Event, line: str, pos: int) -> Event | None:
+        if (event.tag or "")[1:].split("-", 1)[0] not in facilities:
+            return None
+        event.kind = kind
+        event.detail = line[pos : pos + _BOX_DETAIL_CHARS].strip() or None
+        return event
+
+    return handle
+
+
+_IOS_SYS = frozenset({"SYS"})
+_ASA_SYS = frozenset({"ASA", "FTD", "PIX"})
+
+
 def _ike_debug(event: Event, line: str, pos: int) -> Event | None:
     m = _PFKEY.search(line, pos)
     if m is not None:
-        event.kind = "ike_invalid_spi_notify"
+        if event.tag is None:
+            event.platform = "asa"  # PFKEY debugs exist on ASA and FTD only
+        invalid = m["what"].lower() == "invalid spi"
+        event.kind = "ike_invalid_spi_notify" if invalid else "own_spi"
+        event.detail = f"PFKEY {m['what']}"
+        set_spi(event, m["hex"])
+        return event
+    m = _INBOUND_RULE.search(line, pos)
+    if m is not None:
+        event.kind = "own_spi"
+        event.detail = "inbound permit rule"
         set_spi(event, m["hex"])
         return event
     if _INVALID_SPI_NOTIFY.search(line, pos):
@@ -295,20 +334,45 @@ _BY_MNEMONIC: dict[str, Handler] = {
     "106006": _acl(_ACL_ASA),
     "106007": _acl(_ACL_ASA),
     "711001": _ike_debug,
+    # This box restarted: IOS %SYS-5-RESTART "System restarted --" and %SYS-5-RELOAD "Reload
+    # requested by ..."; ASA/FTD 199001 (reload command), 199002 (startup completed), 199005
+    # (startup begin).
+    "RESTART": _box("box_reload", _IOS_SYS),
+    "RELOAD": _box("box_reload", _IOS_SYS),
+    "199001": _box("box_reload", _ASA_SYS),
+    "199002": _box("box_reload", _ASA_SYS),
+    "199005": _box("box_reload", _ASA_SYS),
+    # This box short of resources: %SYS-2-MALLOCFAIL, %SYS-3-CPUHOG (Cisco 15093),
+    # %IOSXE_QFP-2-LOAD_EXCEED (the forwarding processor over its load threshold).
+    "MALLOCFAIL": _box("box_resources", _IOS_SYS),
+    "CPUHOG": _box("box_resources", _IOS_SYS),
+    "LOAD_EXCEED": _box("box_resources", frozenset({"IOSXE_QFP"})),
 }
 
-# Untagged formats: (phrase that must appear, platform, recogniser).
+# Untagged formats: (phrase that must appear, platform, recogniser), tried in this order.
 _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("delete notify", "ios", _ike_debug),
     ("invalid spi", "ios", _ike_debug),
     ("invalid_spi", "ios", _ike_debug),
+    ("pfkey", "asa", _ike_debug),
     ("can't find sa", "panos", _simple("invalid_spi", _PANOS)),
     ("bad spi", "screenos", _simple("invalid_spi", _SCREENOS)),
+    # an operator's session pasted with the log (kb/transcripts.py)
+    ("drop-reason:", "asa", transcripts.capture_drop),
+    ("invalid spi (", "asa", transcripts.drop_counter),
+    ("_spi", "ios", transcripts.drop_counter),
+    ("cle", "ios", transcripts.operator_clear),
+    ("diag", "fortigate", transcripts.operator_clear),
+    ("nat", "ios", transcripts.nat_translation),
+    ("-process=", "ios", transcripts.process_note),
 )
 
 # Any of these in a line makes it worth a full look; see kb.scan for how they are found fast.
 # Permitted packets are most of an ACL log and never matter, so they are not even markers.
-MARKER_TAGS = rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list \S++ denied)"
+MARKER_TAGS = (
+    rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list \S++ denied"
+    rb"|SYS-\d-(?:RESTART|RELOAD|MALLOCFAIL|CPUHOG)|IOSXE_QFP-\d-LOAD_EXCEED)"
+)
 # Every untagged format names SPI or ESP in upper case; "SP" finds both in one pass.
 MARKER_PLAIN = b"SP"
 MARKER_PLAIN_WORDS = (b"SPI", b"ESP")
@@ -325,6 +389,17 @@ MARKER_LITERALS = (
     b"dstport=500 ",
     b"dstport=4500 ",
     b"proto=50 ",
+    # an operator's session: clears typed at a prompt, NAT debugs, the process of a %SYS error
+    b"clear cr",
+    b"clea cr",
+    b"cle cr",
+    b"clear vpn ",
+    b"vpn tunnel ",
+    b"vpn tun ",
+    b"vpn ike gateway ",
+    b"NAT: s=",
+    b"NAT*: s=",
+    b"-Process=",
 )
 
 # Hand-copied lines break after these words; the next line finishes the message.
@@ -356,7 +431,7 @@ def recognise(line: str, number: int) -> Event | None:
         if at != -1:
             event = Event("", platform, None, number, line)
             if handler(event, line, 0) is not None:
-                event.time = find_time(line[:at])
+                event.time = event.time or find_time(line[:at])
                 return event
     return None
 

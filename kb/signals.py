@@ -27,6 +27,13 @@ SIGNALS: dict[str, str] = {
     "no_tunnel_for_spi": 'FortiGate: no tunnel owns the SPI (vpntunnel="N/A"): not a peer',
     "remote_port_changed": "the remote port of a peer changed between lines: a new NAT binding",
     "odd_remote_port": "ESP from a remote port IKE does not use (not 500/4500)",
+    "box_reloaded": "this box reloaded or restarted shortly before the invalid SPIs",
+    "box_resources": "this box ran short of memory, CPU or forwarding capacity",
+    "one_sided_clear": "SAs cleared on this box only (a command, or a delete never sent)",
+    "nat_translated_vpn": "NAT debug shows traffic between private networks being translated",
+    "invalid_spi_drops": "a drop counter shows a stream of packets on unknown SPIs",
+    "pfkey_invalid_spi": "ASA/FTD 'PFKEY Invalid SPI': unexpected per Cisco's bug notes",
+    "spi_byte_reversed": "an SPI reported invalid is this box's own SPI byte-reversed (defect)",
 }
 
 

@@ -92,3 +92,202 @@ def test_fortigate_local_in_policy_denying_ike_from_the_peer() -> None:
     found = signals(paste)
     assert "udp 500/500 (local-in policy 2) from 198.51.100.157" in found["acl_deny_ike"][0]
     assert top(paste) == "firewall-blocking"
+
+
+def ios(peer: str, spi: int, when: str, local: str = "192.0.2.1") -> str:
+    """RECVD_PKT_INV_SPI as TAC note 115801 prints it."""
+    return (
+        f"{when}: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+        f"destaddr={local}, prot=50, spi=0x{spi:08X}({spi}), srcaddr={peer}, "
+        "input interface=GigabitEthernet0/0/0"
+    )
+
+
+def asa(peer: str, spi: int, when: str, platform: str = "ASA") -> str:
+    """402114 as the ASA syslog guide prints it."""
+    return (
+        f"{when}: %{platform}-4-402114: IPSEC: Received an ESP packet (SPI= 0x{spi:08X}, "
+        f"sequence number= 0x31A) from {peer} to 192.0.2.1 with an invalid SPI."
+    )
+
+
+def test_this_box_reloaded_before_the_invalid_spis() -> None:
+    paste = "\n".join(
+        [
+            "<165>4702: rtr-edge-1: Jan 12 2024 09:58:40.112 UTC: %SYS-5-RESTART: System "
+            "restarted --",
+            "Cisco IOS XE Software, Version 17.09.04a",
+            ios("198.51.100.23", 0x0C7D3E91, "Jan 12 2024 10:01:02.345 UTC"),
+        ]
+    )
+    [said] = signals(paste)["box_reloaded"]
+    assert "this box restarted (%SYS-5-RESTART, line 1) 2m 22s before" in said
+    # One line after a reload: the peer's stale SA, not a rekey race.
+    assert top(paste) == "sa-out-of-sync"
+    alone = ios("198.51.100.23", 0x0C7D3E91, "Jan 12 2024 10:01:02.345 UTC")
+    assert top(alone) == "rekey-race"
+
+
+def test_ftd_startup_is_a_reload_too() -> None:
+    paste = "\n".join(
+        [
+            "Mar 18 2024 07:30:01: %FTD-6-199002: Startup completed. Beginning operation.",
+            asa("198.51.100.90", 0x7D2E4B90, "Mar 18 2024 07:40:01", "FTD"),
+        ]
+    )
+    assert "(%FTD-6-199002, line 1) 10m 00s before" in signals(paste)["box_reloaded"][0]
+
+
+def test_an_operator_clear_in_a_transcript_is_a_one_sided_clear() -> None:
+    # As in a public IOS-XE lab transcript: the operator clears on HQ only.
+    for prompt in (
+        "HQ#clear cry sa   ",
+        "hub#clear crypto session remote 103.1.1.1",
+        "R1#cle cr sa",
+    ):
+        paste = f"{prompt}\nHQ#\n{ios('103.1.1.1', 0x3EA71AED, '*Oct 24 04:31:10.058')}"
+        found = signals(paste)
+        assert "typed on this box (line 1) before the invalid SPIs" in found["one_sided_clear"][0]
+        # A clear on this box within minutes outweighs "a single line".
+        assert top(paste) == "sa-out-of-sync", prompt
+
+
+def test_an_asa_clear_names_its_peer_and_a_clear_afterwards_counts_little() -> None:
+    lines = [asa("198.51.100.17", 0x6B4E2A3D, f"Mar 03 2024 09:14:{s}") for s in ("05", "10")]
+    before = "asa-hq# clear crypto ipsec sa peer 198.51.100.17\n" + "\n".join(lines)
+    result = diagnose(before, None, record=False)
+    [clear] = [s for s in result.signals if s.name == "one_sided_clear"]
+    assert (clear.peer, clear.strength) == ("198.51.100.17", 1.0)
+    after = "\n".join(lines) + "\nasa-hq# clear crypto ipsec sa peer 198.51.100.17"
+    [late] = [s for s in diagnose(after, None).signals if s.name == "one_sided_clear"]
+    assert late.strength < 1.0 and "not what started them" in late.detail
+
+
+def test_prose_and_garbled_console_lines_are_no_command() -> None:
+    paste = (
+        "clear crypto sa on both ends already done twice this morning\n"
+        "HQ#clear crypto 03.1.1.1 for S\n" + ios("103.1.1.1", 0x3EA71AED, "*Oct 24 04:31:10.058")
+    )
+    assert "one_sided_clear" not in signals(paste)
+
+
+def test_a_delete_notify_never_sent_for_the_invalid_spi_is_a_one_sided_clear() -> None:
+    paste = (
+        "ISAKMP-ERROR: (0):ignoring request to send delete notify (no ISAKMP sa) src "
+        "61.128.1.1 dst 103.1.1.1 for SPI 0x3EA71AED\n"
+        + ios("103.1.1.1", 0x3EA71AED, "*Oct 24 04:31:10.058", local="61.128.1.1")
+    )
+    assert "deleted SA 0x3EA71AED of 103.1.1.1" in signals(paste)["one_sided_clear"][0]
+    assert top(paste) == "sa-out-of-sync"
+
+
+def test_malloc_failure_in_the_crypto_process() -> None:
+    malloc = (
+        "Feb 27 11:40:02.114: %SYS-2-MALLOCFAIL: Memory allocation of 36012 bytes failed from "
+        "0x62B1A3F0, alignment 0 \n"
+        "Pool: Processor  Free: 151324  Cause: Memory fragmentation \n"
+        ' -Process= "Crypto IKMP", ipl= 0, pid= 214\n'
+        "-Traceback= 62B1A3F0 62B19E88 61F0C2D4\n"
+    )
+    repeats = "\n".join(
+        ios("198.51.100.150", 0x3B90D5C7, f"Feb 27 11:4{m}:31.507") for m in range(1, 4)
+    )
+    result = diagnose(malloc + repeats, None, record=False)
+    [said] = [s for s in result.signals if s.name == "box_resources"]
+    assert "in a crypto process (SYS-2-MALLOCFAIL; line 1)" in said.detail
+    assert said.strength == 1.0 and result.causes[0].id == "software-defect"
+    hog = (
+        "Feb 27 11:39:00.000: %SYS-3-CPUHOG: Task ran for 2148 msec (20/13), Process = IP "
+        "Input, PC = 3199482\n"
+    )
+    [weak] = [s for s in diagnose(hog + repeats, None).signals if s.name == "box_resources"]
+    assert weak.strength == 0.5  # a CPU hog in IP Input: a busy box, not the crypto process
+
+
+def test_qfp_load_is_a_resource_problem() -> None:
+    line = (
+        "*Aug 23 16:10:01.038: %IOSXE_QFP-2-LOAD_EXCEED: Slot: 0, QFP:0, Load 90% exceeds the "
+        "setting threshold."
+    )
+    assert "IOSXE_QFP-2-LOAD_EXCEED" in signals(line)["box_resources"][0]
+
+
+def test_nat_debug_translating_vpn_traffic() -> None:
+    paste = (
+        "Sep 8 19:51:11.560: NAT*: s=10.1.1.10->203.0.113.5, d=10.2.2.20 [4909]\n"
+        "Sep 8 19:51:11.568: NAT*: s=10.2.2.20, d=203.0.113.5->10.1.1.10 [4910]\n"
+        + ios("198.51.100.9", 0x1234, "Sep  8 19:51:20.000")
+    )
+    [said] = signals(paste)["nat_translated_vpn"]
+    assert "NAT translated 10.1.1.10 -> 203.0.113.5 for traffic to 10.2.2.20 (lines 1, 2)" in said
+    internet = "NAT: s=10.1.1.10->203.0.113.5, d=198.51.100.80 [6825]\n" + ios(
+        "198.51.100.9", 0x1234, "Sep  8 19:51:20.000"
+    )
+    assert "nat_translated_vpn" not in signals(internet)
+
+
+ASP = """asa# show capture ASP
+
+73: 13:25:40.553224 203.0.113.88 > 192.0.2.14: ip-proto-50, length 100 Drop-reason: (np-sp-invalid-spi) Invalid SPI
+74: 13:25:42.565934 203.0.113.88 > 192.0.2.14: ip-proto-50, length 100 Drop-reason: (np-sp-invalid-spi) Invalid SPI
+
+asa# sh asp drop
+
+Frame drop:
+  IPSEC tunnel is down (ipsec-tun-down)                                       6372
+  Invalid SPI (np-sp-invalid-spi)                                             18895
+  First TCP packet not SYN (tcp-not-syn)                                      2347204
+"""
+
+
+def test_asa_asp_drop_capture_and_counter() -> None:
+    result = diagnose(ASP, None, record=False)
+    drops = [e for e in result.events if e.kind == "invalid_spi"]
+    assert [(e.peer, e.local, e.spi, e.protocol) for e in drops] == [
+        ("203.0.113.88", "192.0.2.14", None, "esp")
+    ] * 2
+    [counter] = [e for e in result.events if e.kind == "drop_counter"]
+    assert counter.detail == "Invalid SPI (np-sp-invalid-spi) 18895"
+    [said] = [s.detail for s in result.signals if s.name == "invalid_spi_drops"]
+    assert "Invalid SPI (np-sp-invalid-spi) 18895 (line 10)" in said
+    assert result.peer == "203.0.113.88"
+
+
+def test_qfp_drop_counter_for_sa_not_found() -> None:
+    paste = (
+        "Router# show platform hardware qfp active feature ipsec datapath drops all | in SPI\n"
+        "4 IN_US_V4_PKT_SA_NOT_FOUND_SPI 64574\n"
+        "7 IN_TRANS_V4_IPSEC_PKT_NOT_FOUND_SPI 0\n"
+    )
+    events = diagnose(paste, None).events
+    assert [(e.kind, e.detail) for e in events] == [
+        ("drop_counter", "IN_US_V4_PKT_SA_NOT_FOUND_SPI 64574")
+    ]
+
+
+FTD_DEBUG = """%FTD-5-711001: IPSEC: Completed inbound permit rule, SPI 0xFEFD3E1E
+%FTD-5-711001: IKEv2-PLAT-4: Received PFKEY Invalid SPI for SPI 0x1E3EFDFE, error FALSE
+%FTD-5-711001: IKEv2-PLAT-4: Received PFKEY update SA for SPI 0xFEFD3E1E, error FALSE"""
+
+
+def test_pfkey_invalid_spi_that_is_the_boxs_own_spi_byte_reversed() -> None:
+    found = signals(FTD_DEBUG)
+    assert "CSCwc54984 and CSCvx23833" in found["pfkey_invalid_spi"][0]
+    [said] = found["spi_byte_reversed"]
+    assert "SPI 0x1E3EFDFE reported invalid (line 2) is 0xFEFD3E1E (line 1) byte-reversed" in said
+    assert top(FTD_DEBUG) == "software-defect"
+    other = FTD_DEBUG.replace("0x1E3EFDFE", "0x12345678")
+    assert "spi_byte_reversed" not in signals(other)
+
+
+def test_pfkey_invalid_spi_alone_on_an_asa_points_at_a_defect_too() -> None:
+    # As printed in bug CSCwc54984 (addresses replaced).
+    paste = (
+        "Jul 25 22:35:53 IKEv2-PLAT-4: Received PFKEY Invalid SPI for SPI 0x8D5E4089, error FALSE\n"
+        "Jul 25 22:35:53 IKEv2-PROTO-4: (229): Sending INVALID_SPI notify\n"
+    )
+    events = diagnose(paste, None).events
+    assert (events[0].platform, events[0].spi) == ("asa", "0x8D5E4089")
+    assert "pfkey_invalid_spi" in signals(paste)
+    # IOS IKEv2 sends INVALID_SPI notifies as part of normal recovery: no defect signal.
+    assert "pfkey_invalid_spi" not in signals("IKEv2-PROTO-4: (229): Sending INVALID_SPI notify")
