@@ -203,6 +203,20 @@ def _acl_denies(paste: _Paste) -> list[Signal]:
                 strength,
             )
         )
+    # The same two addresses as invalid-SPI lines: IKE cannot get through between the very
+    # ends whose SAs disagree, so they can never re-synchronise (the repetition is the symptom).
+    pairs = {(g.peer, g.local) for g in paste.groups if g.peer and g.local}
+    same = [e for e in paste.by_kind["acl_deny"] if (e.peer, e.local) in pairs]
+    for peer, found in _per_peer(same).items():
+        first = found[0]
+        signals.append(
+            Signal(
+                "ike_blocked_same_pair",
+                f"the denied {first.detail or 'traffic'} is between {peer} and {first.local}, "
+                f"the very ends of the invalid SPIs ({_where(found)}): they cannot re-key",
+                peer,
+            )
+        )
     return signals
 
 
@@ -385,18 +399,38 @@ def _nat_debug(paste: _Paste) -> list[Signal]:
 
 
 def _drops(paste: _Paste) -> list[Signal]:
-    """Drop counters for packets with an unknown SPI (ASA `show asp drop`, IOS-XE QFP)."""
+    """Drop counters: packets on SPIs this box does not have (ASA `show asp drop`, IOS-XE QFP,
+    `#pkts invalid sa`), and anti-replay failures (`#pkts replay failed`)."""
+    signals = []
     many = [e for e in paste.by_kind["drop_counter"] if counter_value(e) >= MANY_DROPS]
-    if not many:
-        return []
-    said = "; ".join(f"{e.detail} (line {e.line})" for e in many[:2])
-    return [
-        Signal(
-            "invalid_spi_drops",
-            f"drop counters: {said}: a steady stream of packets on SPIs this box does not have, "
-            "not a few at a rekey",
+    replay = [e for e in many if (e.detail or "").startswith("replay failed")]
+    invalid = [e for e in many if e not in replay]
+    # When anti-replay failures outnumber them, the packets on unknown SPIs are most likely
+    # late packets of SAs already replaced: the same reordering, not a stream on a stale SA.
+    if sum(map(counter_value, invalid)) < sum(map(counter_value, replay)):
+        invalid = []
+    if invalid:
+        said = "; ".join(f"{e.detail} (line {e.line})" for e in invalid[:2])
+        signals.append(
+            Signal(
+                "invalid_spi_drops",
+                f"drop counters: {said}: a steady stream of packets on SPIs this box does not "
+                "have, not a few at a rekey",
+            )
         )
-    ]
+    if replay:
+        said = "; ".join(f"{e.detail} (line {e.line})" for e in replay[:2])
+        # The counters are anti-replay failures beside the invalid SPIs, like the log lines;
+        # their number is the further evidence.
+        signals.append(Signal("replay_errors", f"anti-replay failures in the SA counters ({said})"))
+        signals.append(
+            Signal(
+                "replay_drops",
+                f"the SA counters show {said}: packets arrive late or out of order, by the "
+                "thousands",
+            )
+        )
+    return signals
 
 
 def _defect_signatures(paste: _Paste) -> list[Signal]:

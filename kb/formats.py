@@ -121,6 +121,15 @@ _SCREENOS = re.compile(
     rf"(?:/\d++)?,\s*+(?P<proto>ESP|AH),\s*+SPI (?P<hex>{_HEX}))?",
     re.I,
 )
+# ScreenOS system-critical-00042: "Replay packet detected on IPSec tunnel on ethernet0/2 with
+# tunnel ID 0x67! From P to L/128, ESP, SPI 0xf5b259cc, SEQ 0x573." (the addresses follow the
+# phrase; read from where it ends)
+_SCREENOS_REPLAY_PHRASE = re.compile(r"Replay packet detected", re.I)
+_SCREENOS_REPLAY = re.compile(
+    rf"From (?P<peer>{_ADDR}) to (?P<local>{_ADDR})(?:/\d++)?,\s*+(?P<proto>ESP|AH),\s*+"
+    rf"SPI (?P<hex>{_HEX})",
+    re.I,
+)
 
 _PLATFORMS = {"ASA": "asa", "FTD": "ftd", "PIX": "pix"}
 _IKE_PORTS = {"500", "4500", "isakmp", "non500-isakmp"}
@@ -357,6 +366,12 @@ _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("pfkey", "asa", _ike_debug),
     ("can't find sa", "panos", _simple("invalid_spi", _PANOS)),
     ("bad spi", "screenos", _simple("invalid_spi", _SCREENOS)),
+    (
+        "replay packet detected",
+        "screenos",
+        _simple("replay_error", _SCREENOS_REPLAY, after=_SCREENOS_REPLAY_PHRASE),
+    ),
+    ("#pkts", "ios", transcripts.sa_counter),
     # an operator's session pasted with the log (kb/transcripts.py)
     ("drop-reason:", "asa", transcripts.capture_drop),
     ("invalid spi (", "asa", transcripts.drop_counter),
@@ -400,6 +415,9 @@ MARKER_LITERALS = (
     b"NAT: s=",
     b"NAT*: s=",
     b"-Process=",
+    # `show crypto ipsec sa` counters
+    b"#pkts replay failed",
+    b"#pkts invalid sa",
 )
 
 # Hand-copied lines break after these words; the next line finishes the message.

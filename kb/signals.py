@@ -19,6 +19,7 @@ SIGNALS: dict[str, str] = {
     "mac_errors": "integrity (MAC) failures beside the invalid SPIs",
     "policy_mismatch": "proxy-ID/policy mismatch or clear text where ESP was expected",
     "acl_deny_ike": "an ACL denied IKE (UDP 500/4500) or ESP",
+    "ike_blocked_same_pair": "IKE/ESP denied between the same two addresses as the invalid SPIs",
     "nat_t": "the peer is behind NAT or uses UDP 4500",
     "ah_protocol": "the packets are AH, which cannot cross NAT",
     "ike_invalid_spi_notify": "IKEv2 PFKEY invalid SPI / INVALID_SPI notify (rekey race)",
@@ -32,6 +33,7 @@ SIGNALS: dict[str, str] = {
     "one_sided_clear": "SAs cleared on this box only (a command, or a delete never sent)",
     "nat_translated_vpn": "NAT debug shows traffic between private networks being translated",
     "invalid_spi_drops": "a drop counter shows a stream of packets on unknown SPIs",
+    "replay_drops": "the SA counters show a hundred or more anti-replay failures",
     "pfkey_invalid_spi": "ASA/FTD 'PFKEY Invalid SPI': unexpected per Cisco's bug notes",
     "spi_byte_reversed": "an SPI reported invalid is this box's own SPI byte-reversed (defect)",
 }

@@ -106,6 +106,25 @@ def drop_counter(event: Event, line: str, pos: int) -> Event | None:
     return event
 
 
+# `show crypto ipsec sa` (IOS, ASA, PIX): "#pkts replay failed (rcv): 9316",
+# "#pkts no sa (send): 0, #pkts invalid sa (rcv): 212"
+_SA_COUNTER = re.compile(r"#pkts (?P<name>replay failed|invalid sa) \(rcv\):\s*+(?P<count>\d++)")
+
+
+def sa_counter(event: Event, line: str, pos: int) -> Event | None:
+    """A non-zero receive-error counter of `show crypto ipsec sa`: anti-replay failures, or
+    packets on an SA this box does not have."""
+    at = line.find("#pkts replay failed")
+    if at == -1:
+        at = line.find("#pkts invalid sa")
+    m = _SA_COUNTER.match(line, at) if at != -1 else None
+    if m is None or int(m["count"][:18]) == 0:
+        return None
+    event.kind = "drop_counter"
+    event.detail = f"{m['name']} (rcv) {int(m['count'][:18])}"
+    return event
+
+
 def counter_value(event: Event) -> int:
     """The count of a drop_counter event (its detail ends with it)."""
     return int((event.detail or "0").rsplit(" ", 1)[-1])

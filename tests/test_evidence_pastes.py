@@ -291,3 +291,59 @@ def test_pfkey_invalid_spi_alone_on_an_asa_points_at_a_defect_too() -> None:
     assert "pfkey_invalid_spi" in signals(paste)
     # IOS IKEv2 sends INVALID_SPI notifies as part of normal recovery: no defect signal.
     assert "pfkey_invalid_spi" not in signals("IKEv2-PROTO-4: (229): Sending INVALID_SPI notify")
+
+
+def test_screenos_replay_lines_are_read() -> None:
+    # goLogAnalyzer test data (real ScreenOS lines; masked addresses completed).
+    line = (
+        "Jun 29 10:58:54 test test: NetScreen device_id=test  [Root]system-critical-00042: "
+        "Replay packet detected on IPSec tunnel on ethernet0/2 with tunnel ID 0x67! From "
+        "203.0.113.116 to 192.0.2.186/128, ESP, SPI 0xf5b259cc, SEQ 0x573. (2021-06-29 10:58:53)"
+    )
+    [event] = diagnose(line, None).events
+    assert (event.kind, event.platform, event.peer, event.spi) == (
+        "replay_error",
+        "screenos",
+        "203.0.113.116",
+        "0xF5B259CC",
+    )
+
+
+SA_COUNTERS = """rtr-br12#show crypto ipsec sa peer 203.0.113.112 | i replay|invalid|verify
+    #pkts decaps: 1840221, #pkts decrypt: 1840221, #pkts verify: 1840221
+    #pkts invalid sa (rcv): 212, #pkts decaps failed (rcv): 0
+    #pkts replay failed (rcv): 9316
+"""
+
+
+def test_sa_counters_of_replay_failures_outweigh_a_repeating_spi() -> None:
+    # Two invalid-SPI lines two minutes apart, and thousands of anti-replay failures (TAC 116858).
+    lines = "\n".join(
+        ios("203.0.113.112", 0x7E11C2A0, when) for when in ("Jul 18 07:23:41", "Jul 18 07:25:44")
+    )
+    paste = lines + "\n\n" + SA_COUNTERS
+    found = signals(paste)
+    assert "replay failed (rcv) 9316 (line 7)" in found["replay_drops"][0]
+    # 212 packets on unknown SPIs among 9316 replay failures: late packets, not a stale SA.
+    assert "invalid_spi_drops" not in found
+    assert top(paste) == "packet-loss"
+    only_invalid = lines + "\n    #pkts invalid sa (rcv): 2120\n"
+    assert "invalid sa (rcv) 2120" in signals(only_invalid)["invalid_spi_drops"][0]
+
+
+def test_a_deny_between_the_same_two_addresses_outweighs_repetition() -> None:
+    # IOS invalid SPIs and, from a firewall on the path, ASA 106023 denies of the same pair.
+    paste = "\n".join(
+        [ios("203.0.113.90", 0x2F6E9D10, f"Apr  3 14:2{m}:17.301", "192.0.2.200") for m in range(4)]
+        + [
+            "Apr  3 14:22:19.006: %CRYPTO-4-IKMP_NO_SA: IKE message from 203.0.113.90 has no SA "
+            "and is not an initialization offer",
+            "Apr 03 2024 14:21:40: %ASA-4-106023: Deny udp src outside:203.0.113.90/500 dst "
+            'inside:192.0.2.200/500 by access-group "OUTSIDE_IN" [0x0, 0x0]',
+        ]
+    )
+    [said] = signals(paste)["ike_blocked_same_pair"]
+    assert "between 203.0.113.90 and 192.0.2.200" in said
+    assert top(paste) == "firewall-blocking"
+    elsewhere = paste.replace("dst inside:192.0.2.200/500", "dst inside:192.0.2.201/500")
+    assert "ike_blocked_same_pair" not in signals(elsewhere)
