@@ -203,20 +203,6 @@ def _acl_denies(paste: _Paste) -> list[Signal]:
                 strength,
             )
         )
-    # The same two addresses as invalid-SPI lines: IKE cannot get through between the very
-    # ends whose SAs disagree, so they can never re-synchronise (the repetition is the symptom).
-    pairs = {(g.peer, g.local) for g in paste.groups if g.peer and g.local}
-    same = [e for e in paste.by_kind["acl_deny"] if (e.peer, e.local) in pairs]
-    for peer, found in _per_peer(same).items():
-        first = found[0]
-        signals.append(
-            Signal(
-                "ike_blocked_same_pair",
-                f"the denied {first.detail or 'traffic'} is between {peer} and {first.local}, "
-                f"the very ends of the invalid SPIs ({_where(found)}): they cannot re-key",
-                peer,
-            )
-        )
     return signals
 
 

@@ -19,7 +19,6 @@ SIGNALS: dict[str, str] = {
     "mac_errors": "integrity (MAC) failures beside the invalid SPIs",
     "policy_mismatch": "proxy-ID/policy mismatch or clear text where ESP was expected",
     "acl_deny_ike": "an ACL denied IKE (UDP 500/4500) or ESP",
-    "ike_blocked_same_pair": "IKE/ESP denied between the same two addresses as the invalid SPIs",
     "nat_t": "the peer is behind NAT or uses UDP 4500",
     "ah_protocol": "the packets are AH, which cannot cross NAT",
     "ike_invalid_spi_notify": "IKEv2 PFKEY invalid SPI / INVALID_SPI notify (rekey race)",

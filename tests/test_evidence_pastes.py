@@ -329,21 +329,3 @@ def test_sa_counters_of_replay_failures_outweigh_a_repeating_spi() -> None:
     assert top(paste) == "packet-loss"
     only_invalid = lines + "\n    #pkts invalid sa (rcv): 2120\n"
     assert "invalid sa (rcv) 2120" in signals(only_invalid)["invalid_spi_drops"][0]
-
-
-def test_a_deny_between_the_same_two_addresses_outweighs_repetition() -> None:
-    # IOS invalid SPIs and, from a firewall on the path, ASA 106023 denies of the same pair.
-    paste = "\n".join(
-        [ios("203.0.113.90", 0x2F6E9D10, f"Apr  3 14:2{m}:17.301", "192.0.2.200") for m in range(4)]
-        + [
-            "Apr  3 14:22:19.006: %CRYPTO-4-IKMP_NO_SA: IKE message from 203.0.113.90 has no SA "
-            "and is not an initialization offer",
-            "Apr 03 2024 14:21:40: %ASA-4-106023: Deny udp src outside:203.0.113.90/500 dst "
-            'inside:192.0.2.200/500 by access-group "OUTSIDE_IN" [0x0, 0x0]',
-        ]
-    )
-    [said] = signals(paste)["ike_blocked_same_pair"]
-    assert "between 203.0.113.90 and 192.0.2.200" in said
-    assert top(paste) == "firewall-blocking"
-    elsewhere = paste.replace("dst inside:192.0.2.200/500", "dst inside:192.0.2.201/500")
-    assert "ike_blocked_same_pair" not in signals(elsewhere)
