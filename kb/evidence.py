@@ -22,6 +22,7 @@ MANY_SPIS = 3
 MANY_PEERS_ONE_SPI = 3
 MANY_PEERS = 5
 RELOAD_WINDOW = 3600.0  # peers keep their old SAs for up to a lifetime (an hour by default)
+PFKEY_REKEY_WINDOW = 2.0  # seconds from an IKEv2 rekey packet to the PFKEY report within it
 MANY_DROPS = 100  # a drop counter this high is a stream of packets, not one at a rekey
 _CRYPTO_PROCESS = re.compile(r"process\s*+=?\s*+\"?\s*+(?:crypto|ipsec|ike|isakmp)", re.I)
 _SEQ_ZERO = re.compile(r"sequence number=\s*(?:0x)?0+\b", re.I)
@@ -419,15 +420,31 @@ def _drops(paste: _Paste) -> list[Signal]:
     return signals
 
 
+def _pfkey_at_rekey(paste: _Paste, pfkey: list[Event]) -> list[Signal]:
+    """PFKEY Invalid SPI in the middle of an IKEv2 CREATE_CHILD_SA exchange (a rekey) with the
+    same peer: the box reports the SA it is negotiating (CSCwc54984: 'not expected')."""
+    rekeys = [e for e in paste.by_kind["ike_packet"] if "CREATE_CHILD_SA" in (e.detail or "")]
+    for event in pfkey:
+        for rekey in rekeys:
+            close, _ = _before(rekey, event, PFKEY_REKEY_WINDOW)
+            if close and rekey.peer in (event.peer, None):
+                said = (
+                    f"PFKEY Invalid SPI {event.spi or ''} (line {event.line}) in the middle of a "
+                    f"CREATE_CHILD_SA exchange (a rekey) with {rekey.peer} (line {rekey.line}): "
+                    "the box reported the SA it was negotiating, which Cisco's bug CSCwc54984 "
+                    "calls not expected"
+                )
+                return [Signal("pfkey_invalid_at_rekey", said.replace("SPI  (", "SPI ("))]
+    return []
+
+
 def _defect_signatures(paste: _Paste) -> list[Signal]:
     """ASA/FTD PFKEY 'Invalid SPI' (Cisco's bug notes CSCwc54984 and CSCvx23833 call it, at a
     rekey the box started, unexpected), and an SPI reported invalid that is one of this box's
     own SPIs byte-reversed (CSCvx23833)."""
     signals = []
     pfkey = [
-        e
-        for e in paste.by_kind["ike_invalid_spi_notify"]
-        if e.platform in ("asa", "ftd") and "PFKEY" in (e.detail or "")
+        e for e in paste.invalid if e.platform in ("asa", "ftd") and "PFKEY" in (e.detail or "")
     ]
     if pfkey:
         spis = ", ".join(sorted({e.spi for e in pfkey if e.spi})) or "an SPI"
@@ -436,12 +453,12 @@ def _defect_signatures(paste: _Paste) -> list[Signal]:
             "Cisco's bug notes CSCwc54984 and CSCvx23833 call this unexpected at a rekey"
         )
         signals.append(Signal("pfkey_invalid_spi", said))
-    reported = pfkey + paste.invalid
+        signals.extend(_pfkey_at_rekey(paste, pfkey))
     others: dict[str, Event] = {}
     for event in paste.events:
-        if event.spi and event not in reported:
+        if event.spi and event.kind != "invalid_spi":
             others.setdefault(event.spi, event)
-    for event in reported:
+    for event in paste.invalid:
         if not event.spi:
             continue
         flipped = f"0x{int(event.spi, 16).to_bytes(4, 'big')[::-1].hex().upper()}"

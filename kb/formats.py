@@ -116,6 +116,18 @@ _PFKEY = re.compile(
 _INBOUND_RULE = re.compile(rf"inbound permit rule, SPI (?P<hex>{_HEX})", re.I)
 _INVALID_SPI_NOTIFY = re.compile(r"Sending INVALID_SPI notify", re.I)
 _PANOS = re.compile(rf"can't find sa for proto (?P<proto>ESP|AH) spi (?P<hex>{_HEX})", re.I)
+# PAN-OS ikemgr: "====> Deleted SA: L[500]-P[500] SPI:0xIN/0xOUT <====" (the Palo Alto KB on
+# rekey races): both SPIs of the pair of SAs just deleted with peer P.
+_PANOS_DELETED = re.compile(
+    rf"Deleted SA:\s*+(?P<local>{_ADDR})\[\d++\]-(?P<peer>{_ADDR})\[\d++\]\s*+"
+    rf"SPI:(?P<spi_a>{_HEX})/(?P<spi_b>{_HEX})",
+    re.I,
+)
+# ASA/FTD IKEv2 platform debug: "RECV PKT [CREATE_CHILD_SA] [P]:500->[L]:500 InitSPI=..."
+_IKEV2_PACKET = re.compile(
+    rf"(?P<dir>RECV|SEND) PKT \[(?P<exchange>[A-Z_]++)\] \[(?P<src>{_ADDR})\]:\d++->"
+    rf"\[(?P<dst>{_ADDR})\]:\d++"
+)
 _SCREENOS = re.compile(
     rf"received a packet with a bad SPI\.?(?:\s*+(?P<peer>{_ADDR})->(?P<local>{_ADDR})"
     rf"(?:/\d++)?,\s*+(?P<proto>ESP|AH),\s*+SPI (?P<hex>{_HEX}))?",
@@ -302,8 +314,10 @@ def _ike_debug(event: Event, line: str, pos: int) -> Event | None:
     if m is not None:
         if event.tag is None:
             event.platform = "asa"  # PFKEY debugs exist on ASA and FTD only
+        # The data path reports ESP on an SPI it does not have: an invalid-SPI event (with no
+        # peer in the line); the other PFKEY messages name SPIs of this box's own SAs.
         invalid = m["what"].lower() == "invalid spi"
-        event.kind = "ike_invalid_spi_notify" if invalid else "own_spi"
+        event.kind = "invalid_spi" if invalid else "own_spi"
         event.detail = f"PFKEY {m['what']}"
         set_spi(event, m["hex"])
         return event
@@ -316,7 +330,39 @@ def _ike_debug(event: Event, line: str, pos: int) -> Event | None:
     if _INVALID_SPI_NOTIFY.search(line, pos):
         event.kind = "ike_invalid_spi_notify"
         return event
+    m = _IKEV2_PACKET.search(line, pos)
+    if m is not None:
+        # An IKE packet to or from a peer; the peer is the other end whichever way it went.
+        received = m["dir"] == "RECV"
+        event.kind = "ike_packet"
+        event.platform = event.platform if event.tag else "asa"
+        event.peer = _ip(m["src"] if received else m["dst"])
+        event.local = _ip(m["dst"] if received else m["src"])
+        event.detail = f"{m['dir']} {m['exchange']}"
+        return event
     return _simple("delete_notify_no_sa", _DELETE_NOTIFY)(event, line, pos)
+
+
+def _panos_deleted(event: Event, line: str, pos: int) -> Event | None:
+    m = _PANOS_DELETED.search(line, pos)
+    if m is None:
+        return None
+    event.kind = "sa_deleted"
+    _addresses(event, m)
+    set_spi(event, m["spi_b"])
+    event.detail = f"SPI:{m['spi_a']}/{m['spi_b']}"
+    return event
+
+
+def deleted_spis(event: Event) -> list[str]:
+    """Both SPIs of a PAN-OS sa_deleted event, canonical ("0x%08X"); [] if unreadable."""
+    spis = []
+    for text in (event.detail or "").removeprefix("SPI:").split("/"):
+        probe = Event("", None, None, 0, "")
+        set_spi(probe, text)
+        if probe.spi:
+            spis.append(probe.spi)
+    return spis
 
 
 # Mnemonic -> recogniser of the text after the tag.
@@ -364,6 +410,8 @@ _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("invalid spi", "ios", _ike_debug),
     ("invalid_spi", "ios", _ike_debug),
     ("pfkey", "asa", _ike_debug),
+    ("pkt [", "asa", _ike_debug),
+    ("deleted sa:", "panos", _panos_deleted),
     ("can't find sa", "panos", _simple("invalid_spi", _PANOS)),
     ("bad spi", "screenos", _simple("invalid_spi", _SCREENOS)),
     (

@@ -336,6 +336,34 @@ SHAPES: list[Shape] = [
     Shape("PAN-OS", "repeated phrase", lambda n: run("can't find sa for proto ESP spi ", n)),
     Shape("PAN-OS", "hex SPI", lambda n: "can't find sa for proto ESP spi 0x" + "1" * n),
     Shape("PAN-OS", "spaces", lambda n: f"can't find sa{' ' * n}x"),
+    Shape("PAN-OS", "repeated deleted SA", lambda n: run("Deleted SA: ", n) + "SPI:"),
+    Shape("PAN-OS", "deleted SA address", lambda n: "Deleted SA: " + run("1.", n) + " SPI:"),
+    Shape(
+        "PAN-OS",
+        "deleted SA digits",
+        lambda n: "Deleted SA: 1.1.1.1[500]-1.1.1.1[500] SPI:0x" + "A" * n,
+    ),
+    Shape(
+        "PAN-OS",
+        "deleted SAs then a lost one",
+        lambda n: (
+            run("Deleted SA: 1.1.1.1[500]-2.2.2.2[500] SPI:0x1/0x2\n", n)
+            + "can't find sa for proto ESP spi 0x2"
+        ),
+        PASTE,
+    ),
+    Shape("PFKEY", "repeated IKE packet", lambda n: run("RECV PKT [", n) + "SPI"),
+    Shape("PFKEY", "IKE exchange name", lambda n: "RECV PKT [" + "A" * n + "SPI"),
+    Shape("PFKEY", "IKE packet address", lambda n: "RECV PKT [A] [" + run("1.", n) + "SPI"),
+    Shape(
+        "PFKEY",
+        "IKE packets at one moment",
+        lambda n: (
+            run("Jul 25 22:35:53 RECV PKT [X] [1.1.1.1]:500->[2.2.2.2]:500 InitSPI=1\n", n)
+            + "Jul 25 22:35:53 Received PFKEY Invalid SPI for SPI 0x1"
+        ),
+        PASTE,
+    ),
     Shape("ScreenOS", "spaces", lambda n: f"received a packet with a bad SPI.{' ' * n}x"),
     Shape(
         "ScreenOS",

@@ -287,7 +287,11 @@ def test_pfkey_invalid_spi_alone_on_an_asa_points_at_a_defect_too() -> None:
         "Jul 25 22:35:53 IKEv2-PROTO-4: (229): Sending INVALID_SPI notify\n"
     )
     events = diagnose(paste, None).events
-    assert (events[0].platform, events[0].spi) == ("asa", "0x8D5E4089")
+    assert (events[0].kind, events[0].platform, events[0].spi) == (
+        "invalid_spi",
+        "asa",
+        "0x8D5E4089",
+    )
     assert "pfkey_invalid_spi" in signals(paste)
     # IOS IKEv2 sends INVALID_SPI notifies as part of normal recovery: no defect signal.
     assert "pfkey_invalid_spi" not in signals("IKEv2-PROTO-4: (229): Sending INVALID_SPI notify")
@@ -329,3 +333,55 @@ def test_sa_counters_of_replay_failures_outweigh_a_repeating_spi() -> None:
     assert top(paste) == "packet-loss"
     only_invalid = lines + "\n    #pkts invalid sa (rcv): 2120\n"
     assert "invalid sa (rcv) 2120" in signals(only_invalid)["invalid_spi_drops"][0]
+
+
+PANOS = """2025-07-06 03:32:18.287 -0400 [PNTF]: { 7: 60}: ====> IPSEC KEY DELETED; tunnel awspanw-panwfwx:panwon_proxy <====
+====> Deleted SA: 10.18.152.5[4500]-192.104.67.227[4500] SPI:0xD3A1BD45/0xD6DDF300 <====
+2025-07-06 03:32:18.319 -0400 [INFO]: { 7: }: delete proto ESP spi 0xD6DDF300
+2025-07-06 03:32:18.319 -0400 [PWRN]: { 7: }: can't find sa for proto ESP spi 0xD6DDF300"""
+
+
+def test_panos_cant_find_sa_takes_its_peer_from_the_deleted_sa_before_it() -> None:
+    # ikemgr lines as the Palo Alto KB on rekey races prints them (masked SPI digits completed).
+    result = diagnose(PANOS, None, record=False)
+    [deleted] = [e for e in result.events if e.kind == "sa_deleted"]
+    assert (deleted.peer, deleted.local) == ("192.104.67.227", "10.18.152.5")
+    assert (result.peer, result.local, result.groups[0].spi) == (
+        "192.104.67.227",
+        "10.18.152.5",
+        "0xD6DDF300",
+    )
+    other = PANOS.replace("spi 0xD6DDF300", "spi 0x11111111")
+    assert diagnose(other, None).peer is None  # an SPI no deleted SA named: still unknown
+
+
+ASA_REKEY = """Jul 25 22:35:53 IKEv2-PLAT-5: RECV PKT [CREATE_CHILD_SA] [198.51.100.77]:500->[192.0.2.5]:500 InitSPI=0x48a0d49e589d838c RespSPI=0x9a973412d4dfc9df MID=00000008
+Jul 25 22:35:53 IKEv2-PLAT-4: Received PFKEY Invalid SPI for SPI 0x8D5E4089, error FALSE
+Jul 25 22:35:53 IKEv2-PROTO-4: (229): Sending INVALID_SPI notify"""
+
+
+def test_pfkey_invalid_spi_inside_a_rekey_names_its_peer_and_points_at_the_defect() -> None:
+    # Debug lines as printed in bug CSCwc54984 (addresses replaced).
+    result = diagnose(ASA_REKEY, None, record=False)
+    assert (result.peer, result.local, result.groups[0].spi) == (
+        "198.51.100.77",
+        "192.0.2.5",
+        "0x8D5E4089",
+    )
+    found = {s.name: s.detail for s in result.signals}
+    assert (
+        "CREATE_CHILD_SA exchange (a rekey) with 198.51.100.77" in found["pfkey_invalid_at_rekey"]
+    )
+    assert result.causes[0].id == "software-defect"
+
+
+def test_pfkey_peer_only_when_one_peer_was_talking_just_before() -> None:
+    second = (
+        "Jul 25 22:35:53 IKEv2-PLAT-5: RECV PKT [INFORMATIONAL] [203.0.113.9]:500->"
+        "[192.0.2.5]:500 InitSPI=0x1 RespSPI=0x2 MID=00000003\n"
+    )
+    assert diagnose(second + ASA_REKEY, None).peer is None  # two peers: cannot tell which
+    late = ASA_REKEY.replace("22:35:53 IKEv2-PLAT-4", "22:36:30 IKEv2-PLAT-4")
+    result = diagnose(late, None, record=False)
+    assert result.peer is None
+    assert "pfkey_invalid_at_rekey" not in {s.name for s in result.signals}
