@@ -420,6 +420,7 @@ _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
         _simple("replay_error", _SCREENOS_REPLAY, after=_SCREENOS_REPLAY_PHRASE),
     ),
     ("#pkts", "ios", transcripts.sa_counter),
+    ("crypto endpt", "ios", transcripts.sa_endpoints),
     # an operator's session pasted with the log (kb/transcripts.py)
     ("drop-reason:", "asa", transcripts.capture_drop),
     ("invalid spi (", "asa", transcripts.drop_counter),
@@ -466,6 +467,7 @@ MARKER_LITERALS = (
     # `show crypto ipsec sa` counters
     b"#pkts replay failed",
     b"#pkts invalid sa",
+    b"crypto endpt.",
 )
 
 # Hand-copied lines break after these words; the next line finishes the message.

@@ -200,7 +200,7 @@ def _scan_buffer(
 def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:
     """Events from a stream of byte chunks of UTF-8 log text, in input order."""
     stats = stats if stats is not None else ScanStats()
-    context = PeerContext()  # peers named by earlier lines, for lines that print none
+    context = PeerContext()  # peers named by other lines, for lines that print none
     carry = b""
     skipping = False  # inside an over-long line whose head is carried: drop up to its end
     line_number = 1
@@ -222,18 +222,15 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
             events, used = _scan_buffer(data, end, False, line_number, stats)
             line_number += data.count(b"\n", 0, used)
             stats.events += len(events)
-            for event in events:
-                context.see(event)
-            yield from events
+            yield from context.feed(events)
             carry = data[used:]
         carry, skipping = _bounded(carry)
     if carry:
         events, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
         stats.events += len(events)
-        for event in events:
-            context.see(event)
-        yield from events
+        yield from context.feed(events)
         line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
+    yield from context.flush()
     stats.lines = line_number - 1
 
 

@@ -125,6 +125,26 @@ def sa_counter(event: Event, line: str, pos: int) -> Event | None:
     return event
 
 
+# `show crypto ipsec sa`: "local crypto endpt.: 192.0.2.33, remote crypto endpt.: 198.51.100.62"
+# (PIX and IOS; the ASA adds "/0" ports)
+_ENDPOINTS = re.compile(
+    rf"local crypto endpt\.:\s*+(?P<local>{_ADDR})(?:/\d++)?,\s*+"
+    rf"remote crypto endpt\.:\s*+(?P<peer>{_ADDR})(?:/\d++)?",
+    re.I,
+)
+
+
+def sa_endpoints(event: Event, line: str, pos: int) -> Event | None:
+    """The two ends of an SA in `show crypto ipsec sa`: this box and its peer."""
+    at = line.lower().find("local crypto endpt")
+    m = _ENDPOINTS.match(line, at) if at != -1 else None
+    if m is None:
+        return None
+    event.kind = "sa_endpoints"
+    event.peer, event.local = canonical_ip(m["peer"]), canonical_ip(m["local"])
+    return event if event.peer and event.local else None
+
+
 def counter_value(event: Event) -> int:
     """The count of a drop_counter event (its detail ends with it)."""
     return int((event.detail or "0").rsplit(" ", 1)[-1])

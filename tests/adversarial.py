@@ -377,6 +377,25 @@ SHAPES: list[Shape] = [
         "replay address",
         lambda n: "Replay packet detected on IPSec tunnel! From " + run("1.", n) + " ESP",
     ),
+    Shape("SA endpoints", "repeated phrase", lambda n: run("local crypto endpt.: ", n)),
+    Shape(
+        "SA endpoints",
+        "address",
+        lambda n: "local crypto endpt.: " + run("1.", n) + ", remote crypto endpt.: 1.1.1.1",
+    ),
+    Shape(
+        "SA endpoints",
+        "lines waiting for a peer",
+        lambda n: (
+            run(
+                "%PIX-4-402101: decaps: rec'd IPSEC packet has invalid spi for destaddr=1.1.1.1, "
+                "prot=50, spi=0x1\n",
+                n,
+            )
+            + "local crypto endpt.: 1.1.1.1, remote crypto endpt.: 2.2.2.2"
+        ),
+        PASTE,
+    ),
     Shape("drops", "SA counters", lambda n: run("#pkts invalid sa (rcv): ", n)),
     Shape("drops", "SA counter digits", lambda n: "#pkts replay failed (rcv): " + "1" * n),
     Shape("FortiGate fields", "one word", lambda n: FORTI + "a" * n),

@@ -385,3 +385,31 @@ def test_pfkey_peer_only_when_one_peer_was_talking_just_before() -> None:
     result = diagnose(late, None, record=False)
     assert result.peer is None
     assert "pfkey_invalid_at_rekey" not in {s.name for s in result.signals}
+
+
+PIX = "%PIX-4-402101: decaps: rec'd IPSEC packet has invalid spi for destaddr= 192.0.2.33, prot= 50, spi= 0x2b9f01a6"
+SHOW_SA = """pix-hq(config)# show crypto ipsec sa
+
+interface: outside
+    Crypto map tag: outside_map, local addr. 192.0.2.33
+   current_peer: 198.51.100.62:500
+     local crypto endpt.: 192.0.2.33, remote crypto endpt.: 198.51.100.62
+"""
+
+
+def test_pix_402101_takes_its_peer_from_show_crypto_ipsec_sa_before_or_after() -> None:
+    # The 402101 template prints no source; the SA's endpoints name the one peer of 192.0.2.33.
+    for paste in (f"{PIX}\n{PIX}\n{SHOW_SA}", f"{SHOW_SA}\n{PIX}\n{PIX}"):
+        result = diagnose(paste, None, record=False)
+        assert [(e.kind, e.peer) for e in result.events if e.kind == "invalid_spi"] == [
+            ("invalid_spi", "198.51.100.62")
+        ] * 2
+        assert [e.line for e in result.events] == sorted(e.line for e in result.events)
+        assert result.peer == "198.51.100.62"
+
+
+def test_two_remote_endpoints_for_one_local_address_leave_the_peer_unknown() -> None:
+    two = SHOW_SA + "     local crypto endpt.: 192.0.2.33, remote crypto endpt.: 203.0.113.9\n"
+    assert diagnose(f"{PIX}\n{two}", None).peer is None
+    elsewhere = SHOW_SA.replace("endpt.: 192.0.2.33", "endpt.: 192.0.2.34")
+    assert diagnose(f"{PIX}\n{elsewhere}", None).peer is None
