@@ -413,3 +413,15 @@ def test_two_remote_endpoints_for_one_local_address_leave_the_peer_unknown() -> 
     assert diagnose(f"{PIX}\n{two}", None).peer is None
     elsewhere = SHOW_SA.replace("endpt.: 192.0.2.33", "endpt.: 192.0.2.34")
     assert diagnose(f"{PIX}\n{elsewhere}", None).peer is None
+
+
+def test_fortigate_tunnel_down_is_a_flap() -> None:
+    # The 37138 event as a FortiAnalyzer export prints it (pastebin hNRw6CRY), then unknown SPIs.
+    down = (
+        'date=2024-11-20 time=03:09:50 logid=0101037138 type="event" subtype="vpn" '
+        'level="notice" action="tunnel-down" msg="IPsec connection status change" '
+        'logdesc="IPsec connection status changed" remip=198.51.100.157 locip=192.0.2.20 '
+        'remport=500 outintf="wan1" locport=500 vpntunnel="DC-to-Branch7"'
+    )
+    paste = down + "\n" + forti_esp("198.51.100.157", "7a3e19c4", "03:11:07", "DC-to-Branch7")
+    assert signals(paste)["tunnel_flap"] == ["the tunnel went down 1 time(s)"]
