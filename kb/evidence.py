@@ -129,26 +129,22 @@ def _failover(paste: Paste) -> list[Signal]:
 
 
 def _integrity(paste: Paste) -> list[Signal]:
-    """Anti-replay (and its sequence-number-0 form) and MAC failures."""
+    """Anti-replay (and its sequence-number-0 form) and MAC failures, per peer: they concern
+    the SA of the peer the line names (a line naming none, such as IOS PKT_REPLAY_ERR, counts
+    for the whole paste)."""
     signals = []
-    found = paste.by_kind["replay_error"]
-    if found:
-        signals.append(
-            Signal("replay_errors", f"{len(found)} anti-replay failure(s) ({where(found)})")
-        )
+    for peer, found in per_peer(paste.by_kind["replay_error"]).items():
+        source = f" from {peer}" if peer else ""
+        said = f"{len(found)} anti-replay failure(s){source} ({where(found)})"
+        signals.append(Signal("replay_errors", said, peer))
         zero = [e for e in found if _SEQ_ZERO.search(e.text)]
         if zero:
-            signals.append(
-                Signal(
-                    "replay_seq_zero",
-                    f"anti-replay failure with sequence number 0 ({where(zero)})",
-                )
-            )
-    found = paste.by_kind["mac_error"]
-    if found:
-        signals.append(
-            Signal("mac_errors", f"{len(found)} integrity (MAC) failure(s) ({where(found)})")
-        )
+            said = f"anti-replay failure with sequence number 0{source} ({where(zero)})"
+            signals.append(Signal("replay_seq_zero", said, peer))
+    for peer, found in per_peer(paste.by_kind["mac_error"]).items():
+        source = f" from {peer}" if peer else ""
+        said = f"{len(found)} integrity (MAC) failure(s){source} ({where(found)})"
+        signals.append(Signal("mac_errors", said, peer))
     return signals
 
 

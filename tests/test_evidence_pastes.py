@@ -425,3 +425,24 @@ def test_fortigate_tunnel_down_is_a_flap() -> None:
     )
     paste = down + "\n" + forti_esp("198.51.100.157", "7a3e19c4", "03:11:07", "DC-to-Branch7")
     assert signals(paste)["tunnel_flap"] == ["the tunnel went down 1 time(s)"]
+
+
+def test_anti_replay_failures_concern_the_peer_their_line_names() -> None:
+    # FTD 402119 names the peer; IOS PKT_REPLAY_ERR does not, so it concerns the whole paste.
+    ftd = (
+        "Oct 21 2024 13:02:13: %FTD-4-402119: IPSEC: Received an ESP packet (SPI= 0x58D3A9F1, "
+        "sequence number= 0x9C1402) from 203.0.113.77 (user= 203.0.113.77) to 192.0.2.30 that "
+        "failed anti-replay checking."
+    )
+    ios_replay = (
+        "Jul 18 07:23:27 GMT: %CRYPTO-4-PKT_REPLAY_ERR: decrypt: replay check failed "
+        "connection id=2"
+    )
+    paste = asa("198.51.100.163", 0x2A71C0E8, "Oct 21 2024 13:02:11", "FTD") + "\n" + ftd
+    [replay] = [s for s in diagnose(paste, None).signals if s.name == "replay_errors"]
+    assert (replay.peer, replay.detail) == (
+        "203.0.113.77",
+        "1 anti-replay failure(s) from 203.0.113.77 (line 2)",
+    )
+    [anywhere] = [s for s in diagnose(ios_replay, None).signals if s.name == "replay_errors"]
+    assert anywhere.peer is None
