@@ -2,11 +2,14 @@
 
 See docs/architecture.md for where formats fit. A line is recognised by its tag
 (%CRYPTO-4-RECVD_PKT_INV_SPI, %ASA-4-402114, ...) or, for formats without one (debugs,
-FortiGate, PAN-OS, ScreenOS), by a phrase no ordinary message contains.
+FortiGate, PAN-OS, ScreenOS), by a phrase no ordinary message contains. FortiGate's key=value
+logs are read in kb/fortigate.py, an operator's session (commands, counters, captures, NAT
+debug) in kb/transcripts.py; both are routed from here.
 
 Longer than our usual 300 lines on purpose: each pattern sits beside the recogniser that uses
-it and the table that routes tags to recognisers, so that one read checks a format's fields
-and its linear-time shape together.
+it and the tables that route tags and phrases to recognisers, so that one read checks a
+format's fields and its linear-time shape together. What has no tag or phrase of its own to
+route by lives in the two modules above.
 """
 
 from __future__ import annotations
