@@ -100,9 +100,12 @@ def one_sided_clear(paste: Paste) -> list[Signal]:
     the peer was never told."""
     signals = []
     for event in paste.by_kind["operator_clear"]:
-        target = first_invalid(paste, event.peer) or first_invalid(paste)
-        before, _ = precedes(event, target, RELOAD_WINDOW)
         what = f"`{event.detail}` typed on this box (line {event.line})"
+        if event.peer and event.peer not in paste.peers:
+            said = f"{what}, for a peer with no invalid SPI in the paste"
+            signals.append(Signal("one_sided_clear", said, event.peer, strength=0.3))
+            continue
+        before, _ = precedes(event, first_invalid(paste, event.peer), RELOAD_WINDOW)
         if before:
             said = f"{what} before the invalid SPIs: the peer was not told and kept its SAs"
             signals.append(Signal("one_sided_clear", said, event.peer))

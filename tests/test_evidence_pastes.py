@@ -446,3 +446,11 @@ def test_anti_replay_failures_concern_the_peer_their_line_names() -> None:
     )
     [anywhere] = [s for s in diagnose(ios_replay, None).signals if s.name == "replay_errors"]
     assert anywhere.peer is None
+
+
+def test_a_clear_of_another_peer_counts_little() -> None:
+    paste = "asa-hq# clear crypto ipsec sa peer 203.0.113.50\n" + asa(
+        "198.51.100.17", 0x6B4E2A3D, "Mar 03 2024 09:14:05"
+    )
+    [clear] = [s for s in diagnose(paste, None).signals if s.name == "one_sided_clear"]
+    assert clear.strength < 1.0 and "no invalid SPI in the paste" in clear.detail
