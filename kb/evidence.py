@@ -1,14 +1,21 @@
-"""From events and groups to signals: what the paste shows, phrased for the engineer."""
+"""From events and groups to signals: what the paste shows, phrased for the engineer.
+
+The rules on the invalid-SPI lines and their companion messages are here; the rules on what
+surrounds them (FortiGate's fields, this box, the operator's session, defect signatures) are in
+kb/evidence_context.py. Each rule is one small function; _RULES lists them all, in order.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from kb import evidence_context
 from kb.events import Event, is_private
+from kb.fortigate import NO_TUNNEL, tunnel_and_port
 from kb.groups import Group
+from kb.paste import Paste, per_peer, where
 from kb.signals import Signal
 from kb.stamps import duration
 
@@ -28,38 +35,13 @@ def _repeats(group: Group) -> bool:
     return group.count >= REPEAT_MIN_COUNT or (group.count >= 2 and span >= REPEAT_MIN_SPAN)
 
 
-def _where(events: Sequence[Event]) -> str:
-    lines = [str(e.line) for e in events[:3]]
-    more = f" and {len(events) - 3} more" if len(events) > 3 else ""
-    return f"line{'s' if len(events) > 1 else ''} {', '.join(lines)}{more}"
-
-
-@dataclass(frozen=True)
-class _Paste:
-    """What every rule reads, worked out once."""
-
-    events: Sequence[Event]
-    groups: Sequence[Group]
-    invalid: list[Event]
-    by_kind: dict[str, list[Event]]
-    peers: set[str]
-
-    @classmethod
-    def of(cls, events: Sequence[Event], groups: Sequence[Group]) -> _Paste:
-        by_kind: dict[str, list[Event]] = defaultdict(list)
-        for event in events:
-            by_kind[event.kind].append(event)
-        invalid = by_kind["invalid_spi"]
-        return cls(events, groups, invalid, by_kind, {e.peer for e in invalid if e.peer})
-
-
 def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
     """Every signal in a paste, in a stable order (pure: same input, same signals)."""
-    paste = _Paste.of(events, groups)
+    paste = Paste.of(events, groups)
     return [signal for rule in _RULES for signal in rule(paste)]
 
 
-def _timing(paste: _Paste) -> list[Signal]:
+def _timing(paste: Paste) -> list[Signal]:
     """Per peer: a repeating SPI (and a long outage), a single line, many SPIs."""
     signals = []
     by_peer: dict[str | None, list[Group]] = defaultdict(list)
@@ -68,11 +50,12 @@ def _timing(paste: _Paste) -> list[Signal]:
     for peer, peer_groups in by_peer.items():
         who = peer or "an unknown peer"
         for g in (g for g in peer_groups if _repeats(g)):
+            spi = g.spi or "(not printed)"
             span = duration(g.span_seconds) if g.span_seconds is not None else "unknown time"
             signals.append(
                 Signal(
                     "repeating_spi",
-                    f"the same SPI {g.spi} from {who} was logged {g.count} times over {span} "
+                    f"the same SPI {spi} from {who} was logged {g.count} times over {span} "
                     "(a rekey race does not repeat; IOS logs this at most once a minute)",
                     peer,
                 )
@@ -81,7 +64,7 @@ def _timing(paste: _Paste) -> list[Signal]:
                 signals.append(
                     Signal(
                         "long_outage",
-                        f"SPI {g.spi} from {who} kept failing for {span}: nothing re-keyed "
+                        f"SPI {spi} from {who} kept failing for {span}: nothing re-keyed "
                         "the tunnel, so dead-peer detection is probably off",
                         peer,
                     )
@@ -91,7 +74,8 @@ def _timing(paste: _Paste) -> list[Signal]:
             signals.append(
                 Signal(
                     "single_event",
-                    f"a single invalid-SPI line for {who} (SPI {g.spi}, line {g.first_line}) "
+                    f"a single invalid-SPI line for {who} (SPI {g.spi or 'not printed'}, "
+                    f"line {g.first_line}) "
                     "and nothing after it",
                     peer,
                 )
@@ -104,7 +88,7 @@ def _timing(paste: _Paste) -> list[Signal]:
     return signals
 
 
-def _sources(paste: _Paste) -> list[Signal]:
+def _sources(paste: Paste) -> list[Signal]:
     """One SPI from many sources; many sources at once."""
     signals = []
     sources_per_spi: dict[str, set[str]] = defaultdict(set)
@@ -128,47 +112,43 @@ _IKE_COMPANIONS = (
 )
 
 
-def _ike_companions(paste: _Paste) -> list[Signal]:
+def _ike_companions(paste: Paste) -> list[Signal]:
     """IKE messages saying one side lost its SA; weaker for a peer with no invalid SPI."""
     signals = []
     for name, text in _IKE_COMPANIONS:
-        for peer, found in _per_peer(paste.by_kind[name]).items():
+        for peer, found in per_peer(paste.by_kind[name]).items():
             strength = 1.0 if not paste.peers or peer in paste.peers or peer is None else 0.5
-            said = text.format(peer=peer or "the peer") + f" ({_where(found)})"
+            said = text.format(peer=peer or "the peer") + f" ({where(found)})"
             signals.append(Signal(name, said, peer, strength))
     return signals
 
 
-def _failover(paste: _Paste) -> list[Signal]:
+def _failover(paste: Paste) -> list[Signal]:
     failovers = paste.by_kind["ha_failover"]
     return [_failover_signal(failovers, paste.invalid)] if failovers else []
 
 
-def _integrity(paste: _Paste) -> list[Signal]:
-    """Anti-replay (and its sequence-number-0 form) and MAC failures."""
+def _integrity(paste: Paste) -> list[Signal]:
+    """Anti-replay (and its sequence-number-0 form) and MAC failures, per peer: they concern
+    the SA of the peer the line names (a line naming none, such as IOS PKT_REPLAY_ERR, counts
+    for the whole paste)."""
     signals = []
-    found = paste.by_kind["replay_error"]
-    if found:
-        signals.append(
-            Signal("replay_errors", f"{len(found)} anti-replay failure(s) ({_where(found)})")
-        )
+    for peer, found in per_peer(paste.by_kind["replay_error"]).items():
+        source = f" from {peer}" if peer else ""
+        said = f"{len(found)} anti-replay failure(s){source} ({where(found)})"
+        signals.append(Signal("replay_errors", said, peer))
         zero = [e for e in found if _SEQ_ZERO.search(e.text)]
         if zero:
-            signals.append(
-                Signal(
-                    "replay_seq_zero",
-                    f"anti-replay failure with sequence number 0 ({_where(zero)})",
-                )
-            )
-    found = paste.by_kind["mac_error"]
-    if found:
-        signals.append(
-            Signal("mac_errors", f"{len(found)} integrity (MAC) failure(s) ({_where(found)})")
-        )
+            said = f"anti-replay failure with sequence number 0{source} ({where(zero)})"
+            signals.append(Signal("replay_seq_zero", said, peer))
+    for peer, found in per_peer(paste.by_kind["mac_error"]).items():
+        source = f" from {peer}" if peer else ""
+        said = f"{len(found)} integrity (MAC) failure(s){source} ({where(found)})"
+        signals.append(Signal("mac_errors", said, peer))
     return signals
 
 
-def _mismatch(paste: _Paste) -> list[Signal]:
+def _mismatch(paste: Paste) -> list[Signal]:
     mismatch = sorted(
         paste.by_kind["policy_mismatch"] + paste.by_kind["not_ipsec"], key=lambda e: e.line
     )
@@ -178,20 +158,20 @@ def _mismatch(paste: _Paste) -> list[Signal]:
         Signal(
             "policy_mismatch",
             f"{len(mismatch)} policy mismatch / clear-text-where-ESP-expected message(s) "
-            f"({_where(mismatch)})",
+            f"({where(mismatch)})",
         )
     ]
 
 
-def _acl_denies(paste: _Paste) -> list[Signal]:
+def _acl_denies(paste: Paste) -> list[Signal]:
     signals = []
-    for peer, found in _per_peer(paste.by_kind["acl_deny"]).items():
+    for peer, found in per_peer(paste.by_kind["acl_deny"]).items():
         strength = 1.0 if not paste.peers or peer in paste.peers else 0.5
         what = ", ".join(sorted({e.detail or "" for e in found}))
         signals.append(
             Signal(
                 "acl_deny_ike",
-                f"an ACL denied {what} from {peer or 'a peer'} ({_where(found)})",
+                f"an ACL denied {what} from {peer or 'a peer'} ({where(found)})",
                 peer,
                 strength,
             )
@@ -199,7 +179,7 @@ def _acl_denies(paste: _Paste) -> list[Signal]:
     return signals
 
 
-def _nat(paste: _Paste) -> list[Signal]:
+def _nat(paste: Paste) -> list[Signal]:
     """A private peer talking to a public address, or UDP 4500 in the lines."""
     pairs = {(g.peer, g.local) for g in paste.groups if g.peer}
     natted = sorted({p for p, local in pairs if is_private(p) and not is_private(local)})
@@ -207,24 +187,28 @@ def _nat(paste: _Paste) -> list[Signal]:
         Signal("nat_t", f"peer {peer} is a private address talking to a public one: NAT", peer)
         for peer in natted
     ]
-    port_4500 = [e for e in paste.events if _NAT_T_PORT.search(e.text)]
+    # UDP 4500 from a source no tunnel owns (FortiGate vpntunnel="N/A") says nothing about
+    # the NAT of a tunnel.
+    port_4500 = [
+        e for e in paste.events if _NAT_T_PORT.search(e.text) and tunnel_and_port(e)[0] != NO_TUNNEL
+    ]
     if port_4500 and not natted:
-        signals.append(Signal("nat_t", f"UDP 4500 (NAT-T) is in use ({_where(port_4500)})"))
+        signals.append(Signal("nat_t", f"UDP 4500 (NAT-T) is in use ({where(port_4500)})"))
     return signals
 
 
-def _protocol_and_tunnel(paste: _Paste) -> list[Signal]:
+def _protocol_and_tunnel(paste: Paste) -> list[Signal]:
     """AH packets, IKEv2 invalid-SPI notifies, tunnel down events."""
     signals = []
     ah = [e for e in paste.invalid if e.protocol == "ah"]
     if ah:
-        signals.append(Signal("ah_protocol", f"the packets are AH ({_where(ah)})"))
+        signals.append(Signal("ah_protocol", f"the packets are AH ({where(ah)})"))
     found = paste.by_kind["ike_invalid_spi_notify"]
     if found:
         signals.append(
             Signal(
                 "ike_invalid_spi_notify",
-                f"IKEv2 reported an invalid SPI at rekey ({_where(found)})",
+                f"IKEv2 reported an invalid SPI at rekey ({where(found)})",
             )
         )
     downs = sum(e.detail == "DOWN" for e in paste.by_kind["tunnel_status"])
@@ -244,14 +228,8 @@ _RULES = (
     _acl_denies,
     _nat,
     _protocol_and_tunnel,
+    *evidence_context.RULES,
 )
-
-
-def _per_peer(events: Sequence[Event]) -> dict[str | None, list[Event]]:
-    out: dict[str | None, list[Event]] = defaultdict(list)
-    for event in events:
-        out[event.peer].append(event)
-    return dict(sorted(out.items(), key=lambda kv: kv[0] or ""))
 
 
 def _failover_signal(failovers: Sequence[Event], invalid: Sequence[Event]) -> Signal:

@@ -2,11 +2,14 @@
 
 See docs/architecture.md for where formats fit. A line is recognised by its tag
 (%CRYPTO-4-RECVD_PKT_INV_SPI, %ASA-4-402114, ...) or, for formats without one (debugs,
-FortiGate, PAN-OS, ScreenOS), by a phrase no ordinary message contains.
+FortiGate, PAN-OS, ScreenOS), by a phrase no ordinary message contains. FortiGate's key=value
+logs are read in kb/fortigate.py, an operator's session (commands, counters, captures, NAT
+debug) in kb/transcripts.py; both are routed from here.
 
 Longer than our usual 300 lines on purpose: each pattern sits beside the recogniser that uses
-it and the table that routes tags to recognisers, so that one read checks a format's fields
-and its linear-time shape together.
+it and the tables that route tags and phrases to recognisers, so that one read checks a
+format's fields and its linear-time shape together. What has no tag or phrase of its own to
+route by lives in the two modules above.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from kb import fortigate, transcripts
 from kb.events import PROTOCOLS, Event, canonical_ip, set_spi
 from kb.stamps import find_time, read_prefix
 
@@ -37,12 +41,21 @@ TAG = re.compile(
 )
 
 # decaps: rec'd IPSEC packet has invalid spi for destaddr=L, prot=50, spi=0xHEX(DEC), srcaddr=P
-# IOS and IOS-XE; PIX/ASA 402101 prints the same words without srcaddr.
+# IOS and IOS-XE; PIX/ASA 402101 prints the same words without srcaddr. Posts and some
+# terminals show spaces around the fields ("destaddr= 192.0.2.10 , prot=50"): clean_line
+# closes them up after "=", and a space before each comma is allowed here.
 _DECAPS = re.compile(
-    rf"decaps:?\s*+rec.?d (?i:ipsec) packet has invalid spi for\s++destaddr=(?P<local>{_ADDR}),"
-    rf"\s*+prot=(?P<prot>\w++),\s*+spi=(?P<hex>{_HEX})(?:\s*+\((?P<dec>-?\d++)\))?"
-    rf"(?:,\s*+srcaddr=(?P<peer>{_ADDR}))?(?:,\s*+input interface=(?P<iface>[^\s,]++))?",
+    rf"decaps:?\s*+rec.?d (?i:ipsec) packet has invalid spi for\s++destaddr=(?P<local>{_ADDR})"
+    rf"\s*+,\s*+prot=(?P<prot>\w++)\s*+,\s*+spi=(?P<hex>{_HEX})(?:\s*+\((?P<dec>-?\d++)\))?"
+    rf"(?:\s*+,\s*+srcaddr=(?P<peer>{_ADDR}))?(?:\s*+,\s*+input interface=(?P<iface>[^\s,]++))?",
 )
+# The same message cut short right after its head, as people paste it from memory or a ticket:
+# still an invalid SPI, with the peer and the SPI unknown. "for" and trailing punctuation may
+# end it; anything else after "spi" is not this message.
+_DECAPS_HEAD = re.compile(
+    r"decaps:?\s*+rec.?d (?i:ipsec) packet has invalid spi(?: for)?[\s.,:]*+$"
+)
+CUT_SHORT = "cut short"
 # ASA/FTD 4021xx:
 #   Received an ESP packet (SPI= 0xHEX, sequence number= 0xHEX) from P [(user= U)] to L
 _ASA_PACKET = re.compile(
@@ -95,16 +108,43 @@ _DELETE_NOTIFY = re.compile(
     rf" dst (?P<peer>{_ADDR})(?: for SPI (?P<hex>{_HEX}))?",
     re.I,
 )
-_PFKEY = re.compile(rf"Received PFKEY Invalid SPI for SPI (?P<hex>{_HEX})", re.I)
+# ASA/FTD IKEv2 platform debugs (711001 when sent to syslog): PFKEY is the ASA's interface
+# between IKE and the IPsec data path. "Invalid SPI" reports an SPI the data path does not
+# have; add/update/Active/delete name SPIs this box itself installed or removed (CSCvx23833).
+_PFKEY = re.compile(
+    rf"Received PFKEY (?P<what>Invalid SPI|add SA|update SA|Active SA|delete SA) for SPI "
+    rf"(?P<hex>{_HEX})",
+    re.I,
+)
+_INBOUND_RULE = re.compile(rf"inbound permit rule, SPI (?P<hex>{_HEX})", re.I)
 _INVALID_SPI_NOTIFY = re.compile(r"Sending INVALID_SPI notify", re.I)
 _PANOS = re.compile(rf"can't find sa for proto (?P<proto>ESP|AH) spi (?P<hex>{_HEX})", re.I)
+# PAN-OS ikemgr: "====> Deleted SA: L[500]-P[500] SPI:0xIN/0xOUT <====" (the Palo Alto KB on
+# rekey races): both SPIs of the pair of SAs just deleted with peer P.
+_PANOS_DELETED = re.compile(
+    rf"Deleted SA:\s*+(?P<local>{_ADDR})\[\d++\]-(?P<peer>{_ADDR})\[\d++\]\s*+"
+    rf"SPI:(?P<spi_a>{_HEX})/(?P<spi_b>{_HEX})",
+    re.I,
+)
+# ASA/FTD IKEv2 platform debug: "RECV PKT [CREATE_CHILD_SA] [P]:500->[L]:500 InitSPI=..."
+_IKEV2_PACKET = re.compile(
+    rf"(?P<dir>RECV|SEND) PKT \[(?P<exchange>[A-Z_]++)\] \[(?P<src>{_ADDR})\]:\d++->"
+    rf"\[(?P<dst>{_ADDR})\]:\d++"
+)
 _SCREENOS = re.compile(
     rf"received a packet with a bad SPI\.?(?:\s*+(?P<peer>{_ADDR})->(?P<local>{_ADDR})"
     rf"(?:/\d++)?,\s*+(?P<proto>ESP|AH),\s*+SPI (?P<hex>{_HEX}))?",
     re.I,
 )
-# A key starts where a word starts, or findall would rescan a long word from each character.
-_FORTI_FIELD = re.compile(r"""(?<!\w)(\w++)=(?:"([^"]*+)"|'([^']*+)'|(\S++))""")
+# ScreenOS system-critical-00042: "Replay packet detected on IPSec tunnel on ethernet0/2 with
+# tunnel ID 0x67! From P to L/128, ESP, SPI 0xf5b259cc, SEQ 0x573." (the addresses follow the
+# phrase; read from where it ends)
+_SCREENOS_REPLAY_PHRASE = re.compile(r"Replay packet detected", re.I)
+_SCREENOS_REPLAY = re.compile(
+    rf"From (?P<peer>{_ADDR}) to (?P<local>{_ADDR})(?:/\d++)?,\s*+(?P<proto>ESP|AH),\s*+"
+    rf"SPI (?P<hex>{_HEX})",
+    re.I,
+)
 
 _PLATFORMS = {"ASA": "asa", "FTD": "ftd", "PIX": "pix"}
 _IKE_PORTS = {"500", "4500", "isakmp", "non500-isakmp"}
@@ -124,12 +164,23 @@ def _addresses(event: Event, m: re.Match) -> Event:
 def _decaps(event: Event, line: str, pos: int) -> Event | None:
     m = _DECAPS.match(line, pos)
     if m is None:
-        return None
+        return _decaps_cut_short(event, line, pos)
     event.kind = "invalid_spi"
     _addresses(event, m)
     event.protocol = PROTOCOLS.get(m["prot"].lower())
     event.interface = m["iface"]
     set_spi(event, m["hex"], m["dec"])
+    return event
+
+
+def _decaps_cut_short(event: Event, line: str, pos: int) -> Event | None:
+    if _DECAPS_HEAD.match(line, pos) is None:
+        return None
+    event.kind = "invalid_spi"
+    event.detail = CUT_SHORT
+    event.problems.append(
+        "the line ends after 'has invalid spi': no destination, SPI or source address"
+    )
     return event
 
 
@@ -240,16 +291,81 @@ def _acl(pattern: re.Pattern) -> Handler:
     return handle
 
 
+_BOX_DETAIL_CHARS = 120
+
+
+def _box(kind: str, facilities: frozenset[str]) -> Handler:
+    """This box itself: a reload or restart (box_reload), or memory, CPU or forwarding
+    resources running out (box_resources). The detail is the message text, cut short."""
+
+    def handle(event: Event, line: str, pos: int) -> Event | None:
+        if (event.tag or "")[1:].split("-", 1)[0] not in facilities:
+            return None
+        event.kind = kind
+        event.detail = line[pos : pos + _BOX_DETAIL_CHARS].strip() or None
+        return event
+
+    return handle
+
+
+_IOS_SYS = frozenset({"SYS"})
+_ASA_SYS = frozenset({"ASA", "FTD", "PIX"})
+
+
 def _ike_debug(event: Event, line: str, pos: int) -> Event | None:
     m = _PFKEY.search(line, pos)
     if m is not None:
-        event.kind = "ike_invalid_spi_notify"
+        if event.tag is None:
+            event.platform = "asa"  # PFKEY debugs exist on ASA and FTD only
+        # The data path reports ESP on an SPI it does not have: an invalid-SPI event (with no
+        # peer in the line); the other PFKEY messages name SPIs of this box's own SAs.
+        invalid = m["what"].lower() == "invalid spi"
+        event.kind = "invalid_spi" if invalid else "own_spi"
+        event.detail = f"PFKEY {m['what']}"
+        set_spi(event, m["hex"])
+        return event
+    m = _INBOUND_RULE.search(line, pos)
+    if m is not None:
+        event.kind = "own_spi"
+        event.detail = "inbound permit rule"
         set_spi(event, m["hex"])
         return event
     if _INVALID_SPI_NOTIFY.search(line, pos):
         event.kind = "ike_invalid_spi_notify"
         return event
+    m = _IKEV2_PACKET.search(line, pos)
+    if m is not None:
+        # An IKE packet to or from a peer; the peer is the other end whichever way it went.
+        received = m["dir"] == "RECV"
+        event.kind = "ike_packet"
+        event.platform = event.platform if event.tag else "asa"
+        event.peer = _ip(m["src"] if received else m["dst"])
+        event.local = _ip(m["dst"] if received else m["src"])
+        event.detail = f"{m['dir']} {m['exchange']}"
+        return event
     return _simple("delete_notify_no_sa", _DELETE_NOTIFY)(event, line, pos)
+
+
+def _panos_deleted(event: Event, line: str, pos: int) -> Event | None:
+    m = _PANOS_DELETED.search(line, pos)
+    if m is None:
+        return None
+    event.kind = "sa_deleted"
+    _addresses(event, m)
+    set_spi(event, m["spi_b"])
+    event.detail = f"SPI:{m['spi_a']}/{m['spi_b']}"
+    return event
+
+
+def deleted_spis(event: Event) -> list[str]:
+    """Both SPIs of a PAN-OS sa_deleted event, canonical ("0x%08X"); [] if unreadable."""
+    spis = []
+    for text in (event.detail or "").removeprefix("SPI:").split("/"):
+        probe = Event("", None, None, 0, "")
+        set_spi(probe, text)
+        if probe.spi:
+            spis.append(probe.spi)
+    return spis
 
 
 # Mnemonic -> recogniser of the text after the tag.
@@ -276,26 +392,89 @@ _BY_MNEMONIC: dict[str, Handler] = {
     "106006": _acl(_ACL_ASA),
     "106007": _acl(_ACL_ASA),
     "711001": _ike_debug,
+    # This box restarted: IOS %SYS-5-RESTART "System restarted --" and %SYS-5-RELOAD "Reload
+    # requested by ..."; ASA/FTD 199001 (reload command), 199002 (startup completed), 199005
+    # (startup begin).
+    "RESTART": _box("box_reload", _IOS_SYS),
+    "RELOAD": _box("box_reload", _IOS_SYS),
+    "199001": _box("box_reload", _ASA_SYS),
+    "199002": _box("box_reload", _ASA_SYS),
+    "199005": _box("box_reload", _ASA_SYS),
+    # This box short of resources: %SYS-2-MALLOCFAIL, %SYS-3-CPUHOG (Cisco 15093),
+    # %IOSXE_QFP-2-LOAD_EXCEED (the forwarding processor over its load threshold).
+    "MALLOCFAIL": _box("box_resources", _IOS_SYS),
+    "CPUHOG": _box("box_resources", _IOS_SYS),
+    "LOAD_EXCEED": _box("box_resources", frozenset({"IOSXE_QFP"})),
 }
 
-# Untagged formats: (phrase that must appear, platform, recogniser).
+# Untagged formats: (phrase that must appear, platform, recogniser), tried in this order.
 _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("delete notify", "ios", _ike_debug),
     ("invalid spi", "ios", _ike_debug),
     ("invalid_spi", "ios", _ike_debug),
+    ("pfkey", "asa", _ike_debug),
+    ("pkt [", "asa", _ike_debug),
+    ("deleted sa:", "panos", _panos_deleted),
     ("can't find sa", "panos", _simple("invalid_spi", _PANOS)),
     ("bad spi", "screenos", _simple("invalid_spi", _SCREENOS)),
+    (
+        "replay packet detected",
+        "screenos",
+        _simple("replay_error", _SCREENOS_REPLAY, after=_SCREENOS_REPLAY_PHRASE),
+    ),
+    ("#pkts", "ios", transcripts.sa_counter),
+    ("crypto endpt", "ios", transcripts.sa_endpoints),
+    # an operator's session pasted with the log (kb/transcripts.py)
+    ("drop-reason:", "asa", transcripts.capture_drop),
+    ("invalid spi (", "asa", transcripts.drop_counter),
+    ("_spi", "ios", transcripts.drop_counter),
+    ("cle", "ios", transcripts.operator_clear),
+    ("diag", "fortigate", transcripts.operator_clear),
+    ("nat", "ios", transcripts.nat_translation),
+    ("-process=", "ios", transcripts.process_note),
 )
 
 # Any of these in a line makes it worth a full look; see kb.scan for how they are found fast.
 # Permitted packets are most of an ACL log and never matter, so they are not even markers.
-MARKER_TAGS = rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list \S++ denied)"
+MARKER_TAGS = (
+    rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list \S++ denied"
+    rb"|SYS-\d-(?:RESTART|RELOAD|MALLOCFAIL|CPUHOG)|IOSXE_QFP-\d-LOAD_EXCEED)"
+)
 # Every untagged format names SPI or ESP in upper case; "SP" finds both in one pass.
 MARKER_PLAIN = b"SP"
 MARKER_PLAIN_WORDS = (b"SPI", b"ESP")
+# Lines with neither a tag nor SPI/ESP that still bear on a diagnosis, found by plain search:
+# FortiGate HA events (log id subtype 08), tunnel up/down and denied IKE/ESP traffic.
+MARKER_LITERALS = (
+    b'logid="0108',
+    b"logid=0108",
+    b"subtype=ha",
+    b'subtype="ha"',
+    b"tunnel-up",
+    b"tunnel-down",
+    b"local-in-policy",
+    b"dstport=500 ",
+    b"dstport=4500 ",
+    b"proto=50 ",
+    # an operator's session: clears typed at a prompt, NAT debugs, the process of a %SYS error
+    b"clear cr",
+    b"clea cr",
+    b"cle cr",
+    b"clear vpn ",
+    b"vpn tunnel ",
+    b"vpn tun ",
+    b"vpn ike gateway ",
+    b"NAT: s=",
+    b"NAT*: s=",
+    b"-Process=",
+    # `show crypto ipsec sa` counters
+    b"#pkts replay failed",
+    b"#pkts invalid sa",
+    b"crypto endpt.",
+)
 
 # Hand-copied lines break after these words; the next line finishes the message.
-_WRAP_END = re.compile(r"(?:\bfor|\bpacket|,)$", re.I)
+_WRAP_END = re.compile(r"(?:\bfor|\bpacket|\bspi|,)$", re.I)
 JOINABLE = frozenset(
     {"RECVD_PKT_INV_SPI", "402101", "402114", "402116", "402119", "402120", "RECVD_PKT_MAC_ERR"}
     | {"RECVD_PKT_NOT_IPSEC", "IKMP_NO_SA"}
@@ -316,36 +495,22 @@ def recognise(line: str, number: int) -> Event | None:
             event.time, event.device = read_prefix(line[:start])
         return event
     lowered = line.lower()
-    if "logdesc=" in lowered and "unknown spi" in lowered:
-        return _fortigate(line, number)
+    if "logid=" in lowered or "log_id=" in lowered or "logdesc=" in lowered:
+        return fortigate.recognise(line, number)
     for phrase, platform, handler in _UNTAGGED:
         at = lowered.find(phrase)
         if at != -1:
             event = Event("", platform, None, number, line)
             if handler(event, line, 0) is not None:
-                event.time = find_time(line[:at])
+                event.time = event.time or find_time(line[:at])
                 return event
     return None
 
 
 def cut_short(line: str) -> bool:
-    """Whether an unrecognised line is the first half of a wrapped message: it ends in
-    'for', 'packet' or ',' and carries the tag of a message that gets wrapped."""
+    """Whether a line not read whole is the first half of a wrapped message: it ends in
+    'for', 'packet', 'spi' or ',' and carries the tag of a message that gets wrapped."""
     if _WRAP_END.search(line) is None:
         return False
     tag = TAG.search(line)
     return tag is not None and tag["mnemonic"] in JOINABLE
-
-
-def _fortigate(line: str, number: int) -> Event | None:
-    fields = {k.lower(): a or b or c for k, a, b, c in _FORTI_FIELD.findall(line)}
-    event = Event("invalid_spi", "fortigate", fields.get("logid"), number, line)
-    event.peer = _ip(fields.get("remip"))
-    event.local = _ip(fields.get("locip"))
-    event.protocol = "esp"
-    event.device = fields.get("devname")
-    event.interface = fields.get("outintf")
-    set_spi(event, fields.get("spi"))
-    if "date" in fields and "time" in fields:
-        event.time = f"{fields['date']} {fields['time']}"
-    return event

@@ -32,7 +32,7 @@ from kb.weighing import applies
 MAX_PEERS_DIAGNOSED = 20  # beyond this many peers, the paste is a scan: the busiest are ranked
 BOX_FIRST_PEERS = 3
 BOX_FIRST_WINDOW = 120.0  # seconds between the first lines of peers failing "at once"
-BOX_EVENTS = frozenset({"ha_failover"})  # this box changed state (failover; reloads to come)
+BOX_EVENTS = frozenset({"ha_failover"})  # this box failed over
 NOT_THIS_BOX = frozenset({"unsolicited-esp"})  # top causes that make many peers no box problem
 
 
@@ -140,6 +140,11 @@ def box_first(
         return (
             f"{len(firsts)} peers at once, right after a failover on this box: look at this "
             "box first (the newly active box never had their SAs)"
+        )
+    if any(s.name == "box_reloaded" for s in signals) and len(firsts) >= 2:
+        return (
+            f"{len(firsts)} peers at once, after this box reloaded: look at this box first "
+            "(it lost every peer's SAs; the peers keep sending on theirs until they notice)"
         )
     if together >= BOX_FIRST_PEERS:
         return (

@@ -14,8 +14,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from kb.context import PeerContext
 from kb.events import Event
-from kb.formats import MARKER_PLAIN, MARKER_PLAIN_WORDS, MARKER_TAGS, cut_short, recognise
+from kb.formats import (
+    CUT_SHORT,
+    MARKER_LITERALS,
+    MARKER_PLAIN,
+    MARKER_PLAIN_WORDS,
+    MARKER_TAGS,
+    cut_short,
+    recognise,
+)
 from kb.normalise import clean_line, is_binary
 
 CHUNK_BYTES = 4 << 20
@@ -41,16 +50,25 @@ class ScanStats:
     events: int = 0
     undecodable: int = 0
     cut_lines: int = 0  # lines holding a marker, longer than MAX_LINE_CHARS, cut before reading
+    cut_short: int = 0  # invalid-SPI lines that end after the message head: no peer, no SPI
 
     def warnings(self) -> list[str]:
         """Plain sentences on what was not read whole, for the reader of the events."""
-        if not self.cut_lines:
-            return []
-        lines, were = ("line", "was") if self.cut_lines == 1 else ("lines", "were")
-        return [
-            f"{self.cut_lines:,} {lines} longer than {MAX_LINE_CHARS:,} characters {were} "
-            "cut before recognition"
-        ]
+        warnings = []
+        if self.cut_lines:
+            lines, were = ("line", "was") if self.cut_lines == 1 else ("lines", "were")
+            warnings.append(
+                f"{self.cut_lines:,} {lines} longer than {MAX_LINE_CHARS:,} characters {were} "
+                "cut before recognition"
+            )
+        if self.cut_short:
+            lines, ends = ("line", "ends") if self.cut_short == 1 else ("lines", "end")
+            warnings.append(
+                f"{self.cut_short:,} invalid-SPI {lines} {ends} after 'has invalid spi', so the "
+                "peer and the SPI are unknown: for a better answer paste the whole line (with "
+                "destaddr, spi and srcaddr) and the output of `show crypto ipsec sa` on this box"
+            )
+        return warnings
 
 
 def _candidate_starts(data: bytes, end: int) -> list[int]:
@@ -77,6 +95,14 @@ def _candidate_starts(data: bytes, end: int) -> list[int]:
             if word_a in line or word_b in line:
                 starts.add(start)
         at = find(MARKER_PLAIN, stop + 1, end)
+    for word in MARKER_LITERALS:
+        at = find(word, 0, end)
+        while at != -1:
+            starts.add(rfind(b"\n", 0, at) + 1)
+            stop = find(b"\n", at, end)
+            if stop == -1:
+                break
+            at = find(word, stop + 1, end)
     return sorted(starts)
 
 
@@ -142,8 +168,10 @@ def _scan_buffer(
         stats.candidates += 1
         line = clean_line(_line(data, start, stop, stats))
         event = recognise(line, number)
-        if event is None and cut_short(line):
-            joined, next_stop = line, stop
+        if (event is None or event.detail == CUT_SHORT) and cut_short(line):
+            # A line cut short may be the first half of a wrapped one: a whole message made
+            # of it and the next line or two wins; if there is none, the line stands alone.
+            alone, event, joined, next_stop = event, None, line, stop
             for _ in range(_MAX_JOINED):
                 if next_stop >= end:
                     if not final:
@@ -158,11 +186,13 @@ def _scan_buffer(
                 rest = _line(data, next_stop + 1, following, stats, count_cut=False)
                 joined = f"{joined} {clean_line(rest)}"
                 next_stop = following
-                event = recognise(joined, number)
-                if event is not None:
-                    skip_to = next_stop + 1
+                whole = recognise(joined, number)
+                if whole is not None and whole.detail != CUT_SHORT:
+                    event, skip_to = whole, next_stop + 1
                     break
+            event = event or alone
         if event is not None:
+            stats.cut_short += event.detail == CUT_SHORT
             events.append(event)
     return events, end
 
@@ -170,6 +200,7 @@ def _scan_buffer(
 def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:
     """Events from a stream of byte chunks of UTF-8 log text, in input order."""
     stats = stats if stats is not None else ScanStats()
+    context = PeerContext()  # peers named by other lines, for lines that print none
     carry = b""
     skipping = False  # inside an over-long line whose head is carried: drop up to its end
     line_number = 1
@@ -191,14 +222,15 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
             events, used = _scan_buffer(data, end, False, line_number, stats)
             line_number += data.count(b"\n", 0, used)
             stats.events += len(events)
-            yield from events
+            yield from context.feed(events)
             carry = data[used:]
         carry, skipping = _bounded(carry)
     if carry:
         events, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
         stats.events += len(events)
-        yield from events
+        yield from context.feed(events)
         line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
+    yield from context.flush()
     stats.lines = line_number - 1
 
 

@@ -21,9 +21,21 @@ SIGNALS: dict[str, str] = {
     "acl_deny_ike": "an ACL denied IKE (UDP 500/4500) or ESP",
     "nat_t": "the peer is behind NAT or uses UDP 4500",
     "ah_protocol": "the packets are AH, which cannot cross NAT",
-    "ike_invalid_spi_notify": "IKEv2 PFKEY invalid SPI / INVALID_SPI notify (rekey race)",
+    "ike_invalid_spi_notify": "an IKEv2 INVALID_SPI notify (at a rekey: a race)",
     "tunnel_flap": "the tunnel went down or flapped",
     "recurring_peer": "this peer had three or more incidents in 30 days",
+    "no_tunnel_for_spi": 'FortiGate: no tunnel owns the SPI (vpntunnel="N/A"): not a peer',
+    "remote_port_changed": "the remote port of a peer changed between lines: a new NAT binding",
+    "odd_remote_port": "ESP from a remote port IKE does not use (not 500/4500)",
+    "box_reloaded": "this box reloaded or restarted shortly before the invalid SPIs",
+    "box_resources": "this box ran short of memory, CPU or forwarding capacity",
+    "one_sided_clear": "SAs cleared on this box only (a command, or a delete never sent)",
+    "nat_translated_vpn": "NAT debug shows traffic between private networks being translated",
+    "invalid_spi_drops": "a drop counter shows a stream of packets on unknown SPIs",
+    "replay_drops": "the SA counters show a hundred or more anti-replay failures",
+    "pfkey_invalid_spi": "ASA/FTD 'PFKEY Invalid SPI': unexpected per Cisco's bug notes",
+    "pfkey_invalid_at_rekey": "ASA/FTD PFKEY Invalid SPI inside an IKEv2 rekey (CSCwc54984)",
+    "spi_byte_reversed": "an SPI reported invalid is this box's own SPI byte-reversed (defect)",
 }
 
 

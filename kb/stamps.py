@@ -25,13 +25,16 @@ _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d++)?(?:Z|\s?[+-]\d\d:?\d\d)?"
 _HOST = r"[A-Za-z0-9][\w.-]*+"
 
 # Every framing seen in real logs, in the order a collector and a router stack them:
-# <PRI> collector-time collector-host <PRI> seq: [*.]router-time: hostname %TAG
+# <PRI> collector-time collector-host <PRI> seq: [origin-host:] [*.]router-time: hostname %TAG
+# `logging origin-id hostname` puts the host between the sequence number and the time; it
+# starts with a letter and a time follows it, so an uptime such as 00:12:34 is never a host.
 _PREFIX = re.compile(
     rf"""\s*+(?:<\d{{1,3}}>\s*+)?
     (?:(?P<iso>{_ISO})\s++(?:(?P<chost>{_HOST})\s++)?)?
     (?:(?P<bsd>{_MON}\s++\d{{1,2}}\s++\d\d:\d\d:\d\d)\s++(?P<bhost>{_HOST})\s++)?
     (?:<\d{{1,3}}>\s*+)?
     (?:\d++\s*+:\s*+)?
+    (?:(?P<ohost>[A-Za-z][\w.-]*+):\s++(?=[*.]?(?:{_MON}|\d)))?
     (?:[*.]?(?P<stamp>{_STAMP})|(?P<uptime>\d++y\d++w|\d++w\d++d|\d++d\d++h|\d{{1,2}}:\d\d:\d\d(?:\.\d++)?))?
     \s*+:?\s*+
     (?:(?P<host>{_HOST})\s*+:?\s*+)?
@@ -60,7 +63,7 @@ def read_prefix(prefix: str) -> tuple[str | None, str | None]:
     m = _PREFIX.match(prefix)
     if m is None:
         return find_time(prefix), None
-    device = m["host"] or m["bhost"] or m["chost"]
+    device = m["host"] or m["ohost"] or m["bhost"] or m["chost"]
     return m["stamp"] or m["uptime"] or m["iso"] or m["bsd"], device
 
 

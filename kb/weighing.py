@@ -51,8 +51,8 @@ EXPLAINED_BY_CAUSE = 0.25
 
 OWN_LINES = frozenset({"single_event", "repeating_spi", "long_outage", "many_spis_per_peer"})
 FAILOVER = frozenset({"ha_failover"})  # this box failed over (strength 1: right before)
-BOX_WIDE = FAILOVER
-ONE_SIDED_CLEAR = frozenset({"delete_notify_no_sa"})
+BOX_WIDE = FAILOVER | {"box_reloaded"}  # about this box: counts for every peer
+ONE_SIDED_CLEAR = frozenset({"delete_notify_no_sa", "one_sided_clear"})
 DENY = "acl_deny"  # the event kind of a deny of IKE/ESP
 EXPLAINED = frozenset({"repeating_spi", "long_outage", "ike_no_sa", "delete_notify_no_sa"})
 

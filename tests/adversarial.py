@@ -65,6 +65,8 @@ def _tagged(family: str, head: str, shapes: dict[str, Callable[[int], str]]) -> 
 DECAPS_HEAD = "decaps: rec'd IPSEC packet has invalid spi for destaddr=192.0.2.1, prot=50, "
 ASA_HEAD = "IPSEC: Received an ESP packet (SPI= 0x1, sequence number= 0x1) from "
 FORTI = "logid=0101037132 logdesc=x msg=Received ESP packet with unknown SPI. "
+FORTI_HA = 'logid="0108037892" subtype="ha" logdesc="Virtual cluster member state moved" '
+FORTI_DENY = 'logid="0001000014" type="traffic" action="deny" policytype="local-in-policy" '
 
 SHAPES: list[Shape] = [
     # syslog framing before a tag (kb.stamps._PREFIX and the framings tried before it)
@@ -85,6 +87,10 @@ SHAPES: list[Shape] = [
     Shape("stamps prefix", "ISO stamps", lambda n: run("2020-01-01T00:00:00 ", n) + "!", FRAMING),
     Shape("stamps prefix", "fraction digits", lambda n: f"Mar  3 09:14:02.{'1' * n}!", FRAMING),
     Shape("stamps prefix", "uptimes", lambda n: run("1d", n) + "!", FRAMING),
+    # `logging origin-id hostname`: seq: host: time
+    Shape("stamps prefix", "origin-id hosts", lambda n: run("a: ", n) + "!", FRAMING),
+    Shape("stamps prefix", "origin-id host characters", lambda n: "1: " + "a" * n + ": 1", FRAMING),
+    Shape("stamps prefix", "sequence, host, spaces", lambda n: f"1: a:{' ' * n}!", FRAMING),
     # timestamps anywhere (find_time) and their conversion (to_seconds)
     Shape("ISO/BSD stamps", "month, spaces", lambda n: f"Jan{' ' * n}x", TIME),
     Shape("ISO/BSD stamps", "months", lambda n: run("Jan 1 ", n), TIME),
@@ -125,6 +131,16 @@ SHAPES: list[Shape] = [
                 f"{DECAPS_HEAD}spi=0x1, srcaddr=1.1.1.1, input interface={'a' * n}"
             ),
             "repeated phrase": lambda n: run("decaps: rec'd IPSEC packet has invalid spi for ", n),
+            "cut short, spaces": lambda n: (
+                "decaps: rec'd IPSEC packet has invalid spi" + " " * n + "x"
+            ),
+            "cut short, punctuation": lambda n: (
+                "decaps: rec'd IPSEC packet has invalid spi" + run(" .,:", n) + "x"
+            ),
+            "spaces before a comma": lambda n: (
+                "decaps: rec'd IPSEC packet has invalid spi for destaddr=1.1.1.1" + " " * n + "x"
+            ),
+            "spaced commas": lambda n: f"{DECAPS_HEAD}spi=0x1" + run(" , ", n),
         },
     ),
     *_tagged(
@@ -269,9 +285,85 @@ SHAPES: list[Shape] = [
         "PFKEY", "hex SPI", lambda n: "%ASA-7-711001: Received PFKEY Invalid SPI for SPI " + "A" * n
     ),
     Shape("PFKEY", "repeated notify", lambda n: run("Sending INVALID_SPI notif", n)),
+    Shape("PFKEY", "repeated own SPI", lambda n: run("Received PFKEY add SA for SPI ", n)),
+    Shape("PFKEY", "own SPI digits", lambda n: "Received PFKEY update SA for SPI 0x" + "A" * n),
+    Shape("PFKEY", "inbound rules", lambda n: "%ASA-5-711001: " + run("inbound permit rule, ", n)),
+    Shape(
+        "PFKEY",
+        "inbound SPI digits",
+        lambda n: "%FTD-5-711001: inbound permit rule, SPI " + "1" * n,
+    ),
+    # This box: %SYS restarts and resource messages, ASA startup (kb.formats._box)
+    Shape("box", "MALLOCFAIL text", lambda n: "%SYS-2-MALLOCFAIL: " + "a" * n),
+    Shape("box", "repeated tags", lambda n: run("%SYS-5-RESTART: ", n)),
+    Shape("box", "QFP text", lambda n: "%IOSXE_QFP-2-LOAD_EXCEED: " + " " * n + "x"),
+    Shape("box", "ASA startup", lambda n: "%ASA-6-199002: " + "a" * n),
+    # An operator's session (kb.transcripts): clears typed at a prompt
+    Shape("operator clear", "prompt characters", lambda n: "a" * n + "#clear cr sa"),
+    Shape("operator clear", "spaces before #", lambda n: "a" + " " * n + "#clear cr sa"),
+    Shape("operator clear", "repeated cle", lambda n: "HQ#" + run("cle ", n) + "clear cr"),
+    Shape("operator clear", "repeated crypto", lambda n: "HQ#clear " + run("cr ", n)),
+    Shape("operator clear", "object word", lambda n: "HQ#clear cr s" + "a" * n),
+    Shape("operator clear", "repeated peer", lambda n: "HQ#clear cr sa " + run("peer ", n)),
+    Shape("operator clear", "peer address", lambda n: "HQ#clear cr sa peer " + run("1.", n)),
+    Shape("operator clear", "FortiGate", lambda n: "F # diag " + run("vpn tun ", n)),
+    Shape("operator clear", "prompts", lambda n: run("a#", n) + "clear cr sa"),
+    # packet-capture drops and drop counters (ASA asp-drop, IOS-XE QFP)
+    Shape(
+        "drops",
+        "capture number",
+        lambda n: "1" * n + ": 0 1.1.1.1 > 1.1.1.1: Drop-reason: (sp-invalid-spi) Invalid SPI",
+    ),
+    Shape(
+        "drops",
+        "capture address",
+        lambda n: "1: 00:00:00.1 " + run("1.", n) + " Drop-reason: (spi) Invalid SPI",
+    ),
+    Shape("drops", "repeated reason", lambda n: run("Drop-reason: (", n) + "Invalid SPI"),
+    Shape("drops", "reason word", lambda n: "Drop-reason: (" + "a" * n + "spi Invalid SPI"),
+    Shape("drops", "counter label", lambda n: "Invalid SPI " + "a" * n + " (x) 1"),
+    Shape("drops", "repeated counter", lambda n: run("Invalid SPI (", n)),
+    Shape("drops", "counter digits", lambda n: "Invalid SPI (x) " + "1" * n + " x"),
+    Shape("drops", "QFP reason", lambda n: "1 " + "A" * n + "_SPI 1"),
+    Shape("drops", "QFP words", lambda n: run("IN_SPI ", n) + "x"),
+    # debug ip nat, and the process named under a %SYS error
+    Shape("NAT debug", "repeated phrase", lambda n: run("NAT: s=", n)),
+    Shape("NAT debug", "address", lambda n: "NAT: s=" + run("1.", n)),
+    Shape("NAT debug", "NAT words", lambda n: run("NAT*", n) + ": s=1.1.1.1->1.1.1.1, d="),
+    Shape("NAT debug", "arrows", lambda n: "NAT: s=1.1.1.1" + run("->", n)),
+    Shape("process", "repeated phrase", lambda n: run("-Process=", n)),
+    Shape("process", "open quote", lambda n: '-Process= "' + "a" * n),
     Shape("PAN-OS", "repeated phrase", lambda n: run("can't find sa for proto ESP spi ", n)),
     Shape("PAN-OS", "hex SPI", lambda n: "can't find sa for proto ESP spi 0x" + "1" * n),
     Shape("PAN-OS", "spaces", lambda n: f"can't find sa{' ' * n}x"),
+    Shape("PAN-OS", "repeated deleted SA", lambda n: run("Deleted SA: ", n) + "SPI:"),
+    Shape("PAN-OS", "deleted SA address", lambda n: "Deleted SA: " + run("1.", n) + " SPI:"),
+    Shape(
+        "PAN-OS",
+        "deleted SA digits",
+        lambda n: "Deleted SA: 1.1.1.1[500]-1.1.1.1[500] SPI:0x" + "A" * n,
+    ),
+    Shape(
+        "PAN-OS",
+        "deleted SAs then a lost one",
+        lambda n: (
+            run("Deleted SA: 1.1.1.1[500]-2.2.2.2[500] SPI:0x1/0x2\n", n)
+            + "can't find sa for proto ESP spi 0x2"
+        ),
+        PASTE,
+    ),
+    Shape("PFKEY", "repeated IKE packet", lambda n: run("RECV PKT [", n) + "SPI"),
+    Shape("PFKEY", "IKE exchange name", lambda n: "RECV PKT [" + "A" * n + "SPI"),
+    Shape("PFKEY", "IKE packet address", lambda n: "RECV PKT [A] [" + run("1.", n) + "SPI"),
+    Shape(
+        "PFKEY",
+        "IKE packets at one moment",
+        lambda n: (
+            run("Jul 25 22:35:53 RECV PKT [X] [1.1.1.1]:500->[2.2.2.2]:500 InitSPI=1\n", n)
+            + "Jul 25 22:35:53 Received PFKEY Invalid SPI for SPI 0x1"
+        ),
+        PASTE,
+    ),
     Shape("ScreenOS", "spaces", lambda n: f"received a packet with a bad SPI.{' ' * n}x"),
     Shape(
         "ScreenOS",
@@ -279,6 +371,33 @@ SHAPES: list[Shape] = [
         lambda n: run("received a packet with a bad SPI. 1.1.1.1->", n),
     ),
     Shape("ScreenOS", "address", lambda n: "received a packet with a bad SPI. " + run("1.", n)),
+    Shape("ScreenOS", "repeated replay phrase", lambda n: run("Replay packet detected From ", n)),
+    Shape(
+        "ScreenOS",
+        "replay address",
+        lambda n: "Replay packet detected on IPSec tunnel! From " + run("1.", n) + " ESP",
+    ),
+    Shape("SA endpoints", "repeated phrase", lambda n: run("local crypto endpt.: ", n)),
+    Shape(
+        "SA endpoints",
+        "address",
+        lambda n: "local crypto endpt.: " + run("1.", n) + ", remote crypto endpt.: 1.1.1.1",
+    ),
+    Shape(
+        "SA endpoints",
+        "lines waiting for a peer",
+        lambda n: (
+            run(
+                "%PIX-4-402101: decaps: rec'd IPSEC packet has invalid spi for destaddr=1.1.1.1, "
+                "prot=50, spi=0x1\n",
+                n,
+            )
+            + "local crypto endpt.: 1.1.1.1, remote crypto endpt.: 2.2.2.2"
+        ),
+        PASTE,
+    ),
+    Shape("drops", "SA counters", lambda n: run("#pkts invalid sa (rcv): ", n)),
+    Shape("drops", "SA counter digits", lambda n: "#pkts replay failed (rcv): " + "1" * n),
     Shape("FortiGate fields", "one word", lambda n: FORTI + "a" * n),
     Shape("FortiGate fields", "keys", lambda n: FORTI + run("a=", n)),
     Shape("FortiGate fields", "open double quotes", lambda n: FORTI + run('a="', n)),
@@ -287,6 +406,12 @@ SHAPES: list[Shape] = [
     Shape("FortiGate fields", "time digits", lambda n: f"{FORTI}date=2020-01-01 time={'1' * n}"),
     Shape("FortiGate fields", "SPI digits", lambda n: f"{FORTI}spi={'f' * n}"),
     Shape("FortiGate fields", "address digits", lambda n: f"{FORTI}remip={'1' * n}"),
+    Shape("FortiGate fields", "detail keys", lambda n: FORTI + run("vpntunnel=", n)),
+    Shape("FortiGate fields", "HA, one word", lambda n: FORTI_HA + "a" * n),
+    Shape("FortiGate fields", "HA, keys", lambda n: FORTI_HA + run('ha_role="', n)),
+    Shape("FortiGate fields", "deny, ports", lambda n: FORTI_DENY + run("dstport=500 ", n)),
+    Shape("FortiGate fields", "deny, open quotes", lambda n: FORTI_DENY + run('proto="', n)),
+    Shape("FortiGate fields", "tunnel status, keys", lambda n: run("action=tunnel-down ", n)),
     # Behind a tag, so that the scanner reads these lines too (it reads only marked lines).
     *_tagged(
         "Slack entities",
@@ -326,6 +451,14 @@ SHAPES: list[Shape] = [
     Shape("wrap-join", "commas", lambda n: "%CRYPTO-4-RECVD_PKT_INV_SPI: " + "," * n, PASTE),
     Shape(
         "wrap-join",
+        "lines cut short after 'spi'",
+        lambda n: run(
+            "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi\n", n
+        ),
+        PASTE,
+    ),
+    Shape(
+        "wrap-join",
         "repeated 'for'",
         lambda n: "%CRYPTO-4-RECVD_PKT_INV_SPI: " + run("for", n),
         PASTE,
@@ -342,6 +475,10 @@ SHAPES: list[Shape] = [
     Shape("scan markers", "tags", lambda n: run("%CRYPTO", n), PASTE),
     Shape("scan markers", "newlines", lambda n: "\n" * n, PASTE),
     Shape("scan markers", "SPI lines", lambda n: run("SPI\n", n), PASTE),
+    Shape("scan markers", "FortiGate HA ids", lambda n: run('logid="0108', n), PASTE),
+    Shape("scan markers", "FortiGate HA lines", lambda n: run('logid="0108\n', n), PASTE),
+    Shape("scan markers", "IKE ports", lambda n: run("dstport=500 ", n), PASTE),
+    Shape("scan markers", "local-in lines", lambda n: run("local-in-policy\n", n), PASTE),
     Shape("scan markers", "ACL phrase", lambda n: run("%SEC-6-IPACCESSLOGP: list ", n), PASTE),
     Shape("scan markers", "ACL name", lambda n: "%SEC-6-IPACCESSLOGP: list " + "a" * n, PASTE),
     Shape("scan markers", "marker at the end of a long line", lambda n: "x" * n + IOS, PASTE),

@@ -25,5 +25,5 @@ def test_corpus_line(case: dict) -> None:
 
 def test_corpus_has_both_kinds_of_case() -> None:
     # Guards the parametrisation above: an empty or truncated fixture would pass silently.
-    assert sum(c["expect"]["kind"] is None for c in CASES) == 2
+    assert sum(c["expect"]["kind"] is None for c in CASES) >= 2
     assert len(CASES) >= 19

@@ -137,7 +137,9 @@ def test_a_failover_on_this_box_counts_for_every_peer_and_says_look_here_first()
 
 def test_many_peers_at_once_look_at_this_box_first_but_not_for_a_scan_or_spread_lines() -> None:
     reload = diagnose((CASES / "ios-hub-reload-many-peers.txt").read_text())
-    assert reload.box_first and reload.box_first.startswith("4 peers at once: look at this box")
+    assert reload.box_first and reload.box_first.startswith(
+        "4 peers at once, after this box reloaded"
+    )
     spread = diagnose(  # three peers whose lines start minutes apart
         "\n".join(ios(f"198.51.100.{n}", n, f"Mar  3 09:{10 + 5 * n}:02.113") for n in (1, 2, 3))
     )
@@ -147,7 +149,8 @@ def test_many_peers_at_once_look_at_this_box_first_but_not_for_a_scan_or_spread_
 
 
 def test_lines_with_no_peer_are_their_own_entry_and_record_nothing(store) -> None:
-    paste = (CASES / "panos-flapping-spi-keeps-changing.txt").read_text()
+    # A line cut short after its tag names no peer (the PAN-OS case this used now has one).
+    paste = (CASES / "ios-community-cut-short.txt").read_text()
     result = diagnose(paste, store)
     [unknown] = result.peers
     assert unknown.peer is None and unknown.incident is None and result.recorded == []

@@ -44,6 +44,14 @@ def only(text: str):
             "Jan 12 10:01:02.345",
             "rtr-edge-1",
         ),
+        # `logging origin-id hostname`: the host between the sequence number and the time.
+        (
+            "<164>4711: rtr-edge-1: Jan 12 2024 10:01:02.345 UTC: ",
+            "Jan 12 2024 10:01:02.345 UTC",
+            "rtr-edge-1",
+        ),
+        ("4711: rtr-edge-1: *Jan 12 10:01:02.345: ", "Jan 12 10:01:02.345", "rtr-edge-1"),
+        ("4711: rtr-edge-1: 00:12:34: ", "00:12:34", "rtr-edge-1"),
         ("", None, None),
     ],
 )
@@ -52,6 +60,31 @@ def test_every_syslog_framing(prefix: str, time: str | None, device: str | None)
     assert (event.peer, event.local, event.spi) == ("198.51.100.20", "192.0.2.10", "0x9E6D41B7")
     assert event.interface == "GigabitEthernet0/2"
     assert (event.time, event.device) == (time, device)
+
+
+@pytest.mark.parametrize(
+    "spaced",
+    [
+        # As the NANOG 2017-12 archive prints it, and the other ways posts space the fields.
+        IOS.replace("destaddr=192.0.2.10,", "destaddr= 192.0.2.10 ,"),
+        IOS.replace(", ", " , "),
+        IOS.replace("=", " = "),
+        IOS.replace(", prot=50, ", " ,prot=50 ,"),
+    ],
+)
+def test_spaces_inside_fields_give_the_plain_fields(spaced: str) -> None:
+    plain = only(IOS).to_dict()
+    got = only(spaced).to_dict()
+    keys = ("kind", "peer", "local", "spi", "spi_decimal", "protocol", "interface", "problems")
+    assert {k: got[k] for k in keys} == {k: plain[k] for k in keys}
+
+
+def test_origin_id_hostname_gives_the_plain_fields() -> None:
+    framed = only(f"<164>4711: rtr-edge-1: Jan 12 2024 10:01:02.345 UTC: {IOS}")
+    plain = only(f"<164>4711: Jan 12 2024 10:01:02.345 UTC: {IOS}")
+    assert framed.device == "rtr-edge-1" and plain.device is None
+    keys = ("kind", "peer", "local", "spi", "time", "interface")
+    assert {k: getattr(framed, k) for k in keys} == {k: getattr(plain, k) for k in keys}
 
 
 def test_iosxe_subfacility_tag() -> None:
@@ -226,6 +259,34 @@ def test_line_wrapped_in_two(after: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi",
+        "Sep  2 13:27:57.707: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for",
+        "%PIX-4-402101: decaps: rec'd IPSEC packet has invalid spi.",
+    ],
+)
+def test_line_cut_short_after_the_tag_is_an_event_with_peer_and_spi_unknown(head: str) -> None:
+    for paste in (head, f"seeing this once in a while:\n{head}\n", f"{head}\nnext line\n"):
+        event = only(paste)
+        assert (event.kind, event.peer, event.local, event.spi) == ("invalid_spi", None, None, None)
+        assert event.detail == "cut short" and "has invalid spi" in event.problems[0]
+
+
+def test_a_line_cut_short_is_not_a_message_with_more_after_it() -> None:
+    assert (
+        parse_text("%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi x=1")
+        == []
+    )
+
+
+def test_line_wrapped_right_after_spi_is_still_joined() -> None:
+    cut = IOS.index(" for ")
+    event = only(f"{IOS[:cut]}\n{IOS[cut:].strip()}\n")
+    assert (event.peer, event.spi, event.detail) == ("198.51.100.20", "0x9E6D41B7", None)
+
+
 def test_hex_decimal_mismatch_is_reported() -> None:
     event = only(IOS.replace("(2657960375)", "(2657960376)"))
     assert event.spi == "0x9E6D41B7" and event.spi_decimal == 2657960376
@@ -248,3 +309,95 @@ def test_groups_count_and_span() -> None:
         ("0x00000001", 1, 0.0),
     ]
     assert groups[0].to_dict()["first_seen"] == "Mar  3 09:14:02.000"
+
+
+FORTI_ESP = (
+    'date=2024-08-13 time=20:08:54 eventtime=1723604934176251061 tz="-0700" logid="0101037131" '
+    'type="event" subtype="vpn" level="error" vd="root" logdesc="IPsec ESP" msg="IPsec ESP" '
+    'action="error" remip=10.66.31.140 locip=172.20.9.143 remport=4500 locport=500 '
+    'outintf="port1" cookies="N/A" user="N/A" group="N/A" useralt="N/A" xauthuser="N/A" '
+    'xauthgroup="N/A" assignip=N/A vpntunnel="N/A" status="esp_error" '
+    'error_num="Received ESP packet with unknown SPI." spi="2c65ad60" seq="00000007"'
+)
+FORTI_LOCAL_IN = (
+    'date=2024-01-15 time=11:02:20 devname="site2" devid="FGVM02TM00000002" logid="0001000014" '
+    'type="traffic" subtype="local" level="notice" vd="root" srcip=10.56.240.208 srcport=500 '
+    'srcintf="port1" srcintfrole="wan" dstip=10.56.240.221 dstport=500 dstintf="unknown0" '
+    'dstintfrole="undefined" sessionid=4952 proto=17 action="deny" policyid=2 '
+    'policytype="local-in-policy" service="IKE"'
+)
+
+
+def test_fortigate_unknown_spi_keeps_which_tunnel_owns_it_and_the_remote_port() -> None:
+    # Fortinet 199842, as published: vpntunnel="N/A" means no tunnel owns the SPI.
+    event = only(FORTI_ESP)
+    assert (event.kind, event.peer, event.spi) == ("invalid_spi", "10.66.31.140", "0x2C65AD60")
+    assert event.detail == "vpntunnel=N/A remport=4500"
+    named = only(FORTI_ESP.replace('vpntunnel="N/A"', 'vpntunnel="to-branch32"'))
+    assert named.detail == "vpntunnel=to-branch32 remport=4500"
+
+
+@pytest.mark.parametrize(
+    ("line", "detail"),
+    [
+        (  # Fortinet 339687, as published
+            'date=2024-09-06 time=21:28:52 logid="0108037892" logdesc="Virtual cluster member '
+            'state moved" msg="Virtual cluster\'s member state moved" ha_role="primary" '
+            'vcluster=1 vcluster_state="work" vcluster_member=0 hostname="Fortinet2" sn="FGVMx"',
+            "Virtual cluster member state moved (Fortinet2: primary)",
+        ),
+        (  # the fields of message 37901 in the FortiOS log message reference
+            'date=2024-02-12 time=22:03:40 logid="0108037901" type="event" subtype="ha" '
+            'level="critical" vd="root" logdesc="Heartbeat device interface down" '
+            'msg="Heartbeat device interface down" devintfname="port4" ha_role="primary"',
+            "Heartbeat device interface down",
+        ),
+        (  # Fortinet 196075, FortiOS 4 format, as published
+            "2009-02-16 11:06:34 device_id=FG2001111111 log_id=0105035001 type=event subtype=ha "
+            'pri=critical vd=root msg="HA slave heartbeat interface internal lost neighbor '
+            'information"',
+            "HA slave heartbeat interface internal lost neighbor information",
+        ),
+    ],
+)
+def test_fortigate_ha_takeover_and_lost_heartbeat_are_failovers(line: str, detail: str) -> None:
+    event = only(line)
+    assert (event.kind, event.platform, event.detail) == ("ha_failover", "fortigate", detail)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'date=2024-02-12 time=22:10:00 logid="0108037894" type="event" subtype="ha" '
+        'logdesc="Virtual cluster member joined" msg="Virtual cluster detected member join"',
+        "2009-02-16 11:06:40 device_id=FG2001111111 log_id=0105035001 type=event subtype=ha "
+        'pri=notice vd=root msg="HA master heartbeat interface internal get peer information"',
+        FORTI_LOCAL_IN.replace('action="deny"', 'action="accept"'),
+        FORTI_LOCAL_IN.replace("dstport=500", "dstport=443").replace("srcport=500", "srcport=1"),
+    ],
+)
+def test_fortigate_lines_that_do_not_bear_on_ipsec_give_nothing(line: str) -> None:
+    assert parse_text(line) == []
+
+
+def test_fortigate_local_in_deny_of_ike_or_esp_is_an_acl_deny() -> None:
+    event = only(FORTI_LOCAL_IN)
+    assert (event.kind, event.peer, event.local) == ("acl_deny", "10.56.240.208", "10.56.240.221")
+    assert event.detail == "udp 500/500 (local-in policy 2)" and event.device == "site2"
+    esp = only(
+        FORTI_LOCAL_IN.replace("proto=17", "proto=50")
+        .replace(" srcport=500", "")
+        .replace(" dstport=500", "")
+    )
+    assert (esp.kind, esp.protocol) == ("acl_deny", "esp")
+
+
+def test_fortigate_tunnel_up_and_down() -> None:
+    line = (
+        'date=2024-03-01 time=10:00:00 logid="0101037138" type="event" subtype="vpn" '
+        'action="tunnel-up" logdesc="IPsec connection status changed" remip=198.51.100.5 '
+        'locip=192.0.2.1 vpntunnel="to-hq"'
+    )
+    assert [(e.kind, e.peer, e.detail) for e in parse_text(line)] == [
+        ("tunnel_status", "198.51.100.5", "UP")
+    ]
