@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import threading
 import urllib.error
@@ -16,7 +17,14 @@ from bot.server import wsgi_app
 from bot.settings import Settings
 from bot.slack_app import build_app
 from tests.conftest import CLEAN_ENV, SPIBOT
-from tests.fakeslack import FakeSlack, command_body, event_body, interaction_body, sign
+from tests.fakeslack import (
+    POLL_SECONDS,
+    FakeSlack,
+    command_body,
+    event_body,
+    interaction_body,
+    sign,
+)
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -45,8 +53,9 @@ class TrackingExecutor(ThreadPoolExecutor):
     """A listener pool with a way to wait until every queued listener has run, in it and in
     the pools it hands work to (`then`: the paste pool behind Bolt's)."""
 
-    def __init__(self, then: TrackingExecutor | None = None) -> None:
-        super().__init__(max_workers=8)
+    def __init__(self, then: TrackingExecutor | None = None, max_workers: int = 8) -> None:
+        super().__init__(max_workers=max_workers)
+        self.max_workers = max_workers
         self._futures: list[Future] = []
         self._lock = threading.Lock()
         self.then = then
@@ -90,7 +99,9 @@ class SlackHarness:
         )
         self.server = make_http_server(self.app, self.db, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(POLL_SECONDS,), daemon=True
+        )
         self.thread.start()
         self._ids = 0
 
@@ -224,5 +235,7 @@ class ServeProcess:
             return response.status, response.read().decode()
 
     def stop(self) -> None:
-        self.process.terminate()
+        # Ctrl-C: gunicorn's quick shutdown. SIGTERM's graceful one waits for each worker's
+        # event loop to notice, a poll of up to a second, and no test is about it.
+        self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=30)
