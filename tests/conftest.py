@@ -81,10 +81,11 @@ def fixtures() -> Path:
 # --- No network ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _network_guard():
-    netguard.install()
-    yield
+def pytest_configure(config: pytest.Config) -> None:
+    netguard.install()  # from collection on: importing a test module is guarded too
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
     netguard.uninstall()
 
 
