@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from hypothesis import settings
 
 from tests import netguard
 
@@ -29,6 +30,10 @@ CLEAN_ENV = {
 }
 # A test not marked slow that takes longer than this is named at the end of the run.
 SLOW_SECONDS = 0.5
+# Hypothesis fails an example that takes over 200 ms by default: a wall-clock assertion that a
+# loaded machine trips. Property tests assert behaviour; speed is tests/test_adversarial.py's.
+settings.register_profile("spibot", deadline=None)
+settings.load_profile("spibot")
 
 T = TypeVar("T")
 
@@ -103,10 +108,13 @@ def _no_network_in_this_test():
 # `pytest -m "not slow"` is the inner loop. A test is slow when it starts a process or a
 # server, itself or through anything in tests/ that it or its fixtures call (the spibot()
 # helper, ServeProcess, SlackHarness, FakeSlack, ...): found here by following the names their
-# code uses, so a new test is marked without anyone remembering to. Tests slow for other
-# reasons (a big input, many examples) carry @pytest.mark.slow themselves.
+# code uses, so a new test is marked without anyone remembering to; one that is missed fails
+# when it starts a process. Tests slow for other reasons (a big input, many examples) carry
+# @pytest.mark.slow themselves, and a run names any over 0.5 s that do not.
 
 TESTS = Path(__file__).resolve().parent
+# The autouse guards of this file are every test's, not something a test does.
+EVERY_TESTS_FIXTURES = {"_no_network_in_this_test", "_the_inner_loop_starts_no_process"}
 
 
 def _starts_a_process_or_server(obj: object) -> bool:
@@ -173,10 +181,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("slow"):
             continue
         used = [getattr(item, "function", None)]
-        for defs in item._fixtureinfo.name2fixturedefs.values():
-            used += [d.func for d in defs]
+        for name, defs in item._fixtureinfo.name2fixturedefs.items():
+            if name not in EVERY_TESTS_FIXTURES:
+                used += [d.func for d in defs]
         if any(starts_something(obj, seen) for obj in used if obj is not None):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _the_inner_loop_starts_no_process(request: pytest.FixtureRequest, monkeypatch) -> None:
+    """What the marking above misses (a helper imported inside a function, say) fails here."""
+    if request.node.get_closest_marker("slow") is None:
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("this test starts a process: mark it @pytest.mark.slow")
+
+        monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 _unmarked_and_slow: list[tuple[float, str]] = []
