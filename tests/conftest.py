@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import inspect
 import json
 import os
@@ -104,6 +105,32 @@ def _no_network_in_this_test():
         pytest.fail("\n".join(refused), pytrace=False)
 
 
+# --- Tests that load the machine on purpose run alone ----------------------------------------
+# Run on several cores (pytest-xdist), a test marked `alone` waits until the other workers'
+# tests are done and holds them off until it is: with them, a four-worker stress test on two
+# cores is a test of the machine's load. Two flock()s make a lock that prefers it: every test
+# takes its shared hold through the gate, so one waiting for the whole lock is not starved.
+
+
+@pytest.fixture(autouse=True)
+def _alone_when_marked(request: pytest.FixtureRequest, tmp_path_factory):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: every test is alone already
+        yield
+        return
+    alone = request.node.get_closest_marker("alone") is not None
+    shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's own
+    with (shared / "alone.gate").open("a") as gate, (shared / "alone.lock").open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+
 # --- The slow marker -----------------------------------------------------------------------
 # `pytest -m "not slow"` is the inner loop. A test is slow when it starts a process or a
 # server, itself or through anything in tests/ that it or its fixtures call (the spibot()
@@ -114,7 +141,11 @@ def _no_network_in_this_test():
 
 TESTS = Path(__file__).resolve().parent
 # The autouse guards of this file are every test's, not something a test does.
-EVERY_TESTS_FIXTURES = {"_no_network_in_this_test", "_the_inner_loop_starts_no_process"}
+EVERY_TESTS_FIXTURES = {
+    "_no_network_in_this_test",
+    "_the_inner_loop_starts_no_process",
+    "_alone_when_marked",
+}
 
 
 def _starts_a_process_or_server(obj: object) -> bool:
