@@ -59,9 +59,12 @@ def spibot(
     )
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "it") -> T:
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, what: str = "it", *, fail: bool = True
+) -> T:
     """Poll `predicate` until it returns something true, and return that; fail the test if it
-    has not within `timeout` seconds. Use it instead of sleeping "long enough"."""
+    has not within `timeout` seconds (with `fail=False`, return its last value and let the
+    test's own assertions say what is wrong). Use it instead of sleeping "long enough"."""
     deadline = time.monotonic() + timeout
     pause = 0.001
     while True:
@@ -69,6 +72,8 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "i
         if value:
             return value
         if time.monotonic() > deadline:
+            if not fail:
+                return value
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
