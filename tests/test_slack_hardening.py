@@ -127,7 +127,7 @@ def test_spi_is_acknowledged_while_pastes_wait_out_rate_limits(slack) -> None:
     pastes = 10  # more than Bolt's listener threads
     for _ in range(pastes):
         slack.fake.script["chat.postMessage"].append(
-            (429, {"Retry-After": "2"}, {"ok": False, "error": "ratelimited"})
+            (429, {"Retry-After": "3"}, {"ok": False, "error": "ratelimited"})
         )
     for n in range(pastes):
         slack.event(message(LINE, ts=f"17000001{n:02d}.000100"))
@@ -139,8 +139,9 @@ def test_spi_is_acknowledged_while_pastes_wait_out_rate_limits(slack) -> None:
         status, body = slack.command(form)
         assert status == 200 and json.loads(body)["text"]
         assert time.monotonic() - started < ACK_WINDOW, form
-    # Answered while every paste still slept: none had woken up to post again. (Retry-After
-    # is 2 s, shorter than the ack window: this, not the window, shows nothing waited on them.)
+    # Answered while every paste still slept: none had woken up to post again, so no answer
+    # waited for one. This ordering, not the clock, is the proof; Retry-After is 3 s so that
+    # three commands fit before the first paste wakes even on a loaded machine.
     assert len(slack.fake.calls_to("chat.postMessage")) == asleep
     slack.executor.drain(timeout=60)
     assert len(slack.fake.calls_to("chat.postMessage")) == 2 * pastes
