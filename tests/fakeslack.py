@@ -20,11 +20,15 @@ from slack_sdk.signature import SignatureVerifier
 from bot.settings import BOT_SCOPES
 
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T0FAKE"
+# How often a test server's serve_forever looks for shutdown(): the default 0.5 s made every
+# test that stops a server wait half a second for nothing.
+POLL_SECONDS = 0.01
 
 
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict]] = []
+        self.times: list[float] = []  # time.monotonic() of each call, in the order of `calls`
         self.script: dict[str, list[tuple[int, dict, dict]]] = defaultdict(list)
         self.messages: dict[tuple[str, str], dict] = {}
         self.ws_url: str | None = None
@@ -59,7 +63,9 @@ class FakeSlack:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(POLL_SECONDS,), daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -79,6 +85,7 @@ class FakeSlack:
     def _answer(self, method: str, params: dict, auth: str) -> tuple[int, dict, dict]:
         with self._cond:
             self.calls.append((method, {**params, "_auth": auth}))
+            self.times.append(time.monotonic())
             self._cond.notify_all()
             if self.script[method]:
                 return self.script[method].pop(0)
@@ -136,6 +143,13 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[dict]:
         with self._cond:
             return [params for name, params in self.calls if name == method]
+
+    def times_of(self, method: str) -> list[float]:
+        """When each call to `method` arrived (time.monotonic()), in order."""
+        with self._cond:
+            return [
+                at for (name, _), at in zip(self.calls, self.times, strict=True) if name == method
+            ]
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import threading
 import urllib.error
@@ -16,7 +17,14 @@ from bot.server import wsgi_app
 from bot.settings import Settings
 from bot.slack_app import ACK_THREADS, BACKGROUND_THREADS, build_app
 from tests.conftest import CLEAN_ENV, SPIBOT
-from tests.fakeslack import FakeSlack, command_body, event_body, interaction_body, sign
+from tests.fakeslack import (
+    POLL_SECONDS,
+    FakeSlack,
+    command_body,
+    event_body,
+    interaction_body,
+    sign,
+)
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -47,6 +55,7 @@ class TrackingExecutor(ThreadPoolExecutor):
 
     def __init__(self, max_workers: int, then: TrackingExecutor | None = None) -> None:
         super().__init__(max_workers=max_workers)
+        self.max_workers = max_workers
         self._futures: list[Future] = []
         self._lock = threading.Lock()
         self.then = then
@@ -91,7 +100,9 @@ class SlackHarness:
         )
         self.server = make_http_server(self.app, self.db, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(POLL_SECONDS,), daemon=True
+        )
         self.thread.start()
         self._ids = 0
 
@@ -225,5 +236,7 @@ class ServeProcess:
             return response.status, response.read().decode()
 
     def stop(self) -> None:
-        self.process.terminate()
+        # Ctrl-C: gunicorn's quick shutdown. SIGTERM's graceful one waits for each worker's
+        # event loop to notice, a poll of up to a second, and no test is about it.
+        self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=30)

@@ -3,6 +3,12 @@
 Every shape of tests/adversarial.py, at 1k, 10k and 100k characters, through the real
 entry points. The bounds are generous for a slow machine, and far below what a quadratic
 path takes (at 100k characters: seconds to minutes; a cubic one: hours).
+
+These are the suite's deliberate wall-clock assertions (issue 8): a parser that goes
+quadratic is a bug no behavioural assertion shows. Each is the best of three runs, so a
+loaded machine only adds retries; measured on the 2-core development machine the slowest
+shape takes under 6% of its bound at every size (a 17x margin at 100k characters, more
+below) and the freezing line under 0.03 ms of its 10 ms.
 """
 
 from __future__ import annotations
@@ -119,6 +125,7 @@ TOKENS = (
 )
 
 
+@pytest.mark.slow  # 200 examples, most of a second
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(TOKENS), st.integers(1, 400)), max_size=12))
 def test_runs_of_any_tokens_after_any_tag_stay_fast(runs: list[tuple[str, int]]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASTES, SPIBOT, spibot
+from tests.conftest import CLEAN_ENV, PASTES, SPIBOT, spibot
 
 IOS = (
     "Mar  3 09:14:02.113: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid "
@@ -112,6 +112,7 @@ def test_200_megabyte_file_streams_in_flat_memory(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        env=CLEAN_ENV,
     )
     head, _, body = result.stdout.partition("\n")
     code, peak_kib = map(int, head.split())

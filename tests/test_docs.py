@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import click
@@ -42,6 +43,16 @@ def test_readme_opens_with_the_two_setup_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test" in ci
+
+
+def test_readme_inner_loop_runs_a_registered_marker() -> None:
+    blocks = re.findall(r"^    (\S.*)$", README, re.M)
+    [inner] = [b for b in blocks if "pytest -m" in b]
+    assert inner == '.venv/bin/python -m pytest -m "not slow"'
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    markers = pytest_options["ini_options"]["markers"]
+    assert [m for m in markers if m.startswith("slow:")]  # else -m "not slow" deselects nothing
+    assert "--strict-markers" in pytest_options["ini_options"]["addopts"]
 
 
 def test_main_command_example_is_shipped() -> None:

@@ -11,7 +11,7 @@ from kb.diagnose import MAX_PASTE_CHARS, diagnose, diagnose_first
 from kb.events import _canonical_ip, canonical_ip
 from kb.groups import MAX_GROUPS, Grouper
 from kb.scan import MAX_LINE_CHARS, ScanStats, parse_text, scan
-from tests.conftest import CLEAN_ENV, ROOT, SPIBOT
+from tests.conftest import CLEAN_ENV, SPIBOT, spibot
 
 
 def ios(spi: int) -> str:
@@ -142,7 +142,7 @@ def peak(args: list[str], tmp_path: Path) -> tuple[int, int, str]:
         text=True,
         timeout=300,
         cwd=tmp_path,
-        env={**CLEAN_ENV, "PYTHONPATH": str(ROOT)},
+        env=CLEAN_ENV,
     )
     head, _, body = result.stdout.partition("\n")
     code, peak_kib = map(int, head.split())
@@ -186,8 +186,6 @@ def test_150_000_distinct_spis_keep_memory_flat(tmp_path: Path) -> None:
 
 
 def test_parse_says_when_a_line_was_cut(tmp_path) -> None:
-    from tests.conftest import spibot
-
     line = (
         "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
         "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1514020652), srcaddr=198.51.100.7"

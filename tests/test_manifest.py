@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.settings import BOT_SCOPES
 from bot.slack_interactions import SHORTCUT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,11 +20,15 @@ def test_manifest_matches_the_handlers(name: str) -> None:
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert {"message.channels", "message.groups", "message.im", "message.mpim"} <= events
     assert {"app_mention", "reaction_added", "app_home_opened"} <= events
-    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    # Exactly the code's list, which OAuth installs ask for and `doctor` checks: a scope added
+    # to one and not the other is a broken install or a false "missing scopes".
+    assert sorted(scopes) == sorted(BOT_SCOPES)
+    assert len(set(scopes)) == len(scopes)
     # each event needs its scope; replies, updates and conversations.replies need these
     needed = {"channels:history", "groups:history", "im:history", "mpim:history"}
     needed |= {"app_mentions:read", "reactions:read", "chat:write", "commands"}
-    assert needed <= scopes
+    assert needed <= set(BOT_SCOPES)
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/spi"
     [shortcut] = manifest["features"]["shortcuts"]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASTES, spibot
+from tests.conftest import PASTES, spibot, wait_until
 from tests.fakeslack import FakeSlack, event_body
 from tests.slack_harness import ServeProcess
 
@@ -103,8 +102,12 @@ def test_serve_http_answers_health_metrics_and_signed_events(tmp_path: Path) -> 
         assert server.post(event_body(event, "EvSERVE1"), "application/json")[0] == 200
         [reply] = fake.wait_for("chat.postMessage", timeout=15)
         assert reply["channel"] == "C9" and "rekey-race" in json.dumps(reply["blocks"])
-        time.sleep(0.5)  # the counters are bumped just after the post
-        exposition = server.get("/metrics")[1]
+
+        def counted() -> str:  # the counters are bumped just after the post; this one last
+            exposition = server.get("/metrics")[1]
+            return exposition if 'spibot_replies_total{kind="post"} 1.0' in exposition else ""
+
+        exposition = wait_until(counted, what="the reply to be counted")
         assert "spibot_pastes_diagnosed_total 1.0" in exposition
         assert 'spibot_replies_total{kind="post"} 1.0' in exposition
         assert "spibot_diagnose_seconds_count 1.0" in exposition

@@ -186,11 +186,11 @@ def test_rate_limited_post_is_retried_after_retry_after(slack: SlackHarness) -> 
     slack.fake.script["chat.postMessage"].append(
         (429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"})
     )
-    started = time.monotonic()
     slack.event(message(LINE))
     calls = slack.fake.wait_for("chat.postMessage", 2)
     slack.executor.drain()
-    assert time.monotonic() - started >= 1.0
+    refused, landed = slack.fake.times_of("chat.postMessage")
+    assert landed - refused >= 1.0  # the retry came after the Retry-After, not before
     assert len(slack.fake.calls_to("chat.postMessage")) == 2  # the 429, then the one that landed
     assert calls[0]["thread_ts"] == calls[1]["thread_ts"]
 
@@ -264,6 +264,8 @@ def test_slash_command_forms_answer_within_three_seconds(slack: SlackHarness) ->
         assert status == 200, (form, body)
         answers[form] = json.loads(body)
         assert answers[form]["response_type"] == "ephemeral"
+    # Slack's own window: a /spi answered later than 3 s is an error the user sees, so this
+    # wall-clock bound stays. Each answer takes milliseconds even on a loaded 2-core machine.
     assert max(timings.values()) < 3.0
     # /spi help is generated from the CLI's docstrings
     assert "Look up a peer IP, an SPI" in answers["help"]["text"]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
+import pytest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.builtin.connection import Connection
 from websockets.sync.server import serve
 
 from bot.settings import Settings
 from bot.slack_app import build_app
 from tests.conftest import PASTES
-from tests.fakeslack import FakeSlack, event_body
+from tests.fakeslack import POLL_SECONDS, FakeSlack, event_body
 
 PASTE = (PASTES / "ha-failover.txt").read_text()
 
@@ -55,7 +57,29 @@ class FakeSocket:
         self.server.shutdown()
 
 
-def test_socket_mode_paste_and_command(tmp_path: Path) -> None:
+@pytest.fixture
+def prompt_close(monkeypatch):
+    """slack-sdk's client closes only between two polls: reads of its socket with a 3 s
+    timeout, and of its message queue with a 1 s one; each close() waited up to 4 s. A short
+    socket timeout once connected (the handshake keeps its own), and a wake-up for the queue,
+    make it prompt. Nothing else about the client changes."""
+    connect, close = Connection.connect, SocketModeClient.close
+
+    def connect_then_poll_often(self) -> None:
+        connect(self)
+        if self.sock is not None:
+            self.sock.settimeout(POLL_SECONDS)
+
+    def close_promptly(self) -> None:
+        self.closed = True
+        self.message_queue.put(None)  # what the message processor waits for; it skips None
+        close(self)
+
+    monkeypatch.setattr(Connection, "connect", connect_then_poll_often)
+    monkeypatch.setattr(SocketModeClient, "close", close_promptly)
+
+
+def test_socket_mode_paste_and_command(tmp_path: Path, prompt_close) -> None:
     fake = FakeSlack().start()
     envelopes = [
         {
@@ -113,4 +137,3 @@ def test_socket_mode_paste_and_command(tmp_path: Path) -> None:
         handler.close()
         socket.close()
         fake.stop()
-    time.sleep(0.1)
