@@ -434,6 +434,10 @@ _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("-process=", "ios", transcripts.process_note),
 )
 
+# What a line without a tag must hold to be read at all (the property tests build text without
+# them and expect no event).
+UNTAGGED_PHRASES = tuple(phrase for phrase, _, _ in _UNTAGGED)
+
 # Any of these in a line makes it worth a full look; see kb.scan for how they are found fast.
 # Permitted packets are most of an ACL log and never matter, so they are not even markers.
 MARKER_TAGS = (

@@ -10,15 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kb import formats
 from kb.formats import recognise
 from kb.normalise import clean_line
 from kb.scan import parse_text, read_chunks, scan
 from tests.conftest import PASTES, corpus
 
-# A line is recognised by its tag (%FACILITY-N-MNEMONIC) or, for the untagged formats, by one
-# of these phrases (FortiGate's needs "logdesc=" too). Nothing else may make an event.
-UNTAGGED_PHRASES = ("delete notify", "invalid spi", "invalid_spi", "can't find sa", "bad spi")
-UNTAGGED_PHRASES += ("unknown spi",)
+# A line is recognised by its tag (%FACILITY-N-MNEMONIC) or by one of these: every untagged
+# trigger the recognisers declare, the markers that single out tagless lines (FortiGate events,
+# an operator's session), and FortiGate's unknown-SPI phrase. Nothing else may make an event.
+UNTAGGED_PHRASES = (*formats.UNTAGGED_PHRASES, "unknown spi", "logdesc=")
+UNTAGGED_PHRASES += tuple(m.decode().strip() for m in formats.MARKER_LITERALS)
 _PHRASE = re.compile("|".join(re.escape(p).replace("\\ ", r"\s+") for p in UNTAGGED_PHRASES), re.I)
 
 
