@@ -118,6 +118,14 @@ def _heading(cause: Cause) -> str:
     return f"*{esc(cause.title)}*  {literal(cause.id)}{said} · score {cause.score:.1f}"
 
 
+def _commands(title: str, runs: list[tuple[str, list[str]]]) -> str:
+    """Each run of commands in its own code block, under where it runs."""
+    return "\n".join(
+        f"*{title}*, {esc(where)}\n{code(lines)}" if where else f"*{title}*\n{code(lines)}"
+        for where, lines in runs
+    )
+
+
 def _decide(causes: list[Cause], decide: str | None) -> str | None:
     if not decide or len(causes) < 2:
         return None
@@ -131,8 +139,8 @@ def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | Non
     if n > DETAILED_CAUSES:
         return blocks
     if cause.worth_detailing(n, DETAILED_CAUSES):
-        blocks.append(section(f"*Check*\n{code(cause.verify)}"))
-        blocks.append(section(f"*Fix*\n{code(cause.fixes)}"))
+        blocks.append(section(_commands("Check", cause.verify_where)))
+        blocks.append(section(_commands("Fix", cause.fixes_where)))
         if cause.caveats:
             blocks.append(context("⚠️ " + esc(cause.caveats[0])))
     # Buttons even without evidence: "this fixed it" on a cause nothing suggested is the
@@ -158,7 +166,7 @@ def _peer_blocks(n: int, p: PeerDiagnosis) -> list[Block]:
     blocks: list[Block] = [
         DividerBlock(),
         section(f"{_peer_line(p)}\n{_heading(top)}\n{reasons}"),
-        section(f"*Check*\n{code(top.verify)}\n*Fix*\n{code(top.fixes)}"),
+        section(f"{_commands('Check', top.verify_where)}\n{_commands('Fix', top.fixes_where)}"),
     ]
     notes = [f"⚠️ {esc(top.caveats[0])}"] if top.caveats else []
     if decided := _decide(p.causes, p.decide):

@@ -79,7 +79,7 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
     out = [shown(d.summary())]
     if not d.groups:
         # A paste cut short may have lost its invalid-SPI lines: say so even when none is left.
-        out.extend(f"warning: {w}" for w in d.warnings)
+        out.extend(shown(f"warning: {w}") for w in d.warnings)
         return "\n".join(out) + "\n"
     if d.box_first:
         out.append(shown(f"! {d.box_first}"))
@@ -103,7 +103,7 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
     if d.recorded:
         out.append("")
         out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
-    out.extend(f"warning: {w}" for w in d.warnings)
+    out.extend(shown(f"warning: {w}") for w in d.warnings)
     return "\n".join(out) + "\n"
 
 
@@ -114,11 +114,18 @@ def _cause(n: int, cause: Cause, detailed: int) -> list[str]:
     ]
     out.extend(shown(f"     {reason}") for reason in cause.reasons)
     if cause.worth_detailing(n, detailed):
-        out.append("   Check:")
-        out.extend(shown(f"     {c}") for c in cause.verify)
-        out.append("   Fix:")
-        out.extend(shown(f"     {c}") for c in cause.fixes)
+        out.extend(_commands("Check", cause.verify_where))
+        out.extend(_commands("Fix", cause.fixes_where))
         out.extend(shown(f"   Caveat: {c}") for c in cause.caveats[:2])
+    return out
+
+
+def _commands(title: str, runs: list[tuple[str, list[str]]]) -> list[str]:
+    """Each run of commands under where it runs ("Fix, on the peer 198.51.100.7 ...:")."""
+    out = []
+    for where, lines in runs:
+        out.append(shown(f"   {title}, {where}:" if where else f"   {title}:"))
+        out.extend(shown(f"     {line}") for line in lines)
     return out
 
 

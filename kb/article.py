@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from kb.commands import Command, CommandError, parse_commands, render, structured
+from kb.commands import Command, CommandError, parse_commands, render, render_by_where, structured
 from kb.signals import SIGNALS
 
 ARTICLES_DIR = Path(str(resources.files("kb") / "articles"))
@@ -69,6 +69,13 @@ class Article:
         line saying that no command is known for it."""
         table = self.verify if kind == "verify" else self.fix
         return render(table.get(platform or "", ()), platform, peer, local)
+
+    def commands_by_where(
+        self, kind: str, platform: str | None, peer: str | None, local: str | None
+    ) -> list[tuple[str, list[str]]]:
+        """The same lines as `commands`, in runs by where they run (see kb.commands)."""
+        table = self.verify if kind == "verify" else self.fix
+        return render_by_where(table.get(platform or "", ()), platform, peer, local)
 
     def command_items(self, platform: str | None, peer: str | None, local: str | None):
         """The same commands as data: kind, where, mode, path, command, placeholders, source."""

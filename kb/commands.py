@@ -230,6 +230,26 @@ def render(
     return lines
 
 
+def render_by_where(
+    items: Iterable[Command], platform: str | None, peer: str | None, local: str | None
+) -> list[tuple[str, list[str]]]:
+    """The lines to paste, in runs of consecutive items that run in the same place, each with
+    that place in words ("on the peer 198.51.100.7 (the sender of the packets)"); a platform
+    without commands is one run with no place."""
+    items = list(items)
+    if not items or platform is None:
+        return [("", [none_known(platform)])]
+    runs: list[list[Command]] = []
+    for item in items:
+        if runs and runs[-1][0].where == item.where:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return [
+        (where_text(run[0].where, peer, local), render(run, platform, peer, local)) for run in runs
+    ]
+
+
 def where_text(where: str, peer: str | None, local: str | None) -> str:
     return {
         "local": f"on this box ({local or 'the one that logged the error'})",

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from kb.article import ID_PATTERN
+from kb.commands import PLATFORMS
 
 if TYPE_CHECKING:
     from kb.ranking import Cause
@@ -52,19 +53,45 @@ CLOSE_MARGIN = 1.0  # top two closer than this: "possible", and the decide line
 STRONG_MARGIN = 2.0  # "strong" needs this margin ...
 DIRECT_MIN = 1.0  # ... and at least this many points of direct evidence
 
-CONTEXT = frozenset({"nat_t", "tunnel_flap"})
+CONTEXT = frozenset({"nat_t", "tunnel_flap", "odd_remote_port", "remote_port_changed"})
 SYMPTOMS = CONTEXT | {
     "single_event",
     "repeating_spi",
     "long_outage",
     "many_spis_per_peer",
     "many_peers",
+    "many_peers_one_spi",
     "recurring_peer",
+    "invalid_spi_drops",  # a counter of the same dropped packets the log lines report
 }
+# Messages that name a mechanism. Every signal is in exactly one of DIRECT and SYMPTOMS (a
+# test checks), so a new signal is classified when it is added, not direct by default.
+DIRECT = frozenset(
+    {
+        "acl_deny_ike",
+        "ah_protocol",
+        "box_reloaded",
+        "box_resources",
+        "delete_notify_no_sa",
+        "ha_failover",
+        "ike_invalid_spi_notify",
+        "ike_no_sa",
+        "mac_errors",
+        "nat_translated_vpn",
+        "no_tunnel_for_spi",
+        "one_sided_clear",
+        "pfkey_invalid_at_rekey",
+        "pfkey_invalid_spi",
+        "policy_mismatch",
+        "replay_drops",
+        "replay_errors",
+        "replay_seq_zero",
+        "spi_byte_reversed",
+    }
+)
 DIRECT_HISTORY = frozenset({"history:peer-fix"})
 
 DECIDE_FILE = Path(str(resources.files("kb") / "decide.yaml"))
-PLATFORMS = ("ios", "asa", "ftd", "pix", "fortigate", "panos", "screenos")
 PLATFORM_NAMES = {
     "ios": "IOS",
     "asa": "ASA",
@@ -80,7 +107,7 @@ def is_direct(source: str) -> bool:
     """Whether points from this source (a signal name, or "history:<kind>") are direct."""
     if source.startswith("history:"):
         return source in DIRECT_HISTORY
-    return source not in SYMPTOMS
+    return source in DIRECT
 
 
 def level(top: Cause, second: Cause | None) -> str:

@@ -18,12 +18,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kb.commands import PLATFORMS
 from kb.events import canonical_ip
 from kb.scan import read_chunks
 
 LABELS_FILE = "labels.json"
 # The platforms the recognisers report (docs/contracts.md, EVENT "platform").
-PLATFORMS = ("ios", "asa", "ftd", "pix", "fortigate", "panos", "screenos")
 REQUIRED_KEYS = ("top1", "peer", "spi", "platform", "source")
 OPTIONAL_KEYS = ("peers", "note")
 MAX_LABELS_BYTES = 4 << 20

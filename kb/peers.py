@@ -141,7 +141,8 @@ def box_first(
             f"{len(firsts)} peers at once, right after a failover on this box: look at this "
             "box first (the newly active box never had their SAs)"
         )
-    if any(s.name == "box_reloaded" for s in signals) and len(firsts) >= 2:
+    reloaded = any(s.name == "box_reloaded" and s.strength >= 1.0 for s in signals)
+    if reloaded and len(firsts) >= 2:
         return (
             f"{len(firsts)} peers at once, after this box reloaded: look at this box first "
             "(it lost every peer's SAs; the peers keep sending on theirs until they notice)"

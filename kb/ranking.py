@@ -52,6 +52,9 @@ class Cause:
     sources: list[str] = field(default_factory=list)
     # verify and fix as data: where, mode, path, command, placeholders... (kb/commands.py)
     commands: list[dict] = field(default_factory=list)
+    # verify and fixes again, in runs by where they run: [(place in words, lines)]
+    verify_where: list[tuple[str, list[str]]] = field(default_factory=list)
+    fixes_where: list[tuple[str, list[str]]] = field(default_factory=list)
     # What earned each point beyond the base rate: (signal name, or "history:<kind>", points).
     # kb/confidence.py reads it to tell direct evidence from symptoms.
     points: list[tuple[str, float]] = field(default_factory=list)
@@ -249,6 +252,8 @@ def rank(
                 verify=article.commands("verify", platform, peer, local),
                 fixes=article.commands("fix", platform, peer, local),
                 commands=article.command_items(platform, peer, local),
+                verify_where=article.commands_by_where("verify", platform, peer, local),
+                fixes_where=article.commands_by_where("fix", platform, peer, local),
                 caveats=list(article.caveats),
                 sources=list(article.sources),
                 points=earned,

@@ -72,14 +72,15 @@ def weigh(signals: Sequence[Signal], events: Sequence[Event], groups: Sequence[G
     for group in groups:
         by_peer[group.peer].append(group)
     last = _last_seconds(events, groups)
-    cleared = {s.peer for s in signals if s.name in ONE_SIDED_CLEAR}
+    # A clear that came before the lines (strength 1), of that peer or of every peer (None).
+    cleared = {s.peer for s in signals if s.name in ONE_SIDED_CLEAR and s.strength >= 1.0}
     denied = _denied_peers(events, groups)
     failover = any(s.name in FAILOVER and s.strength >= 1.0 for s in signals)
     out = []
     for signal in signals:
         own = by_peer.get(signal.peer, [])
         if signal.name == "single_event" and own:
-            signal = _single(signal, own[0], last, signal.peer in cleared)
+            signal = _single(signal, own[0], last, bool(cleared & {signal.peer, None}))
         elif signal.name == "many_spis_per_peer" and own:
             signal = _spis(signal, own)
         if signal.name in EXPLAINED and signal.peer in denied:

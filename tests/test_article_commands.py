@@ -3,6 +3,7 @@ and is sourced (or marked unverified), and each error an expert read found stays
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -11,6 +12,7 @@ from kb.article import ARTICLES_DIR, load_articles
 from kb.commands import PLATFORMS, render
 from kb.ranking import rank
 from kb.signals import Signal
+from tests.conftest import ROOT
 
 ARTICLES = load_articles()
 BY_ID = {a.id: a for a in ARTICLES}
@@ -281,3 +283,15 @@ def test_ftd_is_configured_in_fmc_and_pix_has_no_ikev2() -> None:
                 assert command.where in ("fmc", "fdm")
         for command in (*article.verify.get("pix", ()), *article.fix.get("pix", ())):
             assert "ikev2" not in " ".join((*command.path, command.command))
+
+
+def test_a_command_for_the_peer_is_shown_as_run_on_the_peer_in_the_terminal_and_slack() -> None:
+    from bot import blocks, text
+    from kb.diagnose import diagnose
+
+    result = diagnose((ROOT / "kb" / "examples" / "out-of-sync.txt").read_text())
+    shown = text.diagnosis(result)
+    on_peer = shown.index("Fix, on the peer 198.51.100.7 (the sender of the packets):")
+    assert shown.index("clear crypto sa peer 192.0.2.1") > on_peer
+    rendered = json.dumps([b.to_dict() for b in blocks.diagnosis(result)])
+    assert "*Fix*, on the peer 198.51.100.7 (the sender of the packets)" in rendered

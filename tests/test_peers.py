@@ -14,6 +14,8 @@ from kb.article import REQUIRED_IDS
 from kb.confidence import (
     CANT_TELL,
     CLOSE_MARGIN,
+    CONTEXT,
+    DIRECT,
     LEVELS,
     PLATFORMS,
     POSSIBLE,
@@ -242,8 +244,10 @@ def test_decide_table_names_real_causes_and_platforms() -> None:
 
 
 def test_the_classes_name_real_signals() -> None:
-    for names in (SYMPTOMS, OWN_LINES, BOX_WIDE, ONE_SIDED_CLEAR, EXPLAINED):
+    for names in (SYMPTOMS, CONTEXT, DIRECT, OWN_LINES, BOX_WIDE, ONE_SIDED_CLEAR, EXPLAINED):
         assert names <= set(SIGNALS), names - set(SIGNALS)
+    # every signal is classified once: a new one is not direct evidence by default
+    assert set(SIGNALS) == DIRECT | SYMPTOMS and not DIRECT & SYMPTOMS
 
 
 # Timing rules ---------------------------------------------------------------------------------
@@ -352,3 +356,21 @@ def test_many_peers_stay_within_slack_limits_and_name_the_rest() -> None:
     assert len(rendered) <= 50
     assert all(len((b.get("text") or {}).get("text", "")) <= 3000 for b in rendered)
     assert "… and 6 more peer(s)" in json.dumps(rendered, ensure_ascii=False)
+
+
+def test_a_reload_hours_after_the_lines_does_not_say_look_at_this_box() -> None:
+    paste = "\n".join(
+        [
+            ios("198.51.100.7", 0x5A3D1F2C, "Mar  3 10:01:02.113"),
+            ios("198.51.100.8", 0x5A3D1F2D, "Mar  3 10:01:05.113"),
+            "Mar  3 14:30:00.000: %SYS-5-RESTART: System restarted --",
+        ]
+    )
+    assert diagnose(paste).box_first is None
+
+
+def test_a_clear_typed_after_the_lines_does_not_cancel_a_single_line() -> None:
+    line = ios("198.51.100.7", 0x5A3D1F2C, "Mar  3 09:14:02.113")
+    later = "hub#clear crypto sa peer 198.51.100.7"
+    single = [r for c in diagnose(f"{line}\n{later}").causes for r in c.reasons if "single" in r]
+    assert single and not any(r.startswith("-0.0") or r.startswith("+0.0") for r in single)
