@@ -92,9 +92,12 @@ class Store:
         path = resolve_db_path(path)
         busy_ms = DEFAULT_BUSY_MS if busy_ms is None else max(0, int(busy_ms))
         for attempt in range(OPEN_ATTEMPTS):
-            self._connection = Connection(path, busy_ms=busy_ms, create=create, read_only=read_only)
-            self._articles = ArticleTable(self._connection)
+            connection = None
             try:
+                # Inside the try: switching a brand-new file to WAL waits for the lock too.
+                connection = Connection(path, busy_ms=busy_ms, create=create, read_only=read_only)
+                self._connection = connection
+                self._articles = ArticleTable(connection)
                 with self.translating_errors("open"):
                     self._connection.migrate(MIGRATIONS, read_optional=READ_OPTIONAL)
                     if seed and not self.readonly:
@@ -104,7 +107,8 @@ class Store:
             except LockedError:
                 # Several processes creating the same new file race to migrate and seed it;
                 # the loser tries again and finds the work done.
-                self._connection.close()
+                if connection is not None:
+                    connection.close()
                 if attempt == OPEN_ATTEMPTS - 1:
                     raise
                 time.sleep(0.05 * (attempt + 1))
