@@ -250,3 +250,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("tests over 0.5 s not marked slow")
         for duration, nodeid in sorted(_unmarked_and_slow, reverse=True):
             terminalreporter.write_line(f"{duration:.2f}s {nodeid}")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """A new knowledge base in the test's own directory (created, migrated, seeded)."""
+    from kb.store import Store
+
+    with Store(tmp_path / "kb.db") as opened:
+        yield opened

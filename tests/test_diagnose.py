@@ -36,12 +36,6 @@ def asa(peer: str, spi: int, mnemonic: str = "402114", tail: str = "with an inva
     )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(tmp_path / "kb.db") as s:
-        yield s
-
-
 @pytest.mark.parametrize(
     ("paste", "expected"),
     [

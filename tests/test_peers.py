@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from kb.article import REQUIRED_IDS
 from kb.confidence import (
     CANT_TELL,
@@ -49,12 +47,6 @@ def asa(peer: str, spi: int, when: str) -> str:
         f"{when}: %ASA-4-402114: IPSEC: Received an ESP packet (SPI= 0x{spi:08X}, sequence "
         f"number= 0x1) from {peer} to 192.0.2.1 with an invalid SPI."
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(tmp_path / "kb.db") as s:
-        yield s
 
 
 def by_peer(result) -> dict:
