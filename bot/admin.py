@@ -178,3 +178,25 @@ def doctor(db_path: str | None) -> None:
     for check in results:
         click.echo(f"{check.status:<5} {check.name}: {check.detail}")
     sys.exit(1 if any(c.status == "FAIL" for c in results) else 0)
+
+
+@kb.command("model")
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+def kb_model(as_json: bool) -> None:
+    """Show the diagnosis model's numbers (kb/model.yaml): thresholds, timing, confidence
+    margins and history points, each with what it means."""
+    from kb.model import MODEL_FILE, ModelError, load_model
+
+    try:
+        model = load_model()
+    except ModelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if as_json:
+        print_json(model)
+        return
+    for section, entries in model.items():
+        click.echo(f"{section}:")
+        for name, entry in entries.items():
+            click.echo(f"  {name:<28} {entry['value']:>8g}  {entry['meaning']}")
+    click.echo(f"\n{MODEL_FILE}; `spibot eval tests/cases` measures an edit.")

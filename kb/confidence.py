@@ -40,6 +40,7 @@ import yaml
 
 from kb.article import ID_PATTERN
 from kb.commands import PLATFORMS
+from kb.model import MODEL
 
 if TYPE_CHECKING:
     from kb.ranking import Cause
@@ -49,9 +50,9 @@ UNLIKELY = "unlikely"  # a cause below the top by CLOSE_MARGIN or more
 CONFIRMED = "confirmed"  # reserved: device-state proof, a later issue
 LEVELS = (CONFIRMED, STRONG, LIKELY, POSSIBLE, CANT_TELL)
 
-CLOSE_MARGIN = 1.0  # top two closer than this: "possible", and the decide line
-STRONG_MARGIN = 2.0  # "strong" needs this margin ...
-DIRECT_MIN = 1.0  # ... and at least this many points of direct evidence
+CLOSE_MARGIN = MODEL["confidence"]["close_margin"]  # numbers and their meaning: kb/model.yaml
+STRONG_MARGIN = MODEL["confidence"]["strong_margin"]
+DIRECT_MIN = MODEL["confidence"]["direct_min"]
 
 CONTEXT = frozenset({"nat_t", "tunnel_flap", "odd_remote_port", "remote_port_changed"})
 SYMPTOMS = CONTEXT | {

@@ -15,17 +15,18 @@ from kb import evidence_context
 from kb.events import Event, is_private
 from kb.fortigate import NO_TUNNEL, tunnel_and_port
 from kb.groups import Group
+from kb.model import MODEL
 from kb.paste import Paste, per_peer, where
 from kb.signals import Signal
 from kb.stamps import duration
 
-REPEAT_MIN_COUNT = 3  # or two lines at least REPEAT_MIN_SPAN apart
-REPEAT_MIN_SPAN = 50.0  # IOS logs the error at most once a minute
-LONG_OUTAGE = 300.0
-FAILOVER_WINDOW = 120.0  # a failover this long before the first invalid SPI still counts
-MANY_SPIS = 3
-MANY_PEERS_ONE_SPI = 3
-MANY_PEERS = 5
+REPEAT_MIN_COUNT = MODEL["evidence"]["repeat_min_count"]  # numbers: kb/model.yaml
+REPEAT_MIN_SPAN = MODEL["evidence"]["repeat_min_span"]
+LONG_OUTAGE = MODEL["evidence"]["long_outage"]
+FAILOVER_WINDOW = MODEL["evidence"]["failover_window"]
+MANY_SPIS = MODEL["evidence"]["many_spis"]
+MANY_PEERS_ONE_SPI = MODEL["evidence"]["many_peers_one_spi"]
+MANY_PEERS = MODEL["evidence"]["many_peers"]
 _SEQ_ZERO = re.compile(r"sequence number=\s*(?:0x)?0+\b", re.I)
 _NAT_T_PORT = re.compile(r"(?::|remport=['\"]?|\()4500\b")
 

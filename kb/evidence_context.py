@@ -9,14 +9,15 @@ from collections import defaultdict
 
 from kb.events import Event, is_private
 from kb.fortigate import IKE_PORTS, NO_TUNNEL, tunnel_and_port
+from kb.model import MODEL
 from kb.paste import Paste, first_invalid, precedes, where
 from kb.signals import Signal
 from kb.stamps import duration
 from kb.transcripts import counter_value, nat_addresses
 
-RELOAD_WINDOW = 3600.0  # peers keep their old SAs for up to a lifetime (an hour by default)
-PFKEY_REKEY_WINDOW = 2.0  # seconds from an IKEv2 rekey packet to the PFKEY report within it
-MANY_DROPS = 100  # a drop counter this high is a stream of packets, not one at a rekey
+RELOAD_WINDOW = MODEL["evidence"]["reload_window"]  # numbers: kb/model.yaml
+PFKEY_REKEY_WINDOW = MODEL["evidence"]["pfkey_rekey_window"]
+MANY_DROPS = MODEL["evidence"]["many_drops"]
 _CRYPTO_PROCESS = re.compile(r"process\s*+=?\s*+\"?\s*+(?:crypto|ipsec|ike|isakmp)", re.I)
 
 

@@ -12,9 +12,10 @@ from rapidfuzz import fuzz, process, utils
 
 from kb.db import StoreError
 from kb.incidents import Incident, Note
+from kb.model import MODEL
 from kb.workspace import Workspace, listed, one_of
 
-SIMILAR_DEVICE_CUTOFF = 85.0
+SIMILAR_DEVICE_CUTOFF = MODEL["history"]["similar_device_cutoff"]  # kb/model.yaml
 # Newest first, and a stable order for incidents updated in the same second.
 _NEWEST = "updated_at desc, id desc"
 

@@ -23,6 +23,7 @@ from kb.article import Article
 from kb.confidence import decide
 from kb.events import Event
 from kb.groups import Group
+from kb.model import MODEL
 from kb.ranking import Cause, History, rank
 from kb.recall import recall, recurring
 from kb.signals import Signal
@@ -30,8 +31,8 @@ from kb.store import Store
 from kb.weighing import applies
 
 MAX_PEERS_DIAGNOSED = 20  # beyond this many peers, the paste is a scan: the busiest are ranked
-BOX_FIRST_PEERS = 3
-BOX_FIRST_WINDOW = 120.0  # seconds between the first lines of peers failing "at once"
+BOX_FIRST_PEERS = MODEL["peers"]["box_first_peers"]  # numbers: kb/model.yaml
+BOX_FIRST_WINDOW = MODEL["peers"]["box_first_window"]
 BOX_EVENTS = frozenset({"ha_failover"})  # this box failed over
 NOT_THIS_BOX = frozenset({"unsolicited-esp"})  # top causes that make many peers no box problem
 

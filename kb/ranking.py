@@ -28,15 +28,19 @@ from rapidfuzz import fuzz, process, utils
 from kb.article import Article
 from kb.confidence import assess
 from kb.incidents import Incident
+from kb.model import MODEL
 from kb.signals import Signal
 
-PEER_FIX_FIRST, PEER_FIX_MORE, PEER_FIX_CAP = 4.0, 1.0, 6.0
-NOT_IT, NOT_IT_CAP = -2.0, -4.0
-RELATED_FIX = 1.5
-SIMILAR_DEVICE_FIX = 1.0
-SIMILAR_EVIDENCE_FIX, SIMILAR_EVIDENCE_CAP = 0.5, 1.5
-NOTE_MENTION = 1.0
-NOTE_MATCH_CUTOFF = 80.0
+_H = MODEL["history"]  # the numbers and what they mean: kb/model.yaml
+PEER_FIX_FIRST, PEER_FIX_MORE = _H["peer_fix_first"], _H["peer_fix_more"]
+PEER_FIX_CAP = _H["peer_fix_cap"]
+NOT_IT, NOT_IT_CAP = _H["not_it"], _H["not_it_cap"]
+RELATED_FIX = _H["related_fix"]
+SIMILAR_DEVICE_FIX = _H["similar_device_fix"]
+SIMILAR_EVIDENCE_FIX = _H["similar_evidence_fix"]
+SIMILAR_EVIDENCE_CAP = _H["similar_evidence_cap"]
+NOTE_MENTION = _H["note_mention"]
+NOTE_MATCH_CUTOFF = _H["note_match_cutoff"]
 
 
 @dataclass

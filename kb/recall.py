@@ -10,16 +10,17 @@ from datetime import datetime, timedelta
 from kb.events import Event
 from kb.groups import Group
 from kb.incidents import Incident
+from kb.model import MODEL
 from kb.ranking import History
 from kb.signals import Signal
 from kb.store import Store
 
-RECURRING_WINDOW = timedelta(days=30)
-RECURRING_COUNT = 3
+RECURRING_WINDOW = timedelta(days=MODEL["history"]["recurring_days"])  # kb/model.yaml
+RECURRING_COUNT = MODEL["history"]["recurring_count"]
 PEER_HISTORY_LIMIT = 50  # the most recent incidents of the paste's own peers
 RELATED_LIMIT = 20  # and of others sharing its local address, SPI or device
-SIMILAR_EVIDENCE_CUTOFF = 0.6
-SIMILAR_EVIDENCE_MIN_SHARED = 2
+SIMILAR_EVIDENCE_CUTOFF = MODEL["history"]["similar_evidence_cutoff"]
+SIMILAR_EVIDENCE_MIN_SHARED = MODEL["history"]["similar_evidence_min_shared"]
 
 
 def recall(

@@ -36,18 +36,19 @@ from dataclasses import replace
 from kb.events import Event
 from kb.evidence import MANY_SPIS
 from kb.groups import Group
+from kb.model import MODEL
 from kb.signals import Signal
 from kb.stamps import duration
 
-SILENCE_SOME = 60.0  # IOS logs the invalid-SPI message at most once a minute
-SILENCE_ENOUGH = 120.0  # two of those minutes with no second line: it did not repeat
-SINGLE_UNSEEN = 0.25
-SINGLE_SOME = 0.5
-SINGLE_AFTER_CLEAR = 0.0
-AT_ONCE_SECONDS = 5.0  # SPIs first seen within this of another's last line are concurrent
-SPIS_AT_ONCE = 0.0
-SPIS_UNTIMED = 0.0
-EXPLAINED_BY_CAUSE = 0.25
+SILENCE_SOME = MODEL["timing"]["silence_some"]  # numbers: kb/model.yaml
+SILENCE_ENOUGH = MODEL["timing"]["silence_enough"]
+SINGLE_UNSEEN = MODEL["timing"]["single_unseen"]
+SINGLE_SOME = MODEL["timing"]["single_some"]
+SINGLE_AFTER_CLEAR = MODEL["timing"]["single_after_clear"]
+AT_ONCE_SECONDS = MODEL["timing"]["at_once_seconds"]
+SPIS_AT_ONCE = MODEL["timing"]["spis_at_once"]
+SPIS_UNTIMED = MODEL["timing"]["spis_untimed"]
+EXPLAINED_BY_CAUSE = MODEL["timing"]["explained_by_cause"]
 
 OWN_LINES = frozenset({"single_event", "repeating_spi", "long_outage", "many_spis_per_peer"})
 FAILOVER = frozenset({"ha_failover"})  # this box failed over (strength 1: right before)
