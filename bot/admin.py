@@ -13,7 +13,7 @@ import click
 
 from bot.cli import EXIT_DATABASE, EXIT_USAGE, db_option, main, open_store, print_json
 from kb.article import ArticleError, load_articles
-from kb.signals import SIGNALS
+from kb.signals import signals
 from kb.store import Store, StoreError
 
 
@@ -70,7 +70,7 @@ def kb_list(as_json: bool, db_path: str | None) -> None:
         click.echo(f"{a.id:<18} {a.title}")
         weights = ", ".join(f"{k} {v:+g}" for k, v in a.evidence.items())
         click.echo(f"{'':<18} prior {a.prior:g}; {weights}")
-    click.echo(f"\n{len(articles)} articles; signals: {', '.join(SIGNALS)}")
+    click.echo(f"\n{len(articles)} articles; signals: {', '.join(signals())}")
 
 
 def _fail(exc: StoreError) -> NoReturn:

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from kb.commands import Command, CommandError, parse_commands, render, render_by_where, structured
-from kb.signals import SIGNALS
+from kb.signals import signals
 
 ARTICLES_DIR = Path(str(resources.files("kb") / "articles"))
 REQUIRED_IDS = (
@@ -199,7 +199,7 @@ def parse_article(path: Path, text: str) -> Article:
         raise ArticleError(path, "evidence", "must map signal names to weights")
     weights = {}
     for signal, weight in evidence.items():
-        if signal not in SIGNALS:
+        if signal not in signals():
             raise ArticleError(path, "evidence", f"unknown signal '{signal}'")
         weights[signal] = _number(path, "evidence", weight, f"the weight of '{signal}'")
     sources, named = _sources(path, meta)

@@ -41,6 +41,7 @@ import yaml
 from kb.article import ID_PATTERN
 from kb.commands import PLATFORMS
 from kb.model import MODEL
+from kb.signals import of_kind
 
 if TYPE_CHECKING:
     from kb.ranking import Cause
@@ -54,42 +55,8 @@ CLOSE_MARGIN = MODEL["confidence"]["close_margin"]  # numbers and their meaning:
 STRONG_MARGIN = MODEL["confidence"]["strong_margin"]
 DIRECT_MIN = MODEL["confidence"]["direct_min"]
 
-CONTEXT = frozenset({"nat_t", "tunnel_flap", "odd_remote_port", "remote_port_changed"})
-SYMPTOMS = CONTEXT | {
-    "single_event",
-    "repeating_spi",
-    "long_outage",
-    "many_spis_per_peer",
-    "many_peers",
-    "many_peers_one_spi",
-    "recurring_peer",
-    "invalid_spi_drops",  # a counter of the same dropped packets the log lines report
-}
-# Messages that name a mechanism. Every signal is in exactly one of DIRECT and SYMPTOMS (a
-# test checks), so a new signal is classified when it is added, not direct by default.
-DIRECT = frozenset(
-    {
-        "acl_deny_ike",
-        "ah_protocol",
-        "box_reloaded",
-        "box_resources",
-        "delete_notify_no_sa",
-        "ha_failover",
-        "ike_invalid_spi_notify",
-        "ike_no_sa",
-        "mac_errors",
-        "nat_translated_vpn",
-        "no_tunnel_for_spi",
-        "one_sided_clear",
-        "pfkey_invalid_at_rekey",
-        "pfkey_invalid_spi",
-        "policy_mismatch",
-        "replay_drops",
-        "replay_errors",
-        "replay_seq_zero",
-        "spi_byte_reversed",
-    }
-)
+# Which signals are direct evidence, symptoms or context is declared with each signal, on the
+# rule that emits it (kb/signals.py: emits).
 DIRECT_HISTORY = frozenset({"history:peer-fix"})
 
 DECIDE_FILE = Path(str(resources.files("kb") / "decide.yaml"))
@@ -108,7 +75,7 @@ def is_direct(source: str) -> bool:
     """Whether points from this source (a signal name, or "history:<kind>") are direct."""
     if source.startswith("history:"):
         return source in DIRECT_HISTORY
-    return source in DIRECT
+    return source in of_kind("direct")
 
 
 def level(top: Cause, second: Cause | None) -> str:
@@ -119,7 +86,8 @@ def level(top: Cause, second: Cause | None) -> str:
     margin = top.score - second.score if second is not None else float("inf")
     if margin < CLOSE_MARGIN:
         return POSSIBLE
-    if not any(p > 0 and source not in CONTEXT for source, p in top.points):
+    context = of_kind("context")
+    if not any(p > 0 and source not in context for source, p in top.points):
         return POSSIBLE
     direct = sum(p for source, p in top.points if p > 0 and is_direct(source))
     if margin >= STRONG_MARGIN and direct >= DIRECT_MIN:

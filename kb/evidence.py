@@ -17,7 +17,7 @@ from kb.fortigate import NO_TUNNEL, tunnel_and_port
 from kb.groups import Group
 from kb.model import MODEL
 from kb.paste import Paste, per_peer, where
-from kb.signals import Signal
+from kb.signals import Signal, emits
 from kb.stamps import duration
 
 REPEAT_MIN_COUNT = MODEL["evidence"]["repeat_min_count"]  # numbers: kb/model.yaml
@@ -42,6 +42,16 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
     return [signal for rule in _RULES for signal in rule(paste)]
 
 
+@emits(
+    ("repeating_spi", "symptom", "the same SPI from the same peer repeating over a minute or more"),
+    (
+        "long_outage",
+        "symptom",
+        "the same SPI repeating for five minutes or more: nothing re-keyed it",
+    ),
+    ("single_event", "symptom", "one invalid-SPI line for a peer and SPI, then silence"),
+    ("many_spis_per_peer", "symptom", "three or more different SPIs from one peer"),
+)
 def _timing(paste: Paste) -> list[Signal]:
     """Per peer: a repeating SPI (and a long outage), a single line, many SPIs."""
     signals = []
@@ -89,6 +99,10 @@ def _timing(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    ("many_peers_one_spi", "symptom", "one SPI from three or more different sources"),
+    ("many_peers", "symptom", "invalid SPIs from five or more sources"),
+)
 def _sources(paste: Paste) -> list[Signal]:
     """One SPI from many sources; many sources at once."""
     signals = []
@@ -113,6 +127,10 @@ _IKE_COMPANIONS = (
 )
 
 
+@emits(
+    ("ike_no_sa", "direct", "IKMP_NO_SA from a peer: it holds an IKE SA this box does not"),
+    ("delete_notify_no_sa", "direct", "no IKE SA to send a delete notify on"),
+)
 def _ike_companions(paste: Paste) -> list[Signal]:
     """IKE messages saying one side lost its SA; weaker for a peer with no invalid SPI."""
     signals = []
@@ -124,11 +142,19 @@ def _ike_companions(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    ("ha_failover", "direct", "an HSRP/VRRP/ASA failover before the invalid SPIs"),
+)
 def _failover(paste: Paste) -> list[Signal]:
     failovers = paste.by_kind["ha_failover"]
     return [_failover_signal(failovers, paste.invalid)] if failovers else []
 
 
+@emits(
+    ("replay_errors", "direct", "anti-replay failures beside the invalid SPIs"),
+    ("replay_seq_zero", "direct", "anti-replay failure with sequence number 0"),
+    ("mac_errors", "direct", "integrity (MAC) failures beside the invalid SPIs"),
+)
 def _integrity(paste: Paste) -> list[Signal]:
     """Anti-replay (and its sequence-number-0 form) and MAC failures, per peer: they concern
     the SA of the peer the line names (a line naming none, such as IOS PKT_REPLAY_ERR, counts
@@ -149,6 +175,9 @@ def _integrity(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    ("policy_mismatch", "direct", "proxy-ID/policy mismatch or clear text where ESP was expected"),
+)
 def _mismatch(paste: Paste) -> list[Signal]:
     mismatch = sorted(
         paste.by_kind["policy_mismatch"] + paste.by_kind["not_ipsec"], key=lambda e: e.line
@@ -164,6 +193,9 @@ def _mismatch(paste: Paste) -> list[Signal]:
     ]
 
 
+@emits(
+    ("acl_deny_ike", "direct", "an ACL denied IKE (UDP 500/4500) or ESP"),
+)
 def _acl_denies(paste: Paste) -> list[Signal]:
     signals = []
     for peer, found in per_peer(paste.by_kind["acl_deny"]).items():
@@ -180,6 +212,9 @@ def _acl_denies(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    ("nat_t", "context", "the peer is behind NAT or uses UDP 4500"),
+)
 def _nat(paste: Paste) -> list[Signal]:
     """A private peer talking to a public address, or UDP 4500 in the lines."""
     pairs = {(g.peer, g.local) for g in paste.groups if g.peer}
@@ -198,6 +233,11 @@ def _nat(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    ("ah_protocol", "direct", "the packets are AH, which cannot cross NAT"),
+    ("ike_invalid_spi_notify", "direct", "an IKEv2 INVALID_SPI notify (at a rekey: a race)"),
+    ("tunnel_flap", "context", "the tunnel went down or flapped"),
+)
 def _protocol_and_tunnel(paste: Paste) -> list[Signal]:
     """AH packets, IKEv2 invalid-SPI notifies, tunnel down events."""
     signals = []

@@ -11,7 +11,7 @@ from kb.events import Event, is_private
 from kb.fortigate import IKE_PORTS, NO_TUNNEL, tunnel_and_port
 from kb.model import MODEL
 from kb.paste import Paste, first_invalid, precedes, where
-from kb.signals import Signal
+from kb.signals import Signal, emits
 from kb.stamps import duration
 from kb.transcripts import counter_value, nat_addresses
 
@@ -21,6 +21,19 @@ MANY_DROPS = MODEL["evidence"]["many_drops"]
 _CRYPTO_PROCESS = re.compile(r"process\s*+=?\s*+\"?\s*+(?:crypto|ipsec|ike|isakmp)", re.I)
 
 
+@emits(
+    (
+        "no_tunnel_for_spi",
+        "direct",
+        'FortiGate: no tunnel owns the SPI (vpntunnel="N/A"): not a peer',
+    ),
+    (
+        "remote_port_changed",
+        "context",
+        "the remote port of a peer changed between lines: a new NAT binding",
+    ),
+    ("odd_remote_port", "context", "ESP from a remote port IKE does not use (not 500/4500)"),
+)
 def fortigate(paste: Paste) -> list[Signal]:
     """Per peer, from FortiGate's unknown-SPI event: no tunnel owns the SPI; the remote port
     changed between lines (a NAT made a new binding) or is one IKE never uses."""
@@ -65,6 +78,10 @@ def fortigate(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    ("box_reloaded", "direct", "this box reloaded or restarted shortly before the invalid SPIs"),
+    ("box_resources", "direct", "this box ran short of memory, CPU or forwarding capacity"),
+)
 def box(paste: Paste) -> list[Signal]:
     """This box reloaded (its peers still hold the old SAs), or ran short of memory, CPU or
     forwarding capacity (a crypto process failing is the strongest case)."""
@@ -95,6 +112,13 @@ def box(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    (
+        "one_sided_clear",
+        "direct",
+        "SAs cleared on this box only (a command, or a delete never sent)",
+    ),
+)
 def one_sided_clear(paste: Paste) -> list[Signal]:
     """An operator cleared SAs on this box (a command in the paste), or this box deleted an SA
     with no IKE SA to tell the peer on (delete notify for an SPI that then comes back invalid):
@@ -125,6 +149,13 @@ def one_sided_clear(paste: Paste) -> list[Signal]:
     return signals
 
 
+@emits(
+    (
+        "nat_translated_vpn",
+        "direct",
+        "NAT debug shows traffic between private networks being translated",
+    ),
+)
 def nat_debug(paste: Paste) -> list[Signal]:
     """`debug ip nat` translating traffic between two private networks: traffic that belongs
     in the tunnel is translated first, so it no longer matches the crypto ACL or proxy IDs."""
@@ -148,6 +179,11 @@ def nat_debug(paste: Paste) -> list[Signal]:
     return [Signal("nat_translated_vpn", said)]
 
 
+@emits(
+    ("invalid_spi_drops", "symptom", "a drop counter shows a stream of packets on unknown SPIs"),
+    ("replay_errors", "direct", "anti-replay failures beside the invalid SPIs"),
+    ("replay_drops", "direct", "the SA counters show a hundred or more anti-replay failures"),
+)
 def drops(paste: Paste) -> list[Signal]:
     """Drop counters: packets on SPIs this box does not have (ASA `show asp drop`, IOS-XE QFP,
     `#pkts invalid sa`), and anti-replay failures (`#pkts replay failed`)."""
@@ -201,6 +237,23 @@ def pfkey_at_rekey(paste: Paste, pfkey: list[Event]) -> list[Signal]:
     return []
 
 
+@emits(
+    (
+        "pfkey_invalid_spi",
+        "direct",
+        "ASA/FTD 'PFKEY Invalid SPI': unexpected per Cisco's bug notes",
+    ),
+    (
+        "spi_byte_reversed",
+        "direct",
+        "an SPI reported invalid is this box's own SPI byte-reversed (defect)",
+    ),
+    (
+        "pfkey_invalid_at_rekey",
+        "direct",
+        "ASA/FTD PFKEY Invalid SPI inside an IKEv2 rekey (CSCwc54984)",
+    ),
+)
 def defect_signatures(paste: Paste) -> list[Signal]:
     """ASA/FTD PFKEY 'Invalid SPI' (Cisco's bug notes CSCwc54984 and CSCvx23833 call it, at a
     rekey the box started, unexpected), and an SPI reported invalid that is one of this box's

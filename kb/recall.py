@@ -12,7 +12,7 @@ from kb.groups import Group
 from kb.incidents import Incident
 from kb.model import MODEL
 from kb.ranking import History
-from kb.signals import Signal
+from kb.signals import Signal, emits
 from kb.store import Store
 
 RECURRING_WINDOW = timedelta(days=MODEL["history"]["recurring_days"])  # kb/model.yaml
@@ -84,6 +84,9 @@ def recall(
     return history
 
 
+@emits(
+    ("recurring_peer", "symptom", "this peer had three or more incidents in 30 days"),
+)
 def recurring(history: History, now: datetime) -> list[Signal]:
     """A recurring_peer signal for each peer with RECURRING_COUNT incidents in RECURRING_WINDOW."""
     signals = []

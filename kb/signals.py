@@ -2,41 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-SIGNALS: dict[str, str] = {
-    "single_event": "one invalid-SPI line for a peer and SPI, then silence",
-    "repeating_spi": "the same SPI from the same peer repeating over a minute or more",
-    "long_outage": "the same SPI repeating for five minutes or more: nothing re-keyed it",
-    "many_spis_per_peer": "three or more different SPIs from one peer",
-    "many_peers_one_spi": "one SPI from three or more different sources",
-    "many_peers": "invalid SPIs from five or more sources",
-    "ike_no_sa": "IKMP_NO_SA from a peer: it holds an IKE SA this box does not",
-    "delete_notify_no_sa": "no IKE SA to send a delete notify on",
-    "ha_failover": "an HSRP/VRRP/ASA failover before the invalid SPIs",
-    "replay_errors": "anti-replay failures beside the invalid SPIs",
-    "replay_seq_zero": "anti-replay failure with sequence number 0",
-    "mac_errors": "integrity (MAC) failures beside the invalid SPIs",
-    "policy_mismatch": "proxy-ID/policy mismatch or clear text where ESP was expected",
-    "acl_deny_ike": "an ACL denied IKE (UDP 500/4500) or ESP",
-    "nat_t": "the peer is behind NAT or uses UDP 4500",
-    "ah_protocol": "the packets are AH, which cannot cross NAT",
-    "ike_invalid_spi_notify": "an IKEv2 INVALID_SPI notify (at a rekey: a race)",
-    "tunnel_flap": "the tunnel went down or flapped",
-    "recurring_peer": "this peer had three or more incidents in 30 days",
-    "no_tunnel_for_spi": 'FortiGate: no tunnel owns the SPI (vpntunnel="N/A"): not a peer',
-    "remote_port_changed": "the remote port of a peer changed between lines: a new NAT binding",
-    "odd_remote_port": "ESP from a remote port IKE does not use (not 500/4500)",
-    "box_reloaded": "this box reloaded or restarted shortly before the invalid SPIs",
-    "box_resources": "this box ran short of memory, CPU or forwarding capacity",
-    "one_sided_clear": "SAs cleared on this box only (a command, or a delete never sent)",
-    "nat_translated_vpn": "NAT debug shows traffic between private networks being translated",
-    "invalid_spi_drops": "a drop counter shows a stream of packets on unknown SPIs",
-    "replay_drops": "the SA counters show a hundred or more anti-replay failures",
-    "pfkey_invalid_spi": "ASA/FTD 'PFKEY Invalid SPI': unexpected per Cisco's bug notes",
-    "pfkey_invalid_at_rekey": "ASA/FTD PFKEY Invalid SPI inside an IKEv2 rekey (CSCwc54984)",
-    "spi_byte_reversed": "an SPI reported invalid is this box's own SPI byte-reversed (defect)",
-}
+Rule = TypeVar("Rule", bound=Callable)
+
+KINDS = ("direct", "symptom", "context")
+# name -> (kind, what it means), filled by the rules that emit them (@emits).
+_DECLARED: dict[str, tuple[str, str]] = {}
+
+
+def emits(*declared: tuple[str, str, str]) -> Callable[[Rule], Rule]:
+    """Declare, on the rule that makes them, the signals it emits: (name, kind, meaning).
+
+    kind is "direct" (a message naming a mechanism), "symptom" (what any cause looks like:
+    repetition, a single line, many peers) or "context" (NAT-T in use, a flap); the
+    confidence rule reads it. Adding a signal touches its rule and the articles that weigh it.
+    """
+    for name, kind, meaning in declared:
+        if kind not in KINDS:
+            raise ValueError(f"signal {name}: kind {kind!r} is not one of {KINDS}")
+        if _DECLARED.get(name, (kind, meaning)) != (kind, meaning):
+            raise ValueError(f"signal {name} is declared twice, differently")
+        _DECLARED[name] = (kind, meaning)
+    return lambda rule: rule
+
+
+def declared() -> dict[str, tuple[str, str]]:
+    """Every signal: name -> (kind, meaning)."""
+    # The rules declare their signals when their modules load; load them before answering.
+    import kb.evidence
+    import kb.recall  # noqa: F401
+
+    return _DECLARED
+
+
+def signals() -> dict[str, str]:
+    """Every signal's name and what it means, for articles to weigh and people to read."""
+    return {name: meaning for name, (_, meaning) in declared().items()}
+
+
+def of_kind(*kinds: str) -> frozenset[str]:
+    return frozenset(n for n, (kind, _) in declared().items() if kind in kinds)
 
 
 @dataclass(frozen=True)
@@ -49,5 +57,5 @@ class Signal:
     strength: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.name not in SIGNALS:
+        if self.name not in _DECLARED and self.name not in declared():
             raise ValueError(f"unknown signal {self.name!r}")

@@ -56,3 +56,15 @@ def test_spibot_kb_model_shows_every_number_with_its_meaning() -> None:
             assert name in shown.stdout
     as_json = json.loads(spibot("kb", "model", "--json").stdout)
     assert as_json["history"]["peer_fix_first"]["meaning"]
+
+
+def test_a_signal_is_declared_once_with_its_kind_on_the_rule_that_emits_it() -> None:
+    from kb.signals import Signal, declared, emits
+
+    assert declared()["repeating_spi"][0] == "symptom"
+    with pytest.raises(ValueError, match="kind"):
+        emits(("a_new_signal", "evidence", "a kind that does not exist"))
+    with pytest.raises(ValueError, match="declared twice"):
+        emits(("repeating_spi", "direct", "the same name, another meaning"))
+    with pytest.raises(ValueError, match="unknown signal"):
+        Signal("never_declared", "nothing")

@@ -12,18 +12,15 @@ from kb.article import REQUIRED_IDS
 from kb.confidence import (
     CANT_TELL,
     CLOSE_MARGIN,
-    CONTEXT,
-    DIRECT,
     LEVELS,
     PLATFORMS,
     POSSIBLE,
     STRONG,
-    SYMPTOMS,
     UNLIKELY,
     load_deciders,
 )
 from kb.diagnose import diagnose
-from kb.signals import SIGNALS
+from kb.signals import of_kind, signals
 from kb.store import Store
 from kb.weighing import BOX_WIDE, EXPLAINED, ONE_SIDED_CLEAR, OWN_LINES
 from tests.conftest import PASTES, spibot
@@ -236,10 +233,14 @@ def test_decide_table_names_real_causes_and_platforms() -> None:
 
 
 def test_the_classes_name_real_signals() -> None:
-    for names in (SYMPTOMS, CONTEXT, DIRECT, OWN_LINES, BOX_WIDE, ONE_SIDED_CLEAR, EXPLAINED):
-        assert names <= set(SIGNALS), names - set(SIGNALS)
-    # every signal is classified once: a new one is not direct evidence by default
-    assert set(SIGNALS) == DIRECT | SYMPTOMS and not DIRECT & SYMPTOMS
+    known = set(signals())
+    for names in (OWN_LINES, BOX_WIDE, ONE_SIDED_CLEAR, EXPLAINED):
+        assert names <= known, names - known
+    # every signal is declared with its kind on the rule that emits it
+    assert of_kind("direct", "symptom", "context") == known
+    assert {"repeating_spi", "single_event"} <= of_kind("symptom")
+    assert {"nat_t", "tunnel_flap"} <= of_kind("context")
+    assert {"ike_no_sa", "spi_byte_reversed"} <= of_kind("direct")
 
 
 # Timing rules ---------------------------------------------------------------------------------
