@@ -1,19 +1,20 @@
 """How sure a ranking is, and the one observation that would decide it when it is not.
 
-The rule, in one place (the constants below; docs/architecture.md repeats it):
+The rule, in one place (its numbers in kb/model.yaml; docs/architecture.md repeats it):
 
     support  the points the top cause earned beyond its base rate (positive ones only)
     direct   the part of them from direct evidence: a message that names the mechanism (one
              side lost its IKE SA, a failover, a deny of IKE/ESP, replay or integrity errors, a
-             policy mismatch, a notify, ...) or a past fix of this same peer. SYMPTOMS are
-             not direct: patterns of the invalid-SPI lines themselves (one line, repetition,
-             several SPIs, many peers, a peer that keeps coming back) and context (NAT-T in
-             use, a tunnel flap), which several causes share.
+             policy mismatch, a notify, ...) or a past fix of this same peer. Signals of the
+             kinds `symptom` and `context` (declared with `@emits`) are not direct: patterns
+             of the invalid-SPI lines themselves (one line, repetition, several SPIs, many
+             peers, a peer that keeps coming back) and context (NAT-T in use, a tunnel flap),
+             which several causes share.
     margin   the top cause's score minus the second's
 
     can't tell yet   support is 0: nothing but base rates speaks for the top cause
     possible         margin < CLOSE_MARGIN: the paste cannot separate the top two; or all the
-                     support is CONTEXT (NAT-T in use, a flap: the cause could happen here,
+                     support is `context` (NAT-T in use, a flap: the cause could happen here,
                      nothing shows that it did)
     strong           margin >= STRONG_MARGIN and direct >= DIRECT_MIN
     likely           anything else: a clear margin, from symptoms or from little direct evidence

@@ -111,4 +111,10 @@ def values(model: dict[str, dict[str, dict]]) -> dict[str, dict[str, float]]:
     return {s: {n: e["value"] for n, e in entries.items()} for s, entries in model.items()}
 
 
-MODEL = values(load_model())
+def __getattr__(name: str):
+    # MODEL is read on first use, not on import, so that a door can import ModelError first and
+    # turn a broken kb/model.yaml into one line instead of a traceback (bot/entry.py).
+    if name == "MODEL":
+        globals()["MODEL"] = values(load_model())
+        return globals()["MODEL"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

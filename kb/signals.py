@@ -20,12 +20,12 @@ def emits(*declared: tuple[str, str, str]) -> Callable[[Rule], Rule]:
     repetition, a single line, many peers) or "context" (NAT-T in use, a flap); the
     confidence rule reads it. Adding a signal touches its rule and the articles that weigh it.
     """
-    for name, kind, meaning in declared:
+    for name, kind, meaning in declared:  # all checked before any is added
         if kind not in KINDS:
             raise ValueError(f"signal {name}: kind {kind!r} is not one of {KINDS}")
         if _DECLARED.get(name, (kind, meaning)) != (kind, meaning):
             raise ValueError(f"signal {name} is declared twice, differently")
-        _DECLARED[name] = (kind, meaning)
+    _DECLARED.update((name, (kind, meaning)) for name, kind, meaning in declared)
     return lambda rule: rule
 
 

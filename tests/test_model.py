@@ -68,3 +68,24 @@ def test_a_signal_is_declared_once_with_its_kind_on_the_rule_that_emits_it() -> 
         emits(("repeating_spi", "direct", "the same name, another meaning"))
     with pytest.raises(ValueError, match="unknown signal"):
         Signal("never_declared", "nothing")
+
+
+def test_a_broken_model_stops_spibot_with_one_line_not_a_traceback(monkeypatch, capsys) -> None:
+    import sys
+
+    from bot import entry
+
+    def broken(name, *args, **kwargs):
+        if name == "bot.cli":
+            raise ModelError("model.yaml: confidence.direct_min: 'x' is not a finite number")
+        return real_import(name, *args, **kwargs)
+
+    real_import = __builtins__["__import__"] if isinstance(__builtins__, dict) else __import__
+    monkeypatch.delitem(sys.modules, "bot.cli", raising=False)
+    monkeypatch.setattr("builtins.__import__", broken)
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: model.yaml: confidence.direct_min: 'x' is not a finite number\n"
+    )
