@@ -166,7 +166,9 @@ def _peer_blocks(n: int, p: PeerDiagnosis) -> list[Block]:
     blocks: list[Block] = [
         DividerBlock(),
         section(f"{_peer_line(p)}\n{_heading(top)}\n{reasons}"),
-        section(f"{_commands('Check', top.verify_where)}\n{_commands('Fix', top.fixes_where)}"),
+        # Check and Fix apart, as for a single peer: clip() must never cut inside a code block.
+        section(_commands("Check", top.verify_where)),
+        section(_commands("Fix", top.fixes_where)),
     ]
     notes = [f"⚠️ {esc(top.caveats[0])}"] if top.caveats else []
     if decided := _decide(p.causes, p.decide):

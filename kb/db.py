@@ -133,10 +133,14 @@ class Connection:
         conn.isolation_level = None
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
         db = sqlite_utils.Database(conn)
-        if not self.readonly:
-            db.enable_wal()
-            conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            if not self.readonly:
+                db.enable_wal()
+                conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error:
+            conn.close()  # a lost race for WAL on a new file: the caller opens again
+            raise
         return db
 
     def migrate(self, migrations: Migrations, read_optional: Collection[str] = ()) -> None:

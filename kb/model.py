@@ -66,6 +66,31 @@ SPEC: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+# Entries that count things (lines, peers, SPIs, days): whole numbers only.
+COUNTS = frozenset(
+    {
+        "repeat_min_count",
+        "many_spis",
+        "many_peers_one_spi",
+        "many_peers",
+        "many_drops",
+        "box_first_peers",
+        "recurring_count",
+        "recurring_days",
+        "similar_evidence_min_shared",
+    }
+)
+# (smaller, larger) pairs in one section that must stay in that order.
+ORDERED = (
+    ("timing", "silence_some", "silence_enough"),
+    ("timing", "single_unseen", "single_some"),
+    ("history", "not_it_cap", "not_it"),
+    ("history", "peer_fix_first", "peer_fix_cap"),
+    ("history", "similar_evidence_fix", "similar_evidence_cap"),
+    ("confidence", "close_margin", "strong_margin"),
+)
+
+
 class ModelError(ValueError):
     """kb/model.yaml is not a valid model; the message names the entry."""
 
@@ -89,6 +114,9 @@ def load_model(path: Path = MODEL_FILE) -> dict[str, dict[str, dict]]:
         model[section] = {
             name: _entry(path, section, name, given[name], entries[name]) for name in entries
         }
+    for section, smaller, larger in ORDERED:
+        if model[section][smaller]["value"] > model[section][larger]["value"]:
+            raise ModelError(f"{path.name}: {section}.{smaller} must not exceed {section}.{larger}")
     return model
 
 
@@ -99,6 +127,8 @@ def _entry(path: Path, section: str, name: str, entry: object, bounds) -> dict:
     value, meaning = entry["value"], entry["meaning"]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ModelError(f"{where}: {value!r} is not a finite number")
+    if name in COUNTS and value != int(value):
+        raise ModelError(f"{where}: {value} is not a whole number")
     low, high = bounds
     if not low <= value <= high:
         raise ModelError(f"{where}: {value} is outside {low}..{high}")

@@ -40,6 +40,11 @@ def _edited(tmp_path: Path, change) -> Path:
         (lambda m: m["confidence"]["close_margin"].update(value="1"), "not a finite number"),
         (lambda m: m["peers"]["box_first_peers"].update(meaning=""), "says nothing"),
         (lambda m: m.pop("peers"), "sections must be"),
+        (lambda m: m["evidence"]["many_spis"].update(value=2.5), "not a whole number"),
+        (
+            lambda m: m["timing"]["silence_some"].update(value=500.0),
+            "timing.silence_some must not exceed timing.silence_enough",
+        ),
     ],
 )
 def test_a_broken_model_is_one_line_naming_the_entry(tmp_path: Path, change, said) -> None:

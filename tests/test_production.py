@@ -94,6 +94,12 @@ def test_sigkilled_writer_leaves_an_intact_database_with_every_acknowledged_note
     conn.close()
 
 
+# The killed worker took about a quarter of the pastes, and every one it had acknowledged but
+# not yet answered (queued on its background pool) dies with it; the three live workers answer
+# all of theirs. Measured: 6-24 % unanswered on this 2-core machine under load.
+ANSWERED_SHARE = 0.7
+
+
 @pytest.mark.alone  # 16 clients on 4 workers: other tests' load makes notes wait on locks
 def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path) -> None:
     fake = FakeSlack().start()
@@ -170,7 +176,7 @@ def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path
         )
         # and to the others a live worker acknowledged, however long a loaded machine takes
         wait_until(
-            lambda: len(fake.calls_to("chat.postMessage")) >= 0.8 * len(pastes_acked),
+            lambda: len(fake.calls_to("chat.postMessage")) >= ANSWERED_SHARE * len(pastes_acked),
             timeout=10,
             fail=False,  # the assertion below says how many are missing
         )
@@ -187,7 +193,7 @@ def test_four_workers_one_killed_midway_lose_no_acknowledged_note(tmp_path: Path
     threads_replied = [(r["channel"], r["thread_ts"]) for r in replies]
     assert len(threads_replied) == len(set(threads_replied)), "a paste got two replies"
     # only the pastes acked by the killed worker but not yet answered may go unanswered
-    assert len(replies) >= 0.8 * len(pastes_acked)
+    assert len(replies) >= ANSWERED_SHARE * len(pastes_acked)
 
 
 def test_backup_then_import_on_a_fresh_host_round_trips_every_row(tmp_path: Path) -> None:
