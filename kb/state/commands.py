@@ -1,0 +1,47 @@
+"""The registry of device-state parsers: which command each reads, and how to spot its
+output when no prompt precedes it.
+
+A parser module defines a function `parse(lines: list[Line], block: StateBlock) -> None` that
+fills the block (tunnels, ike, counters, config, problems; and `platform` when the output
+tells), and registers it with a `Command`. kb/state/reader.py finds the blocks and calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kb.state.model import Line, StateBlock
+
+Parse = Callable[[list[Line], StateBlock], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    # The command's keywords, as in "show crypto ipsec sa". At a prompt, each typed word may
+    # be a prefix of its keyword (Cisco abbreviations: "sh cry ips sa"); further words are
+    # arguments ("peer 192.0.2.1", "detail", "| section crypto").
+    words: tuple[str, ...]
+    # Platforms whose output this parser reads; the first is assumed when the output cannot tell.
+    platforms: tuple[str, ...]
+    parse: Parse
+    # Lower-case text a line starts with (after its indentation) that begins this command's
+    # output when no prompt precedes it, e.g. "interface: " for `show crypto ipsec sa`.
+    # Only text no other command's output (or a log line) starts with.
+    anchors: tuple[str, ...] = ()
+    # Lower-case text that, found anywhere in the paste, says this output may be present:
+    # the reader's C-speed prefilter (a paste holding none of any command's markers is not
+    # read for state at all).
+    markers: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.words)
+
+
+COMMANDS: list[Command] = []
+
+
+def register(command: Command) -> Command:
+    COMMANDS.append(command)
+    return command
