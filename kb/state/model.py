@@ -85,6 +85,7 @@ class Tunnel:
     sas: list[Sa] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)  # "decaps", "recv_errors", ...
     where: dict[str, Line] = field(default_factory=dict)  # field name -> line printing it
+    dpd: bool | None = None  # DPD on for this tunnel, when its own output says (FortiGate `dpd:`)
 
     def spis(self, direction: str) -> list[int]:
         return [sa.spi for sa in self.sas if sa.direction == direction]
@@ -105,6 +106,7 @@ class Tunnel:
             "sas": [sa.to_dict() for sa in self.sas],
             "counters": dict(self.counters),
             "line": self.line.number,
+            "dpd": self.dpd,
         }
 
 
