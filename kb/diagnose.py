@@ -156,7 +156,8 @@ def _chunks(paste: str | Iterable[bytes], max_chars: int, warnings: list[str]) -
     return [text.encode("utf-8", "surrogatepass")]
 
 
-def _tee(chunks: Iterable[bytes], reader: StateReader) -> Iterable[bytes]:
+def tee(chunks: Iterable[bytes], reader: StateReader) -> Iterable[bytes]:
+    """The chunks as they come, each also given to the device-state reader."""
     for chunk in chunks:
         reader.feed(chunk)
         yield chunk
@@ -167,7 +168,7 @@ def _read(
 ) -> list[Event]:
     """Every event grouped, the first MAX_EVENTS_KEPT kept to list; device state to `reader`."""
     events: list[Event] = []
-    for event in scan(_tee(chunks, reader), stats):
+    for event in scan(tee(chunks, reader), stats):
         grouper.add(event)
         if len(events) < MAX_EVENTS_KEPT:
             events.append(event)

@@ -162,9 +162,13 @@ def _spi_findings(group: Group, receiver: list[View], sender: list[View]) -> lis
         found.append(
             Finding(
                 "confirmed" if repeated else "supports",
-                f"{peer} sends with SPI {s_hex}, which {local} rejected "
-                f"{group.count} time(s){'' if repeated else ' (once or twice only)'}: "
-                f"{peer} holds a stale SA. Clear it on {peer}.",
+                f"{peer} sends with SPI {s_hex}, which {local} rejected {group.count} time(s): "
+                + (
+                    f"{peer} holds a stale SA. Clear it on {peer}."
+                    if repeated
+                    else f"if it keeps rejecting it for more than a minute, {peer} holds a "
+                    f"stale SA (clear it on {peer}); once or twice is a rekey race."
+                ),
                 "sa-out-of-sync",
                 proof=_proofs(v.proof(line)),
                 **about,
@@ -494,6 +498,24 @@ def _config_findings(group: Group, blocks: Sequence[StateBlock]) -> list[Finding
     return found
 
 
+def _dpd_findings(group: Group, sender: list[View]) -> list[Finding]:
+    """A sender whose tunnel runs without DPD (FortiGate `dpd: mode=off`)."""
+    for view in sender:
+        if view.tunnel.dpd is False:
+            return [
+                Finding(
+                    "prevention",
+                    f"{view.box} runs this tunnel without DPD: with it, a peer that lost its SAs "
+                    f"is noticed within seconds and the tunnel re-keyed. Turn DPD on at "
+                    f"{view.box}.",
+                    "sa-out-of-sync",
+                    group.peer,
+                    _proofs(view.proof(view.tunnel.where.get("dpd"))),
+                )
+            ]
+    return []
+
+
 def _ike_findings(group: Group, receiver: list[View]) -> list[Finding]:
     """A receiver whose IPsec SAs outlived its IKE SA (IOS UP-NO-IKE)."""
     for view in receiver:
@@ -521,6 +543,7 @@ def confirm(groups: Sequence[Group], blocks: Sequence[StateBlock]) -> list[Findi
         found += _sa_policy_findings(group, receiver, sender)
         found += _config_findings(group, blocks)
         found += _ike_findings(group, receiver)
+        found += _dpd_findings(group, sender)
     return _once(found)
 
 

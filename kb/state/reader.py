@@ -122,7 +122,10 @@ def _prompt(text: str) -> _Prompt | None:
         return None
     host, typed = _host(m["host"]), m["typed"]
     if host is None and m["sign"] != ">":
-        return None  # only FTD's CLISH prompt is a bare ">"
+        # A bare "# cmd" is a Markdown heading or a comment unless it types a command spibot
+        # reads (FortiGate's prompt may be pasted without its name).
+        command = match_command(typed) if typed else None
+        return _Prompt(None, typed.strip(), command) if command else None
     if typed is None:
         return _Prompt(host, None, None) if host else None
     first = typed.lower().split()[0]
