@@ -86,6 +86,10 @@ class Tunnel:
     counters: dict[str, int] = field(default_factory=dict)  # "decaps", "recv_errors", ...
     where: dict[str, Line] = field(default_factory=dict)  # field name -> line printing it
     dpd: bool | None = None  # DPD on for this tunnel, when its own output says (FortiGate `dpd:`)
+    # The phase-2 lifetime and what is left of it, when the output prints them for the tunnel
+    # rather than per SA (ASA `show vpn-sessiondb detail l2l`: Rekey Int (T) / Rekey Left(T)).
+    lifetime_seconds: int | None = None
+    remaining_seconds: int | None = None
 
     def spis(self, direction: str) -> list[int]:
         return [sa.spi for sa in self.sas if sa.direction == direction]
@@ -107,6 +111,8 @@ class Tunnel:
             "counters": dict(self.counters),
             "line": self.line.number,
             "dpd": self.dpd,
+            "lifetime_seconds": self.lifetime_seconds,
+            "remaining_seconds": self.remaining_seconds,
         }
 
 
@@ -125,6 +131,12 @@ class IkeSa:
     lifetime_seconds: int | None = None
     remaining_seconds: int | None = None
     where: dict[str, Line] = field(default_factory=dict)
+    # IOS `show crypto isakmp sa` prints the SA's two addresses as dst and src (of the exchange
+    # that created it) without saying which is this box: then local and peer stay None and
+    # these hold the addresses; the reader attributes the row by matching them to the log.
+    dst: str | None = None
+    src: str | None = None
+    status: str | None = None  # a status column besides the state: ACTIVE (deleted), UP-ACTIVE
 
     @property
     def up(self) -> bool | None:
@@ -145,6 +157,9 @@ class IkeSa:
             "lifetime_seconds": self.lifetime_seconds,
             "remaining_seconds": self.remaining_seconds,
             "line": self.line.number,
+            "dst": self.dst,
+            "src": self.src,
+            "status": self.status,
         }
 
 
