@@ -181,6 +181,11 @@ class Policy:
     ike_lifetime_seconds: int | None = None
     dpd: bool | None = None  # DPD / keepalive configured for this peer
     where: dict[str, Line] = field(default_factory=dict)
+    acl: str | None = None  # the crypto ACL (`match address`) naming the protected traffic
+    # Fields that hold the platform's default because the configuration prints no line for
+    # them (ASA: a L2L tunnel-group without `isakmp keepalive` has DPD on); where[field] is
+    # then the line of the entry that shows the default applies.
+    defaults: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -191,6 +196,8 @@ class Policy:
             "lifetime_seconds": self.lifetime_seconds,
             "ike_lifetime_seconds": self.ike_lifetime_seconds,
             "dpd": self.dpd,
+            "acl": self.acl,
+            "defaults": list(self.defaults),
         }
 
 
