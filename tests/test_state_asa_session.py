@@ -64,6 +64,7 @@ def tunnel(
         "sas": [],
         "counters": counters or {},
         "line": line,
+        "dpd": None,
         "lifetime_seconds": lifetime,
         "remaining_seconds": remaining,
     }

@@ -69,6 +69,8 @@ def tunnel(**fields):
         "counters": {},
         "line": None,
         "dpd": None,
+        "lifetime_seconds": None,
+        "remaining_seconds": None,
     }
     out.update(fields)
     return out

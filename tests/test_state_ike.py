@@ -303,6 +303,7 @@ def child(peer, local, port, local_ident, remote_ident, spi_in, spi_out, line, s
         "sas": [one("inbound", spi_in), one("outbound", spi_out)],
         "counters": {},
         "line": line,
+        "dpd": None,
         "lifetime_seconds": None,
         "remaining_seconds": None,
     }

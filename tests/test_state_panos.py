@@ -70,6 +70,8 @@ def tunnel(**fields):
         "counters": {},
         "line": None,
         "dpd": None,
+        "lifetime_seconds": None,
+        "remaining_seconds": None,
     }
     out.update(fields)
     return out
@@ -87,6 +89,9 @@ def ike(peer, version, state, up, role, lifetime, line):
         "lifetime_seconds": lifetime,
         "remaining_seconds": None,
         "line": line,
+        "dst": None,
+        "src": None,
+        "status": None,
     }
 
 
