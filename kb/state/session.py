@@ -59,6 +59,7 @@ class _Reader:
         self.half_ike: Line | None = None  # an IKE SA line wrapped before "remote"
         self.flow_active: int | None = None  # Active SAs of the current IPSEC FLOW
         self.local_active = False  # whether the tunnel's local came from an active IKE SA
+        self.opened: Line | None = None  # the first line of a session whose Peer is not yet read
 
     def feed(self, line: Line) -> None:
         text = line.text.strip()
@@ -76,10 +77,13 @@ class _Reader:
             self.interface = (value, line) if value else None
             self.tunnel = None
             self.pending = {}
+            self.opened = line
         elif low.startswith(("profile:", "uptime:", "session status:")):
             if self.tunnel is not None and "peer" in self.tunnel.where:
                 self.tunnel = None  # these come before the next peer's line
             self.pending[low.partition(":")[0]] = line
+            if self.tunnel is None and self.opened is None:
+                self.opened = line
         elif low.startswith("peer:"):
             self._peer(text, line)
         elif self.tunnel is None:
@@ -134,6 +138,7 @@ class _Reader:
                 tunnel.counters["uptime_seconds"] = seconds
                 tunnel.where["uptime_seconds"] = uptime
         self.pending = {}
+        self.opened = None
         self.ike = None
         self.local_active = False
         self.flow_active = None
@@ -239,10 +244,10 @@ class _Reader:
         if self.half_ike is not None and self.tunnel is not None:
             first, self.half_ike = self.half_ike, None
             self._ike(first, first.text.strip())
-        if self.pending and "session status" in self.pending:
-            status = self.pending["session status"]
+        if self.opened is not None and lines:
             self.block.problems.append(
-                f"line {status.number}: output ends before the peer of this session"
+                f"line {lines[-1].number}: output ends before the Peer line of the session "
+                f"that starts at line {self.opened.number}"
             )
         if self.block.tunnels and self.block.platform is None:
             self.block.platform = "ios"  # only IOS and IOS-XE print this command
