@@ -15,6 +15,7 @@ from kb.state import ipsec_sa
 from kb.state.commands import COMMANDS
 from kb.state.lines import to_lines
 from kb.state.model import Line, StateBlock
+from kb.state.reader import read_state
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state"
 
@@ -147,6 +148,7 @@ def tunnel(peer, local, name, line, **over):
         "status": None,
         "local_ident": None,
         "remote_ident": None,
+        "dpd": None,
         "sas": [],
         "counters": {},
         "line": line,
@@ -763,3 +765,40 @@ def test_hub_with_100_peers_is_fast() -> None:
     assert all(len(t.sas) == 2 for t in block.tunnels)
     assert block.tunnels[99].peer == "198.51.100.100"
     assert best < 1.0, f"{len(lines)} lines took {best * 1000:.1f} ms"
+
+
+# -- through the reader ------------------------------------------------------------------------
+
+
+def test_reader_finds_both_outputs_without_prompts() -> None:
+    """`show crypto session detail` then `show crypto ipsec sa`, pasted with no prompt: the
+    session's "Interface: Tunnel0" does not open an ipsec-sa block (not an anchor), and the
+    ipsec sa output opens at its `Crypto map tag:` line."""
+    session = fixture_text("ios-show-crypto-session-detail.txt").split("\n")[1:-1]
+    ipsec = fixture_text("ios-show-crypto-ipsec-sa-vti.txt").split("\n")[1:]
+    blocks = read_state("\n".join(session + ipsec))
+    assert [(b.command, b.first_line, b.platform) for b in blocks] == [
+        ("show crypto session", 1, "ios"),
+        ("show crypto ipsec sa", len(session) + 2, "ios"),
+    ]
+    assert [t.peer for t in blocks[0].tunnels] == ["198.51.100.7", "203.0.113.14", "198.51.100.30"]
+    assert [(t.name, t.peer, t.current_outbound_spi) for t in blocks[1].tunnels] == [
+        ("Tunnel0", "192.0.2.1", 0x13579BDF)
+    ]
+    assert all(b.problems == [] for b in blocks)
+
+
+def test_reader_with_prompts_and_abbreviations() -> None:
+    text = "\n".join(
+        [
+            fixture_text("asa-show-crypto-ipsec-sa.txt"),
+            fixture_text("ios-show-crypto-ipsec-sa-natt.txt").replace(
+                "branch#show crypto ipsec sa peer", "branch#sh cry ips sa pe"
+            ),
+        ]
+    )
+    blocks = [b for b in read_state(text) if b.parsed]
+    assert [(b.host, b.platform, b.boxes) for b in blocks] == [
+        ("asa1", "asa", ["192.0.2.1"]),
+        ("branch", "ios", ["192.0.2.66"]),
+    ]

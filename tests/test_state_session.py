@@ -39,6 +39,7 @@ def tunnel(peer, local, name, status, line, **over):
         "status": status,
         "local_ident": None,
         "remote_ident": None,
+        "dpd": None,
         "sas": [],
         "counters": {},
         "line": line,
@@ -73,6 +74,7 @@ DETAIL_TUNNELS = [
         14,
         local_ident="host 192.0.2.1",
         remote_ident="host 198.51.100.7",
+        dpd=True,  # Capabilities:D on its active IKE SA
         counters={
             "uptime_seconds": 3 * 86400 + 18 * 3600,
             "active_sas": 4,
@@ -155,6 +157,7 @@ def test_detail() -> None:
     )
     where(down, name=29, status=30, local=35)
     where(no_ike, vrf=48, remaining_seconds=53)
+    where(up, dpd=19)
     where(block.ike[0], remaining_seconds=19)
 
 
@@ -382,3 +385,22 @@ def test_random_garbage_never_raises() -> None:
         block = parse("\n".join(rows))
         block.to_dict()
         assert not any("not read" in p for p in block.problems)
+
+
+@pytest.mark.parametrize(
+    ("codes", "state", "dpd"),
+    [
+        ("D", "Active", True),
+        ("KN", "Active", True),
+        ("N", "Active", False),
+        ("(none)", "Active", False),
+        ("(none)", "Inactive", None),
+    ],
+)
+def test_dpd_from_the_active_ike_sa(codes: str, state: str, dpd: bool | None) -> None:
+    text = f"""Interface: Tunnel9
+Session status: UP-ACTIVE
+Peer: 198.51.100.9 port 500
+  IKEv1 SA: local 192.0.2.9/500 remote 198.51.100.9/500 {state}
+          Capabilities:{codes} connid:7 lifetime:01:00:00"""
+    assert parse(text).tunnels[0].dpd is dpd

@@ -5,7 +5,8 @@ One Tunnel per `Peer:` line, named by the `Interface:` before it, with the `Sess
 `IKEv1 SA:` / `IKEv2 SA:` / `IKE SA:` line. The `IPSEC FLOW` lines under a peer add up into
 its counters: "active_sas", "decaps", "encaps", "inbound_drops", "outbound_drops", and
 "remaining_seconds" (the shortest inbound lifetime left among flows with active SAs);
-"uptime_seconds" from `Uptime:`.
+"uptime_seconds" from `Uptime:`. Tunnel.dpd from the active IKE SA's `Capabilities:` codes
+(D: Dead Peer Detection, K: keepalives).
 
 VRFs: Tunnel.vrf is the inside VRF (`ivrf`, as `protected vrf` in `show crypto ipsec sa`);
 IkeSa.vrf is the front-door VRF (`fvrf`), where IKE and the peer's address live.
@@ -173,8 +174,16 @@ class _Reader:
             self.local_active = state == "Active"
 
     def _capabilities(self, text: str, line: Line) -> None:
+        """Reads "Capabilities:DN connid:2913 lifetime:09:03:41": the codes the IKE SA runs
+        with (D: Dead Peer Detection, K: keepalives), and the IKE lifetime left."""
         if self.ike is None:
             return
+        tunnel = self.tunnel
+        codes = text.partition(":")[2].split(" ", 1)[0]
+        # Only an established IKE SA has negotiated its capabilities; "(none)" is none of them.
+        if tunnel is not None and self.ike.state == "Active" and tunnel.dpd is not True:
+            tunnel.dpd = "D" in codes or "K" in codes
+            tunnel.where["dpd"] = line
         for word in text.split():
             if word.lower().startswith("lifetime:"):
                 seconds = uptime_seconds(word.partition(":")[2])
