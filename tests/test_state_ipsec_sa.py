@@ -152,6 +152,8 @@ def tunnel(peer, local, name, line, **over):
         "sas": [],
         "counters": {},
         "line": line,
+        "lifetime_seconds": None,
+        "remaining_seconds": None,
     }
     out.update(over)
     return out

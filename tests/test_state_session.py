@@ -43,6 +43,8 @@ def tunnel(peer, local, name, status, line, **over):
         "sas": [],
         "counters": {},
         "line": line,
+        "lifetime_seconds": None,
+        "remaining_seconds": None,
     }
     out.update(over)
     return out
@@ -60,6 +62,9 @@ def ike(peer, local, version, state, line, **over):
         "lifetime_seconds": None,
         "remaining_seconds": None,
         "line": line,
+        "dst": None,
+        "src": None,
+        "status": None,
     }
     out.update(over)
     return out
