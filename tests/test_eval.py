@@ -308,8 +308,9 @@ def test_the_labelled_set_runs_through_the_real_cli() -> None:
     result = spibot("eval", str(CASES), "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["totals"]["n"] == len(doc["cases"]) == 58
-    assert sum(t["n"] for t in doc["per_platform"].values()) == 58
+    assert doc["totals"]["n"] == len(doc["cases"]) == 71
+    assert sum(t["n"] for t in doc["per_platform"].values()) == 71
+    assert doc["totals"]["confirmed"]["n"] == 13
 
 
 def test_the_labelled_set_meets_the_minimums_of_issue_10() -> None:
@@ -469,3 +470,38 @@ def test_confirmed_empty_and_known_findings_are_accepted(tmp_path: Path) -> None
     [failover] = [lb for lb in labels if lb.case == "failover/"]
     assert failover.confirmed == () and failover.findings == ("contradiction", "note")
     assert next(lb for lb in labels if lb.case == "out-of-sync.txt").confirmed is None
+
+
+# The device-state cases of issue 11: log + state from one or both ends, one folder each.
+STATE_PROMPTS = {
+    "ios": re.compile(r"^[\w-]+#(show|sh) (crypto|cry) (ipsec|ips) sa", re.M),
+    "asa": re.compile(r"^[\w-]+# show crypto ipsec sa", re.M),
+    "fortigate": re.compile(r"^[\w-]+ # diagnose vpn tunnel list", re.M),
+    "panos": re.compile(r"^admin@[\w-]+> show vpn ipsec-sa", re.M),
+}
+
+
+def test_the_labelled_set_covers_every_confirmable_finding_of_issue_11() -> None:
+    stated = [label for label in load_labels(CASES, CAUSES) if label.confirmed is not None]
+    assert len(stated) >= 12
+    assert all((CASES / label.case).is_dir() for label in stated)
+    confirmed = {cause for label in stated for cause in label.confirmed}
+    assert confirmed >= {
+        "sa-out-of-sync",
+        "rekey-race",
+        "ha-failover",
+        "lifetime-mismatch",
+        "policy-mismatch",
+        "nat-traversal",
+    }
+    kinds = {kind for label in stated for kind in label.findings}
+    assert kinds == {"confirmed", "supports", "contradiction", "prevention", "note"}
+    # "nothing may be confirmed" is labelled where the state cannot confirm: a contradiction,
+    # a box that is neither end, the sender's view alone with one log line
+    empty = {label.case: label.findings for label in stated if not label.confirmed}
+    assert sorted(empty.values()) == [("contradiction",), ("note",), ("supports",)]
+    text = "\n".join(
+        f.read_text() for label in stated for f in sorted((CASES / label.case).iterdir())
+    )
+    assert {p for p, prompt in STATE_PROMPTS.items() if prompt.search(text)} == set(STATE_PROMPTS)
+    assert "--More--" in text and "```" in text
