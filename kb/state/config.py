@@ -552,6 +552,13 @@ class _Reader:
         policy = self.policy(peer, profile.name, profile.line)
         policy.where.setdefault("peer", line)
         self.apply_ike(policy, profile)
+        # `| section crypto` shows no tunnel interface: an ipsec profile that names this IKE
+        # profile (`set ikev2-profile X`) is what protects this peer's tunnel.
+        kind = "ikev2" if ("ikev2-profile", profile.name) in self.sections else "isakmp"
+        for (section, _), ipsec in self.sections.items():
+            found = ipsec.get("profile") if section == "ipsec-profile" else None
+            if found and found[0] == (kind, profile.name) and not policy.transforms:
+                self.apply_ipsec(policy, ipsec)
 
     def from_tunnel_groups(self) -> None:
         inherited: tuple[bool, Line] | None = None

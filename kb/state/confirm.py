@@ -26,18 +26,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kb.confidence import CANT_TELL, CONFIRMED, POSSIBLE, UNLIKELY
+from kb.confidence import CANT_TELL, CONFIRMED, POSSIBLE, UNLIKELY, assess
 from kb.groups import Group
+from kb.model import MODEL
 from kb.ranking import Cause
 from kb.state.findings import Finding
 from kb.state.model import Config, Line, Policy, Sa, StateBlock, Tunnel
 
-REKEY_SECONDS = 120  # an inbound SA with this little key lifetime left is being replaced
-REPEATS = 3  # log lines that make a sender-only proof hold (or REPEAT_SECONDS of them)
-REPEAT_SECONDS = 60
+_S = MODEL["state"]  # the numbers and what they mean: kb/model.yaml
+REKEY_SECONDS, REPEATS, REPEAT_SECONDS = _S["rekey_seconds"], _S["repeats"], _S["repeat_seconds"]
+SUPPORTS, CONTRADICTS = _S["supports"], _S["contradicts"]
 MAX_PROOF = 8
-# The order in which confirmed causes are shown: what the SPI proves first.
-SPI_LEVEL = ("sa-out-of-sync", "rekey-race", "ha-failover")
+# The order in which confirmed causes are shown: a stale SA or HA first (act on it now); then
+# a mismatch, which explains why rekeys fail or race; a rekey race alone is last (harmless).
+CONFIRMED_ORDER = (
+    "sa-out-of-sync",
+    "ha-failover",
+    "lifetime-mismatch",
+    "policy-mismatch",
+    "nat-traversal",
+    "rekey-race",
+)
 
 
 @dataclass(slots=True)
@@ -202,14 +211,16 @@ def _spi_findings(group: Group, receiver: list[View], sender: list[View]) -> lis
                 )
             )
     elif rx:
+        # What every invalid-SPI line already says: on its own it speaks for no cause (a rekey
+        # race and a stale SA both leave the receiver without S).
         found.append(
             Finding(
-                "supports",
-                f"{local} has no inbound SA with SPI {s_hex} for {peer}: the SPI is not "
-                f"{local}'s; paste {peer}'s SAs to see whether it still sends with it.",
-                "sa-out-of-sync",
-                proof=_proofs(rx[0].proof(rx[0].tunnel.line), *_inbound_lines(rx)),
-                **about,
+                "note",
+                f"{local} has no inbound SA with SPI {s_hex} for {peer}, as the log says; "
+                f"{peer}'s SAs would tell whether it still sends with it.",
+                None,
+                peer,
+                _proofs(rx[0].proof(rx[0].tunnel.line), *_inbound_lines(rx)),
             )
         )
     return found
@@ -257,13 +268,20 @@ def _held(
     found = [
         Finding(
             "contradiction",
+            f"{local} holds SPI {s_hex} from {peer} as an inbound SA: the SPI is not stale.",
+            "sa-out-of-sync",
+            peer,
+            proof,
+        ),
+        Finding(
+            "contradiction",
             f"The state shows SPI {s_hex} as an active inbound SA on {local}{both}, yet {local} "
             "logged it as invalid: the output came from another box with the same address (HA "
             "pair, cluster), or was taken after the SA was re-created with the same SPI.",
             None,
             peer,
             proof,
-        )
+        ),
     ]
     if _repeats(group):
         found.append(
@@ -443,6 +461,14 @@ def _config_sides(group: Group, blocks: Sequence[StateBlock]) -> tuple[_Side | N
     return receiver, sender
 
 
+def _pfs(policy: Policy | None) -> str | None:
+    """The PFS a policy asks for; an entry read whole (its transforms known) without a `set pfs`
+    asks for none (the IOS and ASA default)."""
+    if policy is None:
+        return None
+    return policy.pfs or ("none" if policy.transforms else None)
+
+
 def _config_findings(group: Group, blocks: Sequence[StateBlock]) -> list[Finding]:
     receiver, sender = _config_sides(group, blocks)
     found: list[Finding] = []
@@ -460,14 +486,19 @@ def _config_findings(group: Group, blocks: Sequence[StateBlock]) -> list[Finding
                 )
             )
         rp, sp = receiver.policy, sender.policy
-        if rp and sp and rp.pfs and sp.pfs and _norm(rp.pfs) != _norm(sp.pfs):
+        rpfs, spfs = _pfs(rp), _pfs(sp)
+        if rpfs and spfs and _norm(rpfs) != _norm(spfs):
             found.append(
                 _differs(
                     "PFS",
                     "policy-mismatch",
                     peer,
-                    (receiver.box, rp.pfs, receiver.proof("pfs")),
-                    (sender.box, sp.pfs, sender.proof("pfs")),
+                    (
+                        receiver.box,
+                        f"PFS {rpfs}",
+                        receiver.proof("pfs") or receiver.proof("transforms"),
+                    ),
+                    (sender.box, f"PFS {spfs}", sender.proof("pfs") or sender.proof("transforms")),
                 )
             )
         same = receiver.block.platform == sender.block.platform
@@ -608,29 +639,37 @@ def state_notes(blocks: Sequence[StateBlock], groups: Sequence[Group]) -> list[F
 
 
 def apply(causes: list[Cause], findings: Sequence[Finding]) -> None:
-    """Put confirmed causes first (what the SPI proves before what the policies do), with
-    confidence "confirmed" and their proof; every finding about a cause joins its reasons."""
+    """Confirmed causes first (CONFIRMED_ORDER), with confidence "confirmed" and their proof;
+    a cause the state speaks for gains SUPPORTS points, one it rules out loses CONTRADICTS,
+    and the rest are ranked and assessed again; every finding joins its cause's reasons."""
     by_id = {c.id: c for c in causes}
     confirmed: list[Cause] = []
+    moved = False
     for finding in findings:
         cause = by_id.get(finding.cause or "")
         if cause is None:
             continue
-        label = _LABELS.get(finding.kind, "Device state")
-        cause.reasons.insert(0, f"{label}: {finding.text}")
+        cause.reasons.insert(0, f"{_LABELS.get(finding.kind, 'Device state')}: {finding.text}")
+        points = {"supports": SUPPORTS, "contradiction": CONTRADICTS}.get(finding.kind)
+        if points is not None:
+            cause.score += points
+            cause.points.append((f"state:{finding.kind}", points))
+            moved = True
         if finding.kind == "confirmed":
             cause.proof.extend(p for p in finding.proof if p not in cause.proof)
             if cause not in confirmed:
                 confirmed.append(cause)
-    if not confirmed:
-        return
-    confirmed.sort(key=lambda c: SPI_LEVEL.index(c.id) if c.id in SPI_LEVEL else len(SPI_LEVEL))
     rest = [c for c in causes if c not in confirmed]
-    for cause in confirmed:
-        cause.confidence = CONFIRMED
-    for cause in rest:
-        if cause.confidence not in (UNLIKELY, CANT_TELL):
-            cause.confidence = POSSIBLE
+    if moved:
+        rest.sort(key=lambda c: -c.score)
+        assess(rest)
+    if confirmed:
+        confirmed.sort(key=lambda c: CONFIRMED_ORDER.index(c.id) if c.id in CONFIRMED_ORDER else 99)
+        for cause in confirmed:
+            cause.confidence = CONFIRMED
+        for cause in rest:
+            if cause.confidence not in (UNLIKELY, CANT_TELL):
+                cause.confidence = POSSIBLE
     causes[:] = confirmed + rest
 
 
