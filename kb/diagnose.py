@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import cache
 
 from kb.article import Article, load_articles
+from kb.confidence import CONFIRMED
 from kb.events import Event
 from kb.evidence import gather
 from kb.groups import MAX_GROUPS, Group, Grouper
@@ -296,6 +297,7 @@ def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> N
     sightings = []
     for p in known:
         top = p.causes[0].id
+        confirmed = p.causes[0].confidence == CONFIRMED
         spis = sorted(p.spis)
         sightings.append(
             Sighting(
@@ -309,6 +311,8 @@ def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> N
                 top_cause=top,
                 summary=f"{p.lines} invalid-SPI line(s), SPI {', '.join(spis) or '?'}; "
                 f"{p.confidence} {top}",
+                confirmed_cause=top if confirmed else None,
+                proof=list(p.causes[0].proof) if confirmed else [],
             )
         )
     try:
