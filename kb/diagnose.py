@@ -227,6 +227,10 @@ def diagnose(
     events = _read(_chunks(paste, max_chars, warnings), stats, grouper, reader)
     groups = grouper.groups()
     state = reader.blocks()
+    if reader.dropped:
+        warnings.append(
+            f"{reader.dropped} device-state output(s) after the first {len(state)} were not read"
+        )
     warnings.extend(_reading_warnings(stats, events, grouper))
     signals = weigh(gather(events, groups), events, groups)
     articles = store.articles() if store is not None else _bundled_articles()

@@ -301,11 +301,6 @@ def _at_a_4k_boundary(prompt: str) -> str:
     return text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a prompt line holding no marker is skipped when its chunk ends before the output "
-    "(StateReader._lines prefilters per chunk): host and first line are lost",
-)
 @pytest.mark.parametrize("size", [1, 7, 4096])
 @pytest.mark.parametrize(
     ("prompt", "output"),
@@ -395,11 +390,6 @@ def test_at_most_max_blocks_outputs_are_kept_and_the_rest_counted() -> None:
     assert blocks[-1].host == f"hub-{reader.MAX_BLOCKS - 1}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outputs past MAX_BLOCKS are counted in StateReader.dropped but the diagnosis "
-    "never says so: they vanish silently",
-)
 def test_a_diagnosis_says_when_outputs_were_dropped() -> None:
     text = IOS_INV_SPI + "\n" + "".join(_isakmp(n) for n in range(reader.MAX_BLOCKS + 5))
     result = diagnose(text, None, record=False)
@@ -436,11 +426,6 @@ def test_the_real_limit_holds_a_thousand_peer_hub() -> None:
     assert len(block.ike) == reader.MAX_BLOCK_LINES - 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an output cut at MAX_BLOCK_LINES records no problem: the rows after the cut are "
-    "dropped without a word",
-)
 def test_an_output_cut_at_max_block_lines_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader, "MAX_BLOCK_LINES", 50)
     (block,) = read_state(_long_isakmp(200))
@@ -450,19 +435,12 @@ def test_an_output_cut_at_max_block_lines_says_so(monkeypatch: pytest.MonkeyPatc
 # --- Sibling outputs: one parser, several commands -------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a line matching another command's anchor ends a prompted output even when that "
-    "command shares the parser (ikev1/isakmp, vpn-sessiondb detail/l2l, phase1/phase2): the "
-    "prompt's block is left empty with a problem and the rest loses its host",
-)
 @pytest.mark.parametrize(
     "name",
     [
         "asa-show-crypto-ikev1-sa.txt",
         "asa-show-crypto-isakmp-sa-detail.txt",
         "asa-show-vpn-sessiondb-detail-l2l.txt",
-        "fortigate-show-vpn-ipsec-phase2-interface.txt",
     ],
 )
 def test_a_prompted_output_is_one_block(name: str) -> None:
@@ -470,11 +448,6 @@ def test_a_prompted_output_is_one_block(name: str) -> None:
     assert len(blocks) == 1 and blocks[0].host is not None and blocks[0].parsed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ASA `show crypto ikev2 sa` prints `IKEv2 SAs:`, which PAN-OS's `show vpn ike-sa` "
-    "anchor `ikev2 sas` matches: the output goes to the PAN-OS parser and nothing is read",
-)
 def test_asa_ikev2_output_is_read_by_the_ike_parser() -> None:
     blocks = read_state(fixture("asa-show-crypto-ikev2-sa.txt"))
     assert [(b.command, b.host) for b in blocks] == [("show crypto ikev2 sa", "asa-1")]
@@ -515,3 +488,33 @@ def test_hostile_anchor_lines_are_read_in_linear_time(token: str) -> None:
     started = time.perf_counter()
     read_state(text)
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_fortigate_phase2_alone_is_one_block_that_says_why_it_names_no_peer() -> None:
+    (block,) = read_state(fixture("fortigate-show-vpn-ipsec-phase2-interface.txt"))
+    assert block.host == "FGT-BRANCH" and not block.parsed
+    assert any("its phase 1" in p and "is not in this output" in p for p in block.problems)
+
+
+def test_outputs_past_max_blocks_are_a_warning_of_the_diagnosis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kb.diagnose import diagnose
+
+    monkeypatch.setattr(reader, "MAX_BLOCKS", 2)
+    paste = "".join(f"r{n}#show crypto map\nx\n" for n in range(5))
+    result = diagnose(paste, None, record=False)
+    assert len(result.state) == 2
+    assert "3 device-state output(s) after the first 2 were not read" in result.warnings
+
+
+def test_a_line_that_never_ends_is_held_to_its_head() -> None:
+    state = reader.StateReader()
+    state.feed(b"hub#show crypto ipsec sa\n" + b"x" * 100_000)
+    for _ in range(50):
+        state.feed(b"y" * 100_000)
+    assert len(state._carry) <= 4 * reader.MAX_LINE_CHARS + 4
+    state.feed(b"\nhub#show crypto map\nz\n")
+    blocks = state.blocks()
+    assert [b.command for b in blocks] == ["show crypto ipsec sa", "show crypto map"]
+    assert blocks[1].first_line == 3
