@@ -78,11 +78,15 @@ def _open_inputs(sources: tuple[str, ...]) -> list[tuple[str, BinaryIO]]:
     return opened
 
 
-def _chunks_of(opened: list[tuple[str, BinaryIO]], failed: list[str]) -> Iterator[bytes]:
+def _chunks_of(
+    opened: list[tuple[str, BinaryIO]], failed: list[str], reader: StateReader
+) -> Iterator[bytes]:
     """The files as one stream, each starting on a new line (a log and the device state of
-    each end are one case); `failed` names the file being read, for the error message."""
+    each end are one case), the state reader told where each starts; `failed` names the file
+    being read, for the error message."""
     for source, stream in opened:
         failed[:] = [source]
+        reader.next_input()
         last = b"\n"
         with stream:
             for chunk in read_chunks(stream):
@@ -130,7 +134,7 @@ def parse(sources: tuple[str, ...], as_json: bool) -> None:
     out = click.get_text_stream("stdout")
     failed: list[str] = []
     try:
-        events = scan(_tee(_chunks_of(opened, failed), reader), stats)
+        events = scan(_tee(_chunks_of(opened, failed, reader), reader), stats)
         if as_json:
             out.write('{"events": [')
         else:
@@ -232,8 +236,9 @@ def diagnose(
     store = open_store(db_path)
     failed: list[str] = []
     try:
-        chunks = _chunks_of(opened, failed)
-        result = run_diagnosis(chunks, store, record=not no_record, top=top)
+        reader = StateReader()
+        chunks = _chunks_of(opened, failed, reader)
+        result = run_diagnosis(chunks, store, record=not no_record, top=top, state=reader)
     except InputError as exc:
         click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
         sys.exit(EXIT_NOT_TEXT)

@@ -216,14 +216,17 @@ def diagnose(
     source: str = "cli",
     now: datetime | None = None,
     max_chars: int = MAX_PASTE_CHARS,
+    state: StateReader | None = None,
 ) -> Diagnosis:
     """Recognise, group, weigh and rank a paste (text, or byte chunks of a file), reading it
-    once. Text is read up to `max_chars` characters; byte chunks are read whole, as a stream."""
+    once. Text is read up to `max_chars` characters; byte chunks are read whole, as a stream.
+    Device state in it is read by `state` (a caller streaming several files tells it where
+    each starts), or by a reader of its own."""
     now = now or utcnow()
     stats = ScanStats()
     warnings: list[str] = []
     grouper = Grouper()
-    reader = StateReader()
+    reader = state if state is not None else StateReader()
     events = _read(_chunks(paste, max_chars, warnings), stats, grouper, reader)
     groups = grouper.groups()
     state = reader.blocks()

@@ -364,4 +364,4 @@ def test_registered():
     listed = by_name[LIST]
     assert listed.platforms == ("fortigate",)
     assert listed.anchors == ("list all ipsec tunnel in vd",)
-    assert "selectors(total,up):" in by_name[SUMMARY].markers
+    assert "selectors(total,up)" in by_name[SUMMARY].markers

@@ -348,7 +348,7 @@ def test_several_texts_are_read_as_one_each_on_a_new_line() -> None:
         body("ios-show-crypto-ipsec-sa.txt"),
         "FGT-HQ # diag vpn tun list\n",
         "hub#sh cry ips sa\n",
-        "  CURRENT OUTBOUND SPI: 0x1A2B3C4D(439041101)\n",
+        "crypto map OUTSIDE 10 set peer 198.51.100.7\n",  # a paste's first line follows a newline
         "GwID/client IP  TnID   Peer-Address  Tunnel(Gateway)  Algorithm  SPI(in)  SPI(out)\n",
         "proxyid_num=1 child_num=0 refcnt=13 ilast=0 olast=0 ad=/0\n",
     ],
@@ -518,3 +518,21 @@ def test_a_line_that_never_ends_is_held_to_its_head() -> None:
     blocks = state.blocks()
     assert [b.command for b in blocks] == ["show crypto ipsec sa", "show crypto map"]
     assert blocks[1].first_line == 3
+
+
+def test_state_is_looked_for_in_the_first_window_of_each_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reader, "STATE_WINDOW_BYTES", 4096)
+    logs = (f"{ORDINARY}\n" * 200).encode()  # past the window
+    state = fixture("ios-show-crypto-ipsec-sa.txt").encode()
+    one = reader.StateReader()
+    one.feed(logs)
+    one.feed(state)
+    assert one.blocks() == []  # a day of syslog does not pay for every marker search
+    two = reader.StateReader()
+    two.feed(logs)
+    two.next_input()  # the state is a file of its own, as `spibot diagnose LOG STATE` reads it
+    two.feed(state)
+    (block,) = two.blocks()
+    assert block.command == "show crypto ipsec sa" and block.first_line == 201

@@ -219,7 +219,7 @@ def _close(r: _Reader) -> None:
     r.conn = None
 
 
-_MARKERS = ("session type: lan-to-lan", "vpn-sessiondb")
+_MARKERS = ("LAN-to-LAN",)
 
 SUMMARY = register(
     Command(

@@ -57,6 +57,6 @@ COMMAND = register(
         platforms=("asa", "ftd"),
         parse=parse,
         anchors=("frame drop:", "flow drop:"),
-        markers=("frame drop:", "flow drop:", "asp drop"),
+        markers=("drop:",),
     )
 )

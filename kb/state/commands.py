@@ -29,9 +29,10 @@ class Command:
     # output when no prompt precedes it, e.g. "interface: " for `show crypto ipsec sa`.
     # Only text no other command's output (or a log line) starts with.
     anchors: tuple[str, ...] = ()
-    # Lower-case text that, found anywhere in the paste, says this output may be present:
-    # the reader's C-speed prefilter (a paste holding none of any command's markers is not
-    # read for state at all).
+    # Text as the device prints it (case matters) that any output of this command holds: the
+    # reader's prefilter. Each marker costs one C-speed pass over every chunk of input, so
+    # give one or two, shared with other commands where they can be ("\ncrypto " for a
+    # configuration line; a paste's first line counts as following a newline).
     markers: tuple[str, ...] = ()
 
     @property

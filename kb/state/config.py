@@ -804,7 +804,7 @@ register(
             "crypto dynamic-map ",
             "tunnel-group ",
         ),
-        markers=("crypto ", "tunnel-group "),
+        markers=("\ncrypto ", "\ntunnel-group "),
     )
 )
 
@@ -814,7 +814,7 @@ register(
         platforms=("fortigate",),
         parse=parse_fortigate,
         anchors=("config vpn ipsec phase1", "config vpn ipsec phase2"),
-        markers=("config vpn ipsec phase",),
+        markers=("config vpn ipsec",),
     )
 )
 # The same reader at the other prompts that print these tables (anchors registered once).

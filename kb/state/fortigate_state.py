@@ -380,7 +380,7 @@ register(
         platforms=(PLATFORM,),
         parse=parse_tunnel_list,
         anchors=("list all ipsec tunnel in vd",),
-        markers=("list all ipsec tunnel in vd", "proxyid_num=", "npu_flag=", "dec:pkts/bytes="),
+        markers=("proxyid_num=",),
     )
 )
 register(
@@ -390,6 +390,6 @@ register(
         parse=parse_tunnel_summary,
         # Rows start with the quoted tunnel name: nothing safe to anchor on.
         anchors=(),
-        markers=("selectors(total,up):",),
+        markers=("selectors(total,up)",),
     )
 )

@@ -497,7 +497,7 @@ def _finish(r: _Reader) -> None:
         )
 
 
-_MARKERS = ("isakmp sa", "ike peer", "ikev1 sa", "ikev2 sa", "ikev2  sa", "fvrf/ivrf")
+_MARKERS = ("ISAKMP SA", " SAs", "IKEv2  SA", "IKE Peer")
 
 ISAKMP = register(
     Command(

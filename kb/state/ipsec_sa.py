@@ -436,6 +436,6 @@ COMMAND = register(
         parse=parse,
         # Not "interface: ": `show crypto session detail` prints "Interface: Tunnel0" too.
         anchors=("crypto map tag:", "ipv6 crypto map tag:"),
-        markers=("current outbound spi", "crypto map tag:", "current_peer"),
+        markers=("current outbound spi",),
     )
 )

@@ -414,7 +414,7 @@ register(
         platforms=(PLATFORM,),
         parse=parse_ipsec_sa,
         anchors=("gwid/client ip tnid", "gwid tnid peer-address"),
-        markers=("spi(in)", "show ipsec sa:"),
+        markers=("SPI(in)",),
     )
 )
 register(
@@ -428,7 +428,7 @@ register(
             "there is no ikev1 phase-1 sa found",
             "there is no ikev2 sa found",
         ),
-        markers=("ikev1 phase-1 sas", "ikev2 sas", "show ikev2 sa:", "show ikev1 ike sa:"),
+        markers=(" SAs",),
     )
 )
 register(
@@ -439,6 +439,6 @@ register(
         # `tunnel NAME` starts the detail and `total tunnels configured:` the table; neither is
         # safe to anchor on alone (other outputs start with "tunnel"), so only the markers.
         anchors=(),
-        markers=("en/decap context", "local spi:", "total ipsec tunnel configured"),
+        markers=("decap context",),
     )
 )

@@ -35,7 +35,9 @@ MAX_BLOCK_LINES = (
 MAX_BLOCKS = 200
 MAX_LINE_CHARS = 4096  # as the log scanner: a longer line is read up to here
 _MAX_LINE_BYTES = 4 * MAX_LINE_CHARS + 4
-TAIL_LINES = 8
+# Lines read before the first marker: an output's prompt and first lines come before its marker
+# (`show crypto ipsec sa` prints its `current outbound spi` about 25 lines into a peer).
+TAIL_LINES = 64
 _MAX_PROMPT_CHARS = 512
 
 # hub#cmd, hub(config)#do cmd, asa/pri/act# cmd, FGT-HQ (root) # cmd, admin@PA-VM> cmd, > cmd.
@@ -73,17 +75,34 @@ _TOPICAL = ("crypto", "cry", "vpn", "ipsec", "isakmp", "ikev", "ike", "tunnel", 
 
 def _markers() -> tuple[bytes, ...]:
     found = {m.encode() for c in COMMANDS for m in c.markers}
-    found |= {b"show crypto", b"sh cry", b"diagnose vpn", b"diag vpn", b"show vpn", b"get vpn"}
+    # A prompt typing a command whose output holds no marker (ASA "There are no ipsec sas").
+    found |= {b"sh cry", b"show cry", b"show vpn", b"diag vpn"}
     return tuple(sorted(found))
 
 
 MARKERS = _markers()
+# Device state is looked for in the first this-many bytes of each input (an output already
+# open there is read to its end): state comes as a paste or a file of its own, and every
+# marker costs a pass over the bytes, which a day of syslog should not pay.
+STATE_WINDOW_BYTES = 8 << 20
+
+
+_AT_LINE_START = tuple(m[1:] for m in MARKERS if m.startswith(b"\n"))
+
+
+def _first_marker(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """Where the first marker of any output is in data[start:end] (whose start begins a
+    line), or -1: one C-speed search per marker, no copy of the data."""
+    end = len(data) if end is None else end
+    hits = [at for m in MARKERS if (at := data.find(m, start, end)) != -1]
+    if data.startswith(_AT_LINE_START, start, end):
+        hits.append(start)
+    return min(hits) if hits else -1
 
 
 def may_hold_state(text: str) -> bool:
     """Whether text may hold device state: one C-speed search per marker, nothing parsed."""
-    lowered = text.lower().encode("utf-8", "surrogatepass")
-    return any(m in lowered for m in MARKERS)
+    return _first_marker(text.encode("utf-8", "surrogatepass")) != -1
 
 
 def _squeeze(text: str) -> str:
@@ -182,36 +201,68 @@ class StateReader:
         # The last lines of a chunk skipped for want of a marker: the prompt of an output whose
         # first marker is in the next chunk may be among them.
         self._tail = b""
+        self._seen = 0  # bytes of the current input read so far
         self.dropped = 0  # outputs past MAX_BLOCKS
 
     def feed_text(self, text: str) -> None:
         self.feed(text.encode("utf-8", "surrogatepass"))
 
-    def feed(self, chunk: bytes) -> None:
-        if self._skipping:
-            newline = chunk.find(b"\n")
-            if newline == -1:
-                return
-            chunk, self._skipping = chunk[newline:], False
-        data = self._carry + chunk if self._carry else chunk
-        end = data.rfind(b"\n") + 1
-        self._carry = data[end:]
-        if len(self._carry) > _MAX_LINE_BYTES:  # a line that never ends: its head is enough
-            self._carry, self._skipping = self._carry[:_MAX_LINE_BYTES], True
-        if end:
-            self._lines(data[:end])
+    def next_input(self) -> None:
+        """A new file starts: no output runs across it, and its first bytes are looked at."""
+        if self._carry:
+            carry, self._carry = self._carry + b"\n", b""
+            self._lines(carry, 0, len(carry))
+        self._skipping = False
+        self._close()
+        self._seen = 0
+        self._tail = b""
 
-    def _lines(self, data: bytes) -> None:
-        if self._open is None and not any(m in data.lower() for m in MARKERS):
-            self._line += data.count(b"\n")
-            self._tail = _last_lines(self._tail + data, TAIL_LINES)
+    def feed(self, chunk: bytes) -> None:
+        # Offsets into the chunk rather than slices: most chunks are only searched, not read,
+        # and a 4 MiB copy per step would cost more than the searches.
+        start = 0
+        if self._skipping:  # the rest of an over-long line, up to its end
+            start = chunk.find(b"\n")
+            if start == -1:
+                return
+            self._skipping = False
+        last = chunk.rfind(b"\n", start) + 1
+        if last == 0:
+            self._hold(self._carry + chunk[start:])
             return
-        if self._tail:
-            tail, self._tail = self._tail, b""
-            count = tail.count(b"\n")
-            self._line -= count
-            self._read(tail)
-        self._read(data)
+        if self._carry or start:
+            first = chunk.find(b"\n", start) + 1
+            head, self._carry = self._carry + chunk[start:first], b""
+            self._lines(head, 0, len(head))
+            start = first
+        self._lines(chunk, start, last)
+        self._hold(chunk[last:])
+
+    def _hold(self, carry: bytes) -> None:
+        """Keep the unfinished last line; of one that never ends, its head is enough."""
+        if len(carry) > _MAX_LINE_BYTES:
+            carry, self._skipping = carry[:_MAX_LINE_BYTES], True
+        self._carry = carry
+
+    def _lines(self, data: bytes, start: int, end: int) -> None:
+        """Whole lines data[start:end]: read from TAIL_LINES before the first marker, or
+        skipped (counted, their last lines kept)."""
+        seen, self._seen = self._seen, self._seen + end - start
+        if self._open is None:
+            hit = -1 if seen > STATE_WINDOW_BYTES else _first_marker(data, start, end)
+            if hit == -1:
+                self._line += data.count(b"\n", start, end)
+                self._tail = _last_lines(self._tail, data, start, end)
+                return
+            begin = _line_start(data, hit, start)
+            if begin == start and self._tail:
+                tail, self._tail = self._tail, b""
+                self._line -= tail.count(b"\n")
+                self._read(tail)
+            self._tail = b""
+            self._line += data.count(b"\n", start, begin)
+            start = begin
+        self._read(data[start:end])
 
     def _read(self, data: bytes) -> None:
         for raw in data.decode("utf-8", "replace").split("\n")[:-1]:
@@ -264,20 +315,29 @@ class StateReader:
     def blocks(self) -> list[StateBlock]:
         """Every output found, in input order; call once the input is fed whole."""
         if self._carry:
-            carry, self._carry = self._carry, b""
-            self._lines(carry + b"\n")
+            carry, self._carry = self._carry + b"\n", b""
+            self._lines(carry, 0, len(carry))
         self._close()
         return self._blocks
 
 
-def _last_lines(data: bytes, count: int) -> bytes:
-    """The last `count` whole lines of data (which ends with a newline)."""
-    at = len(data) - 1
-    for _ in range(count):
-        at = data.rfind(b"\n", 0, at)
-        if at == -1:
-            return data
-    return data[at + 1 :]
+def _line_start(data: bytes, at: int, floor: int, before: int = TAIL_LINES) -> int:
+    """Where the line `before` lines above the one holding `at` starts, not above `floor`."""
+    begin = data.rfind(b"\n", floor, at) + 1 or floor
+    for _ in range(before):
+        if begin <= floor:
+            return floor
+        begin = data.rfind(b"\n", floor, begin - 1) + 1 or floor
+    return begin
+
+
+def _last_lines(tail: bytes, data: bytes, start: int, end: int) -> bytes:
+    """The last TAIL_LINES whole lines of tail + data[start:end] (which ends with a newline)."""
+    begin = _line_start(data, end - 1, start)
+    if begin > start or not tail:
+        return data[begin:end]
+    joined = tail + data[start:end]
+    return joined[_line_start(joined, len(joined) - 1, 0) :]
 
 
 def _topical(typed: str | None) -> bool:

@@ -282,6 +282,6 @@ COMMAND = register(
         parse=parse,
         # Not "interface: ": `show crypto ipsec sa` starts with it too.
         anchors=("crypto session current status", "session status: "),
-        markers=("session status:", "crypto session current status"),
+        markers=("Session status:",),
     )
 )
