@@ -361,7 +361,8 @@ def test_a_confirmation_is_said_once_in_the_thread(
     [said] = slack.fake.wait_for("chat.postMessage", 2)[1:]
     slack.executor.drain()
     assert update["ts"] == ANSWER_TS and "Confirmed" in shown(update)
-    assert "score" not in json.dumps(update["blocks"][2])  # a confirmed cause has no score
+    [heading] = [str(b) for b in update["blocks"] if "Confirmed" in str(b)]
+    assert "score" not in heading  # a confirmed cause has no score
     assert "current outbound spi: 0x5A3D1F2C" in shown(update)  # the proof, under the cause
     assert said["thread_ts"] == ROOT_TS
     assert said["text"].startswith(
@@ -395,3 +396,62 @@ def test_state_from_both_ends_confirms_in_place(slack: SlackHarness) -> None:
     [said] = confirmations(slack)
     assert said["thread_ts"] == ROOT_TS and BRANCH in said["text"]
     assert len(slack.fake.calls_to("chat.postMessage")) == 2  # the answer and "Confirmed:"
+
+
+def _with_findings(state: bool) -> object:
+    """A diagnosis of LOG with what the confirm engine adds, hostile text included."""
+    from kb.diagnose import diagnose
+    from kb.state.findings import Ask
+
+    d = diagnose(LOG)
+    top = d.peers[0].causes[0]
+    top.confidence, top.proof = "confirmed", [*PROOF, *(f"hub: line {n}: x" for n in range(9))]
+    d.findings = [
+        Finding("contradiction", f"{SPI} is active on both ends <@U999>", "ha-failover", BRANCH),
+        Finding("prevention", f"configure DPD on {BRANCH} <!here>", "sa-out-of-sync", BRANCH),
+        Finding("note", "lines 40-52: from a box that is neither end (203.0.113.9)"),
+    ]
+    d.peers[0].ask = [
+        Ask(f"on {BRANCH} (the peer)", f"show crypto ipsec sa peer {HUB} <!channel>", "why"),
+        Ask(f"this box ({HUB})", f"show crypto ipsec sa peer {BRANCH}", "why"),
+    ]
+    d.state = ["a block"] if state else []
+    return d
+
+
+def test_slack_shows_confirmed_proof_contradiction_prevention_notes_and_asks() -> None:
+    from bot import blocks
+
+    rendered = [b.to_dict() for b in blocks.diagnosis(_with_findings(state=False))]
+    body = json.dumps(rendered, ensure_ascii=False)
+    assert len(rendered) <= blocks.MAX_BLOCKS
+    [heading] = [json.dumps(b, ensure_ascii=False) for b in rendered if "Confirmed" in str(b)]
+    assert "✅ *Confirmed*" in heading and "score" not in heading
+    assert "current outbound spi: 0x5A3D1F2C" in body and "… and 3 more line(s)" in body
+    assert "State contradicts the log:* 0x5A3D1F2C is active on both ends &lt;@U999&gt;" in body
+    assert "*Prevent it:* configure DPD on 198.51.100.7 &lt;!here&gt;" in body
+    assert "from a box that is neither end" in body
+    assert (
+        f"on {BRANCH} (the peer): `show crypto ipsec sa peer {HUB} &lt;!channel&gt;` "
+        "— paste the output in this thread"
+    ) in body
+    assert f"on this box ({HUB}): `show crypto ipsec sa peer {BRANCH}`" in body
+    for live in ("<@U999>", "<!here>", "<!channel>"):
+        assert live not in body
+    with_state = str([b.to_dict() for b in blocks.diagnosis(_with_findings(state=True))])
+    assert "To confirm" not in with_state  # the state is pasted: nothing left to ask
+
+
+def test_the_terminal_shows_the_same_without_control_characters() -> None:
+    from bot import text
+
+    d = _with_findings(state=False)
+    d.findings[0].text += "\x1b[2J\r"
+    out = text.diagnosis(d)
+    assert "[sa-out-of-sync, CONFIRMED]" in out and "   Proof:" in out
+    assert "branch: line 19: current outbound spi: 0x5A3D1F2C" in out
+    assert "! State contradicts the log: 0x5A3D1F2C is active on both ends" in out
+    assert "   Prevent it: configure DPD on 198.51.100.7" in out
+    assert "note: lines 40-52: from a box that is neither end" in out
+    assert f"To confirm: on this box ({HUB}): show crypto ipsec sa peer {BRANCH} — paste" in out
+    assert "\x1b" not in out and "\r" not in out
