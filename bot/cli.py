@@ -11,6 +11,7 @@ import getpass
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import click
@@ -19,11 +20,13 @@ from bot import settings, text
 from kb.article import ArticleError
 from kb.diagnose import DEFAULT_TOP
 from kb.diagnose import diagnose as run_diagnosis
+from kb.diagnose import tee as _tee
 from kb.events import canonical_ip
 from kb.groups import Grouper
 from kb.lookup import classify
 from kb.lookup import lookup as run_lookup
 from kb.scan import InputError, ScanStats, read_chunks, scan
+from kb.state.reader import StateReader
 from kb.store import MissingDatabaseError, Store, StoreError, UnknownArticleError
 
 EXIT_FOUND, EXIT_NONE, EXIT_USAGE, EXIT_NOT_TEXT, EXIT_DATABASE = 0, 1, 2, 3, 4
@@ -59,6 +62,41 @@ def _open_input(source: str | None) -> BinaryIO:
         ) from exc
 
 
+def _open_inputs(sources: tuple[str, ...]) -> list[tuple[str, BinaryIO]]:
+    """Every FILE opened before any is read (a mistyped name fails first); none: stdin."""
+    if sources.count("-") > 1:
+        raise click.BadParameter("standard input (-) can be read once", param_hint="FILE")
+    named = sources or ("-",)
+    opened: list[tuple[str, BinaryIO]] = []
+    try:
+        for source in named:
+            opened.append((source, _open_input(source)))
+    except click.BadParameter:
+        for _, stream in opened:
+            stream.close()
+        raise
+    return opened
+
+
+def _chunks_of(opened: list[tuple[str, BinaryIO]], failed: list[str]) -> Iterator[bytes]:
+    """The files as one stream, each starting on a new line (a log and the device state of
+    each end are one case); `failed` names the file being read, for the error message."""
+    for source, stream in opened:
+        failed[:] = [source]
+        last = b"\n"
+        with stream:
+            for chunk in read_chunks(stream):
+                if chunk:
+                    last = chunk[-1:]
+                    yield chunk
+        if last != b"\n":
+            yield b"\n"
+
+
+def _name(source: str) -> str:
+    return "standard input" if source == "-" else source
+
+
 def _report_undecodable(stats: ScanStats) -> None:
     if stats.undecodable:
         click.echo(
@@ -69,41 +107,49 @@ def _report_undecodable(stats: ScanStats) -> None:
 
 
 @main.command(epilog=EXIT_CODES_HELP)
-@click.argument("source", metavar="[FILE|-]", required=False)
+@click.argument("sources", metavar="[FILE|-]...", nargs=-1)
 @click.option(
-    "--json", "as_json", is_flag=True, help='Print JSON: {"events": [...], "groups": [...]}.'
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print JSON: {"events": [...], "groups": [...], "state": [...]}.',
 )
-def parse(source: str | None, as_json: bool) -> None:
-    """Recognise every invalid-SPI and companion line in FILE (or standard input).
+def parse(sources: tuple[str, ...], as_json: bool) -> None:
+    """Recognise every invalid-SPI and companion line, and the device state (`show crypto
+    ipsec sa` and friends), in each FILE (or standard input), read as one paste.
 
-    Reads any size of input as a stream. Prints one row per recognised line and the
-    invalid-SPI lines grouped per peer and SPI; --json prints events and groups as JSON.
+    Reads any size of input as a stream. Prints one row per recognised line, the invalid-SPI
+    lines grouped per peer and SPI, and one line per device-state output; --json prints
+    events, groups and state as JSON.
     """
-    stream = _open_input(source)
+    opened = _open_inputs(sources)
     stats = ScanStats()
     grouper = Grouper()
+    reader = StateReader()
     kinds: Counter[str] = Counter()
     out = click.get_text_stream("stdout")
+    failed: list[str] = []
     try:
-        with stream:
-            events = scan(read_chunks(stream), stats)
+        events = scan(_tee(_chunks_of(opened, failed), reader), stats)
+        if as_json:
+            out.write('{"events": [')
+        else:
+            out.write(text.event_header() + "\n")
+        for n, event in enumerate(events):
+            grouper.add(event)
+            kinds[event.kind] += 1
             if as_json:
-                out.write('{"events": [')
+                out.write((",\n  " if n else "\n  ") + json.dumps(event.to_dict()))
             else:
-                out.write(text.event_header() + "\n")
-            for n, event in enumerate(events):
-                grouper.add(event)
-                kinds[event.kind] += 1
-                if as_json:
-                    out.write((",\n  " if n else "\n  ") + json.dumps(event.to_dict()))
-                else:
-                    out.write(text.event_row(event) + "\n")
+                out.write(text.event_row(event) + "\n")
     except InputError as exc:
-        click.echo(f"error: {source or 'standard input'}: {exc}", err=True)
+        click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
         sys.exit(EXIT_NOT_TEXT)
     groups = grouper.groups()
+    state = reader.blocks()
     if as_json:
-        out.write('\n],\n"groups": ' + json.dumps([g.to_dict() for g in groups]) + "}\n")
+        out.write('\n],\n"groups": ' + json.dumps([g.to_dict() for g in groups]))
+        out.write(',\n"state": ' + json.dumps([b.to_dict() for b in state]) + "}\n")
     else:
         summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
         out.write(f"\n{stats.events} event(s) in {stats.lines} line(s)")
@@ -112,10 +158,14 @@ def parse(source: str | None, as_json: bool) -> None:
             out.write("\nInvalid SPI, per peer and SPI:\n")
             for group in groups:
                 out.write(f"  {text.group_line(group)}\n")
+        if state:
+            out.write("\nDevice state:\n")
+            for block in state:
+                out.write(f"  {text.state_line(block)}\n")
     _report_undecodable(stats)
     for warning in stats.warnings():
         click.echo(f"warning: {warning}", err=True)
-    sys.exit(EXIT_FOUND if stats.events else EXIT_NONE)
+    sys.exit(EXIT_FOUND if stats.events or any(b.parsed for b in state) else EXIT_NONE)
 
 
 def db_option(command):
@@ -150,34 +200,42 @@ def print_json(doc: dict) -> None:
 
 
 @main.command(epilog=EXIT_CODES_HELP)
-@click.argument("source", metavar="[FILE|-]", required=False)
+@click.argument("sources", metavar="[FILE|-]...", nargs=-1)
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print JSON: events, groups, signals, causes, incidents.",
+    help="Print JSON: events, groups, signals, causes, state, findings, incidents.",
 )
 @click.option("--top", default=DEFAULT_TOP, show_default=True, help="How many causes to show.")
 @click.option("--no-record", is_flag=True, help="Do not open or update incidents.")
 @db_option
-def diagnose(source: str | None, as_json: bool, top: int, no_record: bool, db_path: str | None):
+def diagnose(
+    sources: tuple[str, ...], as_json: bool, top: int, no_record: bool, db_path: str | None
+):
     """Rank the likely causes of the invalid-SPI errors in FILE (or standard input).
 
-    Shows why each cause is ranked where it is (evidence from the paste and from past
-    incidents), the commands to verify and fix it with the peer's address filled in, and past
-    incidents with their notes. Each peer in the paste opens an incident, or updates the one
-    still open for it from the last 24 hours, unless --no-record is given.
+    Several FILEs are one case: the log, and the device state of each end (`show crypto
+    ipsec sa`, `diagnose vpn tunnel list`, the crypto configuration...); what the state
+    proves is shown as confirmed, with the lines that prove it. Shows why each cause is
+    ranked where it is (evidence from the paste and from past incidents), the commands to
+    verify and fix it with the peer's address filled in, and past incidents with their notes.
+    Each peer in the paste opens an incident, or updates the one still open for it from the
+    last 24 hours, unless --no-record is given.
     """
-    stream = _open_input(source)
+    opened = _open_inputs(sources)
     store = open_store(db_path)
+    failed: list[str] = []
     try:
-        with stream:
-            result = run_diagnosis(read_chunks(stream), store, record=not no_record, top=top)
+        chunks = _chunks_of(opened, failed)
+        result = run_diagnosis(chunks, store, record=not no_record, top=top)
     except InputError as exc:
-        click.echo(f"error: {source or 'standard input'}: {exc}", err=True)
+        click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
         sys.exit(EXIT_NOT_TEXT)
     finally:
         store.close()
+        for _, stream in opened:
+            stream.close()
     if as_json:
         print_json(result.to_dict())
     else:

@@ -59,7 +59,9 @@ def eval_(directory: str, as_json: bool, min_top1: float | None, articles_dir: s
     `spibot diagnose FILE --no-record` would, in a new empty database of its own: your
     database is never opened and no case sees another's history. Prints top-1 and top-3
     accuracy overall, per cause and per platform, how often the busiest peer, its SPI and the
-    platform are right, a confusion table, and every miss with its top three and source.
+    platform are right, how often the cause confirmed from device state and the findings are
+    the label's (`confirmed`, `findings`), a confusion table, and every miss with its top
+    three and source.
     To see whether an edit to the articles helped, run it with --articles on the edited copy.
     """
     try:
@@ -105,6 +107,12 @@ def render(report: Report, articles_dir: str | None = None) -> str:
         f"busiest peer and SPI right  {_count(report.peer_spi_right(), n)}",
         f"platform right              {_count(report.platform_right(), n)}",
     ]
+    confirmed, right = report.confirmed_right()
+    if confirmed:
+        out.append(f"confirmed from device state {_count(right, confirmed)}")
+    findings, right = report.findings_right()
+    if findings:
+        out.append(f"findings from device state  {_count(right, findings)}")
     if multi:
         out.append(_multi_peer_line(multi, per_peer))
     out += ["", "Per cause (each labelled peer of a multi-peer case counts under its own causes;"]
@@ -116,7 +124,11 @@ def render(report: Report, articles_dir: str | None = None) -> str:
     out += ["per cause; x = a miss; 'nothing' = no invalid-SPI line recognised):"]
     out += _confusion(report)
     misses = report.misses()
-    out += ["", f"Misses: {len(misses)} case(s) whose top cause is not one the label accepts"]
+    out += [
+        "",
+        f"Misses: {len(misses)} case(s) whose top cause is not one the label accepts, or whose "
+        "confirmation from device state is not the label's",
+    ]
     for case in misses:
         out += _miss(case)
     wrong = report.wrong_fields()
@@ -194,7 +206,25 @@ def _miss(case: CaseResult) -> list[str]:
                 f"{_ranking(p.ranking)}: {verdict}"
             )
         )
+    out += _state_miss(case)
     out.append(shown(f"    source:   {label.source}"))
+    return out
+
+
+def _state_miss(case: CaseResult) -> list[str]:
+    """The confirmation and findings lines of a miss, when the label scores them."""
+    label, out = case.label, []
+    if case.confirmed_right is not None:
+        expected = " | ".join(label.confirmed) if label.confirmed else "nothing confirmed"
+        got = case.confirmed or ("a cause below the top" if case.any_confirmed else "nothing")
+        verdict = "right" if case.confirmed_right else "WRONG"
+        out.append(shown(f"    confirmed: expected {expected}; got {got}: {verdict}"))
+    if case.findings_right is not None:
+        got = ", ".join(case.findings) or "none"
+        verdict = "right" if case.findings_right else "WRONG"
+        out.append(
+            shown(f"    findings: expected {', '.join(label.findings)}; got {got}: {verdict}")
+        )
     return out
 
 

@@ -17,6 +17,7 @@ from kb.groups import Group
 from kb.peers import PeerDiagnosis
 from kb.ranking import Cause
 from kb.stamps import duration
+from kb.state.model import StateBlock
 
 EVENT_COLUMNS = (
     ("LINE", "line", 6),
@@ -206,3 +207,24 @@ def lookup(result: dict, notes: int = 2) -> str:
     if len(lines) == 1:
         lines.append("  Nothing found.")
     return "\n".join(shown(line) for line in lines)
+
+
+def state_line(block: StateBlock) -> str:
+    """One device-state output in a line: command, box, lines, what was read or why not."""
+    who = f" on {shown(block.host)}" if block.host else ""
+    boxes = f" ({', '.join(block.boxes)})" if block.boxes else ""
+    read = [
+        f"{len(items)} {name}"
+        for items, name in (
+            (block.tunnels, "tunnel(s)"),
+            (block.ike, "IKE SA(s)"),
+            (block.counters, "counter(s)"),
+        )
+        if items
+    ] + (["configuration"] if block.config else [])
+    what = ", ".join(read) if read else "nothing read"
+    problems = f"; {shown(block.problems[0])}" if block.problems else ""
+    return (
+        f"{shown(block.command)}{who}{boxes}, lines {block.first_line}-{block.last_line}: "
+        f"{what}{problems}"
+    )

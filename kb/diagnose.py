@@ -22,6 +22,10 @@ from kb.ranking import Cause, History, rank
 from kb.scan import ScanStats, scan
 from kb.signals import Signal
 from kb.stamps import duration
+from kb.state.confirm import state_notes
+from kb.state.findings import Ask, Finding
+from kb.state.model import StateBlock
+from kb.state.reader import StateReader
 from kb.store import Store, StoreError, utcnow
 from kb.weighing import weigh
 
@@ -50,6 +54,18 @@ class Diagnosis:
     ungrouped: int = 0  # invalid-SPI lines past the group cap: counted, in no group
     peers: list[PeerDiagnosis] = field(default_factory=list)  # busiest first
     box_first: str | None = None  # "N peers at once: look at this box first"
+    state: list[StateBlock] = field(default_factory=list)  # pasted device state, per output
+    notes: list[Finding] = field(default_factory=list)  # what the state could not tell
+
+    @property
+    def findings(self) -> list[Finding]:
+        """What the pasted device state proves, per peer (busiest first), then the notes."""
+        return [f for p in self.peers for f in p.findings] + self.notes
+
+    @property
+    def ask(self) -> list[Ask]:
+        """The busiest peer's "paste this to confirm it"."""
+        return self.peers[0].ask if self.peers else []
 
     @property
     def confidence(self) -> str:
@@ -104,6 +120,9 @@ class Diagnosis:
             "decide": self.decide,
             "box_first": self.box_first,
             "peers": [p.to_dict(self.top) for p in self.peers],
+            "state": [b.to_dict() for b in self.state],
+            "findings": [f.to_dict() for f in self.findings],
+            "ask": [a.to_dict() for a in self.ask],
             "incidents": [i.to_dict() for i in self.incidents],
             "recorded_incidents": self.recorded,
             "warnings": self.warnings,
@@ -137,10 +156,19 @@ def _chunks(paste: str | Iterable[bytes], max_chars: int, warnings: list[str]) -
     return [text.encode("utf-8", "surrogatepass")]
 
 
-def _read(chunks: Iterable[bytes], stats: ScanStats, grouper: Grouper) -> list[Event]:
-    """Every event grouped; the first MAX_EVENTS_KEPT kept to list."""
+def tee(chunks: Iterable[bytes], reader: StateReader) -> Iterable[bytes]:
+    """The chunks as they come, each also given to the device-state reader."""
+    for chunk in chunks:
+        reader.feed(chunk)
+        yield chunk
+
+
+def _read(
+    chunks: Iterable[bytes], stats: ScanStats, grouper: Grouper, reader: StateReader
+) -> list[Event]:
+    """Every event grouped, the first MAX_EVENTS_KEPT kept to list; device state to `reader`."""
     events: list[Event] = []
-    for event in scan(chunks, stats):
+    for event in scan(tee(chunks, reader), stats):
         grouper.add(event)
         if len(events) < MAX_EVENTS_KEPT:
             events.append(event)
@@ -194,12 +222,14 @@ def diagnose(
     stats = ScanStats()
     warnings: list[str] = []
     grouper = Grouper()
-    events = _read(_chunks(paste, max_chars, warnings), stats, grouper)
+    reader = StateReader()
+    events = _read(_chunks(paste, max_chars, warnings), stats, grouper, reader)
     groups = grouper.groups()
+    state = reader.blocks()
     warnings.extend(_reading_warnings(stats, events, grouper))
     signals = weigh(gather(events, groups), events, groups)
     articles = store.articles() if store is not None else _bundled_articles()
-    peers = diagnose_peers(groups, events, signals, articles, store, now)
+    peers = diagnose_peers(groups, events, signals, articles, store, now, state=state)
     if peers:
         first = peers[0]
         causes, peer, local, platform = first.causes, first.peer, first.local, first.platform
@@ -222,6 +252,8 @@ def diagnose(
         ungrouped=grouper.ungrouped,
         peers=peers,
         box_first=box_first(groups, peers, signals),
+        state=state,
+        notes=state_notes(state, groups),
     )
     diagnosis.warnings.extend(warnings)
     total = len({g.peer for g in groups})

@@ -11,6 +11,12 @@ is right only if every labelled peer is: each against its own ranking when the d
 ranks peers one by one (`Diagnosis.peers`, or `"peers": [{"peer", "causes"}]` in its JSON),
 else each against the paste's one ranking, and the report says which.
 
+Device state (issue 11): a label's `confirmed` is right when the top cause is one it lists and
+carries confidence "confirmed" (`[]`: right when no cause does); its `findings` are right when
+the diagnosis holds a finding of every kind listed. Either wrong makes the case a miss; top-1
+stays the ranking's score. Diagnoses from before the confirm engine have no `findings` and no
+confirmed cause: they are read with getattr, and such cases are confirmation misses.
+
 kb returns data; the doors render it (bot/evaluate.py).
 
 A little over 300 lines: the report's tables (per cause, per platform, confusion, misses)
@@ -28,9 +34,11 @@ from kb.article import Article, load_articles
 from kb.diagnose import Diagnosis, diagnose
 from kb.labels import Label, LabelError, case_chunks, case_path, load_labels
 from kb.scan import InputError
+from kb.state.findings import FINDING_KINDS
 from kb.store import Store
 
 TOP = 3  # "top-3": an accepted cause among the first this many
+CONFIRMED = "confirmed"  # a cause's confidence when device state proves it (kb/state/confirm)
 STORE = "a new empty in-memory database per case, seeded with the articles; nothing recorded"
 
 
@@ -92,6 +100,9 @@ class CaseResult:
     platform: str | None
     peers: list[PeerResult] = field(default_factory=list)  # multi-peer cases only
     per_peer: bool | None = None  # multi-peer: scored on per-peer rankings (None: single)
+    confirmed: str | None = None  # the top cause when it carries confidence "confirmed"
+    any_confirmed: bool = False  # some cause, top or not, carries "confirmed"
+    findings: list[str] = field(default_factory=list)  # finding kinds held, in FINDING_KINDS order
 
     @property
     def top1(self) -> str | None:
@@ -125,6 +136,28 @@ class CaseResult:
     def platform_right(self) -> bool:
         return self.platform == self.label.platform
 
+    @property
+    def confirmed_right(self) -> bool | None:
+        """None: the label does not score confirmation."""
+        expected = self.label.confirmed
+        if expected is None:
+            return None
+        if not expected:
+            return not self.any_confirmed
+        return self.confirmed in expected
+
+    @property
+    def findings_right(self) -> bool | None:
+        """None: the label lists no findings."""
+        if not self.label.findings:
+            return None
+        return set(self.label.findings) <= set(self.findings)
+
+    @property
+    def state_miss(self) -> bool:
+        """The confirmation or the findings from device state are not the label's."""
+        return self.confirmed_right is False or self.findings_right is False
+
     def subjects(self) -> list[tuple[tuple[str, ...], list[Ranked]]]:
         """(accepted causes, ranking) per thing scored: the case, or each labelled peer."""
         if self.peers:
@@ -148,6 +181,16 @@ class CaseResult:
             "platform_right": self.platform_right,
             "peers": [p.to_dict() for p in self.peers] if self.peers else None,
             "scored_per_peer": self.per_peer,
+            "confirmed": {
+                "expected": None if label.confirmed is None else list(label.confirmed),
+                "got": self.confirmed,
+                "right": self.confirmed_right,
+            },
+            "findings": {
+                "expected": list(label.findings),
+                "got": list(self.findings),
+                "right": self.findings_right,
+            },
             "source": label.source,
         }
 
@@ -195,6 +238,16 @@ class Report:
     def platform_right(self) -> int:
         return sum(c.platform_right for c in self.cases)
 
+    def confirmed_right(self) -> tuple[int, int]:
+        """(cases labelled `confirmed`, of which right)."""
+        scored = [c.confirmed_right for c in self.cases if c.confirmed_right is not None]
+        return len(scored), sum(scored)
+
+    def findings_right(self) -> tuple[int, int]:
+        """(cases labelled `findings`, of which right)."""
+        scored = [c.findings_right for c in self.cases if c.findings_right is not None]
+        return len(scored), sum(scored)
+
     def multi_peer(self) -> tuple[int, int]:
         """(multi-peer cases, of which scored on per-peer rankings)."""
         multi = [c for c in self.cases if c.peers]
@@ -239,8 +292,9 @@ class Report:
         ]
 
     def misses(self) -> list[CaseResult]:
-        """Cases whose top cause (for a multi-peer case: any labelled peer's) is not accepted."""
-        return [c for c in self.cases if not c.top1_hit]
+        """Cases whose top cause (for a multi-peer case: any labelled peer's) is not accepted,
+        or whose confirmation or findings from device state are not the label's."""
+        return [c for c in self.cases if not c.top1_hit or c.state_miss]
 
     def wrong_fields(self) -> list[CaseResult]:
         """Cases with the busiest peer, its SPI or the platform not the label's."""
@@ -253,6 +307,7 @@ class Report:
     def to_dict(self) -> dict:
         overall = self.overall()
         multi, per_peer = self.multi_peer()
+        confirmed, findings = self.confirmed_right(), self.findings_right()
         return {
             "directory": self.directory,
             "store": STORE,
@@ -264,6 +319,8 @@ class Report:
                 "platform_pct": Tally.pct(self.platform_right(), overall.n),
                 "multi_peer": multi,
                 "multi_peer_scored_per_peer": per_peer,
+                "confirmed": _share(*confirmed),
+                "findings": _share(*findings),
             },
             "per_cause": {c: t.to_dict() for c, t in self.per_cause().items()},
             "per_platform": {p: t.to_dict() for p, t in self.per_platform().items()},
@@ -273,6 +330,10 @@ class Report:
             "cases": [c.to_dict() for c in self.cases],
             "misses": [c.to_dict() for c in self.misses()],
         }
+
+
+def _share(n: int, right: int) -> dict:
+    return {"n": n, "right": right, "pct": Tally.pct(right, n)}
 
 
 def evaluate(directory: Path | str, articles: Sequence[Article] | None = None) -> Report:
@@ -303,6 +364,7 @@ def score(label: Label, diagnosis: Diagnosis) -> CaseResult:
     ranking = [Ranked(c.id, c.score) for c in diagnosis.causes] if found else []
     spi = next((g.spi for g in diagnosis.groups if g.peer == diagnosis.peer), None)
     result = CaseResult(label, found, ranking, diagnosis.peer, spi, diagnosis.platform)
+    _score_state(result, diagnosis)
     if label.peers:
         alone = peer_rankings(diagnosis) if found else None
         result.per_peer = alone is not None
@@ -312,6 +374,17 @@ def score(label: Label, diagnosis: Diagnosis) -> CaseResult:
             else:  # a peer the diagnosis did not rank on its own is a miss
                 result.peers.append(PeerResult(peer, expected, alone.get(peer, []), True))
     return result
+
+
+def _score_state(result: CaseResult, diagnosis: Diagnosis) -> None:
+    """What the diagnosis confirmed from device state, read defensively: a diagnosis from
+    before the confirm engine has no findings and no confirmed cause."""
+    causes = list(diagnosis.causes) if result.found else []
+    confirmed = [getattr(c, "confidence", "") == CONFIRMED for c in causes]
+    result.confirmed = causes[0].id if confirmed and confirmed[0] else None
+    result.any_confirmed = any(confirmed)
+    kinds = {_field(f, "kind") for f in getattr(diagnosis, "findings", None) or ()}
+    result.findings = [k for k in FINDING_KINDS if k in kinds]
 
 
 def peer_rankings(diagnosis: Diagnosis) -> dict[str, list[Ranked]] | None:

@@ -2,10 +2,14 @@
 
     DIR/labels.json   {"<file or folder>": {"top1": [cause ids accepted], "peer": str|null,
                        "spi": "0x%08X"|null, "platform": str, "source": str,
-                       "peers": {"<peer>": [cause ids]}, "note": str}}
+                       "peers": {"<peer>": [cause ids]}, "note": str,
+                       "confirmed": [cause ids], "findings": [finding kinds]}}
     DIR/<case>.txt    one paste
     DIR/<case>/       one paste made of every file in the folder, read in name order
 
+`confirmed` (cases with device state): the top cause must be one of these and carry confidence
+"confirmed"; `[]`: nothing may be confirmed (the state contradicts the log, or comes from a box
+that is neither end). `findings`: kinds of kb/state/findings.py the diagnosis must hold.
 (docs/contracts.md, tests/cases/README.md.) This is the one place the labels are validated:
 every problem is one line naming the case, and all of them are reported together.
 """
@@ -21,11 +25,12 @@ from pathlib import Path
 from kb.commands import PLATFORMS
 from kb.events import canonical_ip
 from kb.scan import read_chunks
+from kb.state.findings import FINDING_KINDS
 
 LABELS_FILE = "labels.json"
 # The platforms the recognisers report (docs/contracts.md, EVENT "platform").
 REQUIRED_KEYS = ("top1", "peer", "spi", "platform", "source")
-OPTIONAL_KEYS = ("peers", "note")
+OPTIONAL_KEYS = ("peers", "note", "confirmed", "findings")
 MAX_LABELS_BYTES = 4 << 20
 SPI_FORMAT = re.compile(r"0x[0-9A-F]{8}")  # as EVENT "spi" prints it
 
@@ -50,6 +55,9 @@ class Label:
     source: str
     peers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # multi-peer cases only
     note: str = ""
+    # None: not scored; (): nothing may be confirmed; else the causes that may be, first
+    confirmed: tuple[str, ...] | None = None
+    findings: tuple[str, ...] = ()  # finding kinds the diagnosis must hold
 
     @property
     def multi_peer(self) -> bool:
@@ -131,6 +139,8 @@ def _label(name: str, entry: dict) -> Label:
         source=entry["source"],
         peers={p: tuple(c) for p, c in (entry.get("peers") or {}).items()},
         note=entry.get("note", ""),
+        confirmed=tuple(entry["confirmed"]) if "confirmed" in entry else None,
+        findings=tuple(entry.get("findings") or ()),
     )
 
 
@@ -160,6 +170,10 @@ def _check(root: Path, name: str, entry: object, known: set[str]) -> list[str]:
     problems += _spi(entry.get("spi"), text)
     if "peers" in entry:
         problems += _peers(entry, text, known)
+    if "confirmed" in entry:
+        problems += _confirmed(entry["confirmed"], entry.get("top1"), known)
+    if "findings" in entry:
+        problems += _findings(entry["findings"])
     return problems
 
 
@@ -195,6 +209,34 @@ def _causes(key: str, value: object, known: set[str]) -> list[str]:
         ]
     if len(set(value)) != len(value):
         return [f"{key} lists a cause twice"]
+    return []
+
+
+def _confirmed(value: object, top1: object, known: set[str]) -> list[str]:
+    """`confirmed`: [] or known cause ids; a confirmed cause goes first, so top1 accepts it."""
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        return ["confirmed must be a list of cause ids ([]: nothing may be confirmed)"]
+    if not value:
+        return []
+    problems = _causes("confirmed", value, known)
+    if problems:
+        return problems
+    outside = [c for c in value if isinstance(top1, list) and c not in top1]
+    if outside:
+        return [f"confirmed: {', '.join(outside)} not in top1 (a confirmed cause is ranked first)"]
+    return []
+
+
+def _findings(value: object) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(k, str) for k in value):
+        return [f"findings must be a non-empty list of finding kinds ({', '.join(FINDING_KINDS)})"]
+    unknown = [k for k in value if k not in FINDING_KINDS]
+    if unknown:
+        return [
+            f"findings: unknown kind(s) {', '.join(unknown)} (known: {', '.join(FINDING_KINDS)})"
+        ]
+    if len(set(value)) != len(value):
+        return ["findings lists a kind twice"]
     return []
 
 

@@ -63,6 +63,13 @@ SPEC: dict[str, dict[str, tuple[float, float]]] = {
         "similar_evidence_min_shared": (1, 100),
         "similar_device_cutoff": (0, 100),
     },
+    "state": {
+        "rekey_seconds": (0, 86400),
+        "repeats": (1, 1000),
+        "repeat_seconds": (0, 86400),
+        "supports": (0, 100),
+        "contradicts": (-100, 0),
+    },
 }
 
 
@@ -78,6 +85,7 @@ COUNTS = frozenset(
         "recurring_count",
         "recurring_days",
         "similar_evidence_min_shared",
+        "repeats",
     }
 )
 # (smaller, larger) pairs in one section that must stay in that order.

@@ -20,13 +20,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kb.article import Article
-from kb.confidence import decide
+from kb.confidence import CONFIRMED, decide
 from kb.events import Event
 from kb.groups import Group
 from kb.model import MODEL
 from kb.ranking import Cause, History, rank
 from kb.recall import recall, recurring
 from kb.signals import Signal
+from kb.state.ask import ask
+from kb.state.confirm import apply, confirm, views
+from kb.state.findings import Ask, Finding
+from kb.state.model import StateBlock
 from kb.store import Store
 from kb.weighing import applies
 
@@ -48,6 +52,8 @@ class PeerDiagnosis:
     decide: str | None = None
     incident: int | None = None
     history: History = field(default_factory=History)
+    findings: list[Finding] = field(default_factory=list)  # what pasted device state proves
+    ask: list[Ask] = field(default_factory=list)  # what to paste to confirm the top cause
 
     @property
     def confidence(self) -> str:
@@ -77,6 +83,8 @@ class PeerDiagnosis:
             "causes": [c.to_dict() for c in self.causes[:top]],
             "decide": self.decide,
             "incident": self.incident,
+            "findings": [f.to_dict() for f in self.findings],
+            "ask": [a.to_dict() for a in self.ask],
         }
 
 
@@ -99,8 +107,10 @@ def diagnose_peers(
     store: Store | None,
     now: datetime,
     limit: int = MAX_PEERS_DIAGNOSED,
+    state: Sequence[StateBlock] = (),
 ) -> list[PeerDiagnosis]:
-    """A ranking per peer, busiest first, for the `limit` busiest peers."""
+    """A ranking per peer, busiest first, for the `limit` busiest peers; pasted device state
+    confirms, supports or contradicts each (kb/state/confirm.py)."""
     split = by_peer(groups)
     peers = {peer for peer, _ in split}
     known = {peer for peer in peers if peer}
@@ -117,7 +127,15 @@ def diagnose_peers(
         causes = rank(articles, mine, history, platform=platform, peer=peer, local=busiest.local)
         diagnosis = PeerDiagnosis(peer, busiest.local, platform, own, mine, causes)
         diagnosis.history = history
-        diagnosis.decide = decide(causes, platform, peer, busiest.local, diagnosis.spi)
+        diagnosis.findings = confirm(own, state) if state else []
+        apply(causes, diagnosis.findings)
+        if causes and causes[0].confidence != CONFIRMED:
+            diagnosis.decide = decide(causes, platform, peer, busiest.local, diagnosis.spi)
+        receiver, sender = views(busiest, state)
+        top = causes[0].id if causes else None
+        diagnosis.ask = ask(
+            top, platform, peer, busiest.local, busiest.device, receiver, sender, diagnosis.findings
+        )
         out.append(diagnosis)
     return out
 

@@ -63,6 +63,8 @@ class Cause:
     # kb/confidence.py reads it to tell direct evidence from symptoms.
     points: list[tuple[str, float]] = field(default_factory=list)
     confidence: str = ""  # set by kb.confidence.assess once every cause is ranked
+    # The lines of pasted device state that prove it (kb/state/confirm.py), when confirmed.
+    proof: list[str] = field(default_factory=list)
 
     @property
     def has_evidence(self) -> bool:
@@ -88,6 +90,7 @@ class Cause:
             "caveats": self.caveats,
             "sources": self.sources,
             "commands": self.commands,
+            "proof": self.proof,
         }
 
 

@@ -55,7 +55,7 @@ def test_reads_standard_input(args: tuple[str, ...]) -> None:
 def test_empty_paste_is_a_clean_empty_result() -> None:
     result = run("parse", "--json", stdin=b"")
     assert result.returncode == 1
-    assert json.loads(result.stdout) == {"events": [], "groups": []}
+    assert json.loads(result.stdout) == {"events": [], "groups": [], "state": []}
 
 
 def test_binary_file_is_refused_clearly(tmp_path: Path) -> None:

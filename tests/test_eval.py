@@ -308,8 +308,9 @@ def test_the_labelled_set_runs_through_the_real_cli() -> None:
     result = spibot("eval", str(CASES), "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["totals"]["n"] == len(doc["cases"]) == 58
-    assert sum(t["n"] for t in doc["per_platform"].values()) == 58
+    assert doc["totals"]["n"] == len(doc["cases"]) == 71
+    assert sum(t["n"] for t in doc["per_platform"].values()) == 71
+    assert doc["totals"]["confirmed"]["n"] == 13
 
 
 def test_the_labelled_set_meets_the_minimums_of_issue_10() -> None:
@@ -337,3 +338,170 @@ def test_the_labelled_set_meets_the_minimums_of_issue_10() -> None:
     }
     assert len(single) >= 10
     assert sum(label.multi_peer for label in labels) >= 10
+
+
+# -- confirmation from device state (issue 11), scored on stand-in diagnoses -----------------
+
+
+def _state_label(confirmed: list[str] | None, findings: tuple[str, ...] = ()) -> Label:
+    return Label(
+        case="two-ends/",
+        top1=("sa-out-of-sync", "rekey-race"),
+        peer="192.0.2.1",
+        spi="0x00000001",
+        platform="ios",
+        source=SOURCE,
+        confirmed=None if confirmed is None else tuple(confirmed),
+        findings=findings,
+    )
+
+
+def _confirming(top: str, confidence: str = "confirmed", kinds: tuple[str, ...] = (), **more):
+    """A diagnosis whose top cause carries `confidence` and which holds findings of `kinds`."""
+    diagnosis = _diagnosis([top, "packet-loss"])
+    diagnosis.causes[0].confidence = confidence
+    diagnosis.causes[1].confidence = more.get("second", "unlikely")
+    diagnosis.findings = [
+        SimpleNamespace(kind=k, cause=top, peer="192.0.2.1", text="...", proof=["hub: line 1"])
+        for k in kinds
+    ]
+    return diagnosis
+
+
+@pytest.mark.parametrize(
+    ("confirmed", "diagnosis", "got", "right"),
+    [
+        (["sa-out-of-sync"], _confirming("sa-out-of-sync"), "sa-out-of-sync", True),
+        (["sa-out-of-sync"], _confirming("sa-out-of-sync", "strong"), None, False),
+        (["sa-out-of-sync"], _confirming("rekey-race"), "rekey-race", False),
+        (["sa-out-of-sync", "rekey-race"], _confirming("rekey-race"), "rekey-race", True),
+        ([], _confirming("rekey-race", "likely"), None, True),
+        ([], _confirming("rekey-race"), "rekey-race", False),
+        # a cause below the top confirmed breaks "nothing may be confirmed" too
+        ([], _confirming("rekey-race", "likely", second="confirmed"), None, False),
+        (None, _confirming("sa-out-of-sync"), "sa-out-of-sync", None),
+    ],
+)
+def test_confirmed_needs_the_top_cause_listed_and_confirmed(confirmed, diagnosis, got, right):
+    result = score(_state_label(confirmed), diagnosis)
+    assert (result.confirmed, result.confirmed_right) == (got, right)
+    assert result.to_dict()["confirmed"] == {
+        "expected": confirmed,
+        "got": got,
+        "right": right,
+    }
+    assert (result in Report("x", CAUSES, [result]).misses()) is (right is False)
+
+
+def test_findings_must_all_be_present() -> None:
+    label = _state_label(["sa-out-of-sync"], ("confirmed", "prevention"))
+    held = score(label, _confirming("sa-out-of-sync", kinds=("prevention", "confirmed", "note")))
+    assert held.findings_right is True and held.findings == ["confirmed", "prevention", "note"]
+    short = score(label, _confirming("sa-out-of-sync", kinds=("confirmed",)))
+    assert short.findings_right is False and short.confirmed_right is True
+    assert short.to_dict()["findings"] == {
+        "expected": ["confirmed", "prevention"],
+        "got": ["confirmed"],
+        "right": False,
+    }
+    report = Report("x", CAUSES, [held, short])
+    assert report.misses() == [short]
+    totals = report.to_dict()["totals"]
+    assert totals["confirmed"] == {"n": 2, "right": 2, "pct": 100.0}
+    assert totals["findings"] == {"n": 2, "right": 1, "pct": 50.0}
+
+
+def test_a_diagnosis_without_findings_is_read_as_confirming_nothing() -> None:
+    # Today's Diagnosis (before the confirm engine): no findings, no "confirmed" confidence.
+    label = _state_label(["sa-out-of-sync"], ("confirmed",))
+    result = score(label, _diagnosis(["sa-out-of-sync", "rekey-race"]))
+    assert result.top1_hit and result.confirmed is None and result.findings == []
+    assert (result.confirmed_right, result.findings_right) == (False, False)
+    unlabelled = score(THREE, _diagnosis(PASTE))
+    assert unlabelled.to_dict()["confirmed"] == {"expected": None, "got": None, "right": None}
+    assert unlabelled.to_dict()["findings"] == {"expected": [], "got": [], "right": None}
+    totals = Report("x", CAUSES, [unlabelled]).to_dict()["totals"]
+    assert totals["confirmed"] == {"n": 0, "right": 0, "pct": 0.0}
+
+
+def test_the_text_report_shows_confirmation_and_lists_its_misses(cases: Path) -> None:
+    labels = json.loads(json.dumps(LABELS))
+    labels["out-of-sync.txt"].update(confirmed=["sa-out-of-sync"], findings=["confirmed"])
+    labels["failover/"]["confirmed"] = []
+    cases = make_cases(cases.parent / "with-state", labels)
+    result = spibot("eval", str(cases))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    # a log-only paste confirms nothing: [] is right, ["sa-out-of-sync"] is a miss
+    assert re.search(r"^confirmed from device state +1/2 +50\.0 %$", out, re.M)
+    assert re.search(r"^findings from device state +0/1 +0\.0 %$", out, re.M)
+    miss = out[out.index("Misses: 2 case(s)") :]
+    assert "- out-of-sync.txt [ios]" in miss
+    assert "    confirmed: expected sa-out-of-sync; got nothing: WRONG" in miss
+    assert "    findings: expected confirmed; got none: WRONG" in miss
+    assert re.search(r"^top-1 +2/3 +66\.7 %$", out, re.M)  # top-1 is the ranking's alone
+    doc = json.loads(spibot("eval", str(cases), "--json").stdout)
+    assert doc["totals"]["confirmed"] == {"n": 2, "right": 1, "pct": 50.0}
+    assert [m["case"] for m in doc["misses"]] == ["out-of-sync.txt", "single-line.txt"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"confirmed": ["bad-luck"]}, "confirmed: unknown cause id(s) bad-luck"),
+        ({"confirmed": "sa-out-of-sync"}, "confirmed must be a list of cause ids"),
+        ({"confirmed": ["rekey-race"]}, "confirmed: rekey-race not in top1"),
+        ({"findings": ["proof"]}, "findings: unknown kind(s) proof (known: confirmed, "),
+        ({"findings": []}, "findings must be a non-empty list of finding kinds"),
+        ({"findings": ["note", "note"]}, "findings lists a kind twice"),
+    ],
+)
+def test_confirmed_and_findings_labels_are_checked(tmp_path: Path, change: dict, message) -> None:
+    cases = make_cases(tmp_path / "cases", _broken({"out-of-sync.txt": change}))
+    with pytest.raises(LabelError) as caught:
+        load_labels(cases, CAUSES)
+    [problem] = caught.value.problems
+    assert problem.startswith("labels.json: out-of-sync.txt: ") and message in problem
+
+
+def test_confirmed_empty_and_known_findings_are_accepted(tmp_path: Path) -> None:
+    change = {"failover/": {"confirmed": [], "findings": ["contradiction", "note"]}}
+    labels = load_labels(make_cases(tmp_path / "cases", _broken(change)), CAUSES)
+    [failover] = [lb for lb in labels if lb.case == "failover/"]
+    assert failover.confirmed == () and failover.findings == ("contradiction", "note")
+    assert next(lb for lb in labels if lb.case == "out-of-sync.txt").confirmed is None
+
+
+# The device-state cases of issue 11: log + state from one or both ends, one folder each.
+STATE_PROMPTS = {
+    "ios": re.compile(r"^[\w-]+#(show|sh) (crypto|cry) (ipsec|ips) sa", re.M),
+    "asa": re.compile(r"^[\w-]+# show crypto ipsec sa", re.M),
+    "fortigate": re.compile(r"^[\w-]+ # diagnose vpn tunnel list", re.M),
+    "panos": re.compile(r"^admin@[\w-]+> show vpn ipsec-sa", re.M),
+}
+
+
+def test_the_labelled_set_covers_every_confirmable_finding_of_issue_11() -> None:
+    stated = [label for label in load_labels(CASES, CAUSES) if label.confirmed is not None]
+    assert len(stated) >= 12
+    assert all((CASES / label.case).is_dir() for label in stated)
+    confirmed = {cause for label in stated for cause in label.confirmed}
+    assert confirmed >= {
+        "sa-out-of-sync",
+        "rekey-race",
+        "ha-failover",
+        "lifetime-mismatch",
+        "policy-mismatch",
+        "nat-traversal",
+    }
+    kinds = {kind for label in stated for kind in label.findings}
+    assert kinds == {"confirmed", "supports", "contradiction", "prevention", "note"}
+    # "nothing may be confirmed" is labelled where the state cannot confirm: a contradiction,
+    # a box that is neither end, the sender's view alone with one log line
+    empty = {label.case: label.findings for label in stated if not label.confirmed}
+    assert sorted(empty.values()) == [("contradiction",), ("note",), ("supports",)]
+    text = "\n".join(
+        f.read_text() for label in stated for f in sorted((CASES / label.case).iterdir())
+    )
+    assert {p for p, prompt in STATE_PROMPTS.items() if prompt.search(text)} == set(STATE_PROMPTS)
+    assert "--More--" in text and "```" in text

@@ -85,6 +85,11 @@ class Tunnel:
     sas: list[Sa] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)  # "decaps", "recv_errors", ...
     where: dict[str, Line] = field(default_factory=dict)  # field name -> line printing it
+    dpd: bool | None = None  # DPD on for this tunnel, when its own output says (FortiGate `dpd:`)
+    # The phase-2 lifetime and what is left of it, when the output prints them for the tunnel
+    # rather than per SA (ASA `show vpn-sessiondb detail l2l`: Rekey Int (T) / Rekey Left(T)).
+    lifetime_seconds: int | None = None
+    remaining_seconds: int | None = None
 
     def spis(self, direction: str) -> list[int]:
         return [sa.spi for sa in self.sas if sa.direction == direction]
@@ -105,6 +110,9 @@ class Tunnel:
             "sas": [sa.to_dict() for sa in self.sas],
             "counters": dict(self.counters),
             "line": self.line.number,
+            "dpd": self.dpd,
+            "lifetime_seconds": self.lifetime_seconds,
+            "remaining_seconds": self.remaining_seconds,
         }
 
 
@@ -123,6 +131,12 @@ class IkeSa:
     lifetime_seconds: int | None = None
     remaining_seconds: int | None = None
     where: dict[str, Line] = field(default_factory=dict)
+    # IOS `show crypto isakmp sa` prints the SA's two addresses as dst and src (of the exchange
+    # that created it) without saying which is this box: then local and peer stay None and
+    # these hold the addresses; the reader attributes the row by matching them to the log.
+    dst: str | None = None
+    src: str | None = None
+    status: str | None = None  # a status column besides the state: ACTIVE (deleted), UP-ACTIVE
 
     @property
     def up(self) -> bool | None:
@@ -143,6 +157,9 @@ class IkeSa:
             "lifetime_seconds": self.lifetime_seconds,
             "remaining_seconds": self.remaining_seconds,
             "line": self.line.number,
+            "dst": self.dst,
+            "src": self.src,
+            "status": self.status,
         }
 
 
@@ -164,6 +181,11 @@ class Policy:
     ike_lifetime_seconds: int | None = None
     dpd: bool | None = None  # DPD / keepalive configured for this peer
     where: dict[str, Line] = field(default_factory=dict)
+    acl: str | None = None  # the crypto ACL (`match address`) naming the protected traffic
+    # Fields that hold the platform's default because the configuration prints no line for
+    # them (ASA: a L2L tunnel-group without `isakmp keepalive` has DPD on); where[field] is
+    # then the line of the entry that shows the default applies.
+    defaults: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -174,6 +196,8 @@ class Policy:
             "lifetime_seconds": self.lifetime_seconds,
             "ike_lifetime_seconds": self.ike_lifetime_seconds,
             "dpd": self.dpd,
+            "acl": self.acl,
+            "defaults": list(self.defaults),
         }
 
 

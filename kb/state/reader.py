@@ -1,0 +1,272 @@
+"""Find pasted device state in any input and hand each command's output to its parser.
+
+An output starts at a prompt that typed a command spibot reads (`hub#sh cry ips sa peer X`,
+`FGT-HQ (root) # diagnose vpn tunnel list`, `admin@PA-VM> show vpn ipsec-sa`, FTD's bare
+`> show ...`), or, when pasted without its prompt, at a line that only that output starts
+with (the parser's anchors). It ends at the next prompt, at another output's anchor, or after
+MAX_BLOCK_LINES lines. Everything between is the parser's; it ignores what it does not read.
+
+Most pastes and files hold no state at all, so the reader runs no Python per line unless a
+chunk of input holds one of the parsers' markers (a C-speed search), or an output is open.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import import_module
+
+import kb.state
+from kb.state.commands import COMMANDS, Command
+from kb.state.lines import clean
+from kb.state.model import Line, StateBlock
+
+# Every module of kb/state/ is imported: a parser module registers its commands when it is,
+# so adding a parser is adding its file.
+for _module in pkgutil.iter_modules(kb.state.__path__):
+    import_module(f"kb.state.{_module.name}")
+
+MAX_BLOCK_LINES = (
+    20_000  # a hub with a thousand peers prints about this much `show crypto ipsec sa`
+)
+MAX_BLOCKS = 200
+_MAX_PROMPT_CHARS = 512
+
+# hub#cmd, hub(config)#do cmd, asa/pri/act# cmd, FGT-HQ (root) # cmd, admin@PA-VM> cmd, > cmd.
+# Each part is a possessive run of a class the next part does not start with: linear.
+_PROMPT = re.compile(
+    r"(?P<host>[A-Za-z0-9][\w.\-/@:]{0,63}+)?(?: ?\([\w\-]{1,32}+\))? ?(?P<sign>[#>$]) ?+"
+    r"(?P<typed>\S.*+)?"
+)
+# The words a prompt's command starts with when it is a command at all (so "a > b" in a log
+# line is no prompt): prefixes of these, two letters at least.
+_VERBS = (
+    "show",
+    "diagnose",
+    "get",
+    "clear",
+    "debug",
+    "ping",
+    "terminal",
+    "configure",
+    "exit",
+    "more",
+    "display",
+    "execute",
+    "traceroute",
+    "write",
+    "copy",
+    "reload",
+    "test",
+    "undebug",
+)
+# Typed commands spibot does not read, but which are about IPsec: their output is reported as
+# not read, never silently dropped.
+_TOPICAL = ("crypto", "cry", "vpn", "ipsec", "isakmp", "ikev", "ike", "tunnel", "asp")
+
+
+def _markers() -> tuple[bytes, ...]:
+    found = {m.encode() for c in COMMANDS for m in c.markers}
+    found |= {b"show crypto", b"sh cry", b"diagnose vpn", b"diag vpn", b"show vpn", b"get vpn"}
+    return tuple(sorted(found))
+
+
+MARKERS = _markers()
+
+
+def may_hold_state(text: str) -> bool:
+    """Whether text may hold device state: one C-speed search per marker, nothing parsed."""
+    lowered = text.lower().encode("utf-8", "surrogatepass")
+    return any(m in lowered for m in MARKERS)
+
+
+def _squeeze(text: str) -> str:
+    """Lower case, indentation gone, runs of spaces one space: what anchors are compared with."""
+    return " ".join(text.lower().split())
+
+
+def _is_prefix(typed: str, word: str) -> bool:
+    return bool(typed) and word.startswith(typed)
+
+
+def match_command(typed: str) -> Command | None:
+    """The command a typed line runs, allowing Cisco-style abbreviations; the longest match."""
+    tokens = typed.lower().split()
+    if tokens[:1] == ["do"]:
+        tokens = tokens[1:]
+    best: Command | None = None
+    for command in COMMANDS:
+        words = command.words
+        fits = len(tokens) >= len(words) and all(map(_is_prefix, tokens, words))
+        if fits and (best is None or len(words) > len(best.words)):
+            best = command
+    return best
+
+
+@dataclass(slots=True)
+class _Prompt:
+    host: str | None
+    typed: str | None
+    command: Command | None
+
+
+def _prompt(text: str) -> _Prompt | None:
+    """The prompt on a line, or None when the line is not a typed command at a prompt."""
+    if len(text) > _MAX_PROMPT_CHARS or not text or text[0] == " ":
+        return None
+    m = _PROMPT.fullmatch(text)
+    if m is None:
+        return None
+    host, typed = _host(m["host"]), m["typed"]
+    if host is None and m["sign"] != ">":
+        # A bare "# cmd" is a Markdown heading or a comment unless it types a command spibot
+        # reads (FortiGate's prompt may be pasted without its name).
+        command = match_command(typed) if typed else None
+        return _Prompt(None, typed.strip(), command) if command else None
+    if typed is None:
+        return _Prompt(host, None, None) if host else None
+    first = typed.lower().split()[0]
+    if first == "do" and len(typed.split()) > 1:
+        first = typed.lower().split()[1]
+    if len(first) < 2 or not any(v.startswith(first) for v in _VERBS):
+        return None
+    return _Prompt(host, typed.strip(), match_command(typed))
+
+
+def _host(prompt: str | None) -> str | None:
+    """The hostname in a prompt: "admin@PA-VM" -> "PA-VM", "asa/pri/act" -> "asa",
+    "RP/0/RSP0/CPU0:pe1" -> "pe1"."""
+    if not prompt:
+        return None
+    return prompt.rsplit(":", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0] or None
+
+
+def _anchors() -> dict[str, list[tuple[str, Command]]]:
+    """Anchors by their first word, longest first: a line is compared only with the anchors
+    that start with its own first word."""
+    by_word: dict[str, list[tuple[str, Command]]] = defaultdict(list)
+    for command in COMMANDS:
+        for anchor in command.anchors:
+            by_word[anchor.split(" ", 1)[0]].append((anchor, command))
+    for anchors in by_word.values():
+        anchors.sort(key=lambda pair: -len(pair[0]))
+    return dict(by_word)
+
+
+@dataclass
+class _Open:
+    command: Command | None  # None: a topical command spibot does not read
+    host: str | None
+    typed: str | None
+    first: int
+    lines: list[Line] = field(default_factory=list)
+
+
+class StateReader:
+    """Feed it the input (text, or byte chunks as they stream); `blocks()` is what it found."""
+
+    def __init__(self) -> None:
+        self._anchors = _anchors()
+        self._open: _Open | None = None
+        self._blocks: list[StateBlock] = []
+        self._line = 1
+        self._carry = b""
+        self.dropped = 0  # outputs past MAX_BLOCKS
+
+    def feed_text(self, text: str) -> None:
+        self.feed(text.encode("utf-8", "surrogatepass"))
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._carry + chunk if self._carry else chunk
+        end = data.rfind(b"\n") + 1
+        self._carry = data[end:]
+        if end:
+            self._lines(data[:end])
+
+    def _lines(self, data: bytes) -> None:
+        if self._open is None and not any(m in data.lower() for m in MARKERS):
+            self._line += data.count(b"\n")
+            return
+        for raw in data.decode("utf-8", "replace").split("\n")[:-1]:
+            self._take(raw)
+            self._line += 1
+
+    def _take(self, raw: str) -> None:
+        text = clean(raw[:4096])
+        number = self._line
+        prompt = _prompt(text.strip()) if text.strip() else None
+        if prompt is not None:
+            self._close()
+            if prompt.command is not None or _topical(prompt.typed):
+                self._open = _Open(prompt.command, prompt.host, prompt.typed, number)
+            return
+        if text:
+            squeezed = _squeeze(text)
+            current = self._open.command if self._open else None
+            for anchor, command in self._anchors.get(squeezed.split(" ", 1)[0], ()):
+                if command is not current and squeezed.startswith(anchor):
+                    host = self._open.host if self._open and self._open.command is None else None
+                    self._close()
+                    self._open = _Open(command, host, None, number)
+                    break
+        if self._open is not None:
+            self._open.lines.append(Line(number, text))
+            if len(self._open.lines) >= MAX_BLOCK_LINES:
+                self._close()
+
+    def _close(self) -> None:
+        opened, self._open = self._open, None
+        if opened is None:
+            return
+        if len(self._blocks) >= MAX_BLOCKS:
+            self.dropped += 1
+            return
+        self._blocks.append(_parse(opened))
+
+    def blocks(self) -> list[StateBlock]:
+        """Every output found, in input order; call once the input is fed whole."""
+        if self._carry:
+            carry, self._carry = self._carry, b""
+            self._lines(carry + b"\n")
+        self._close()
+        return self._blocks
+
+
+def _topical(typed: str | None) -> bool:
+    return bool(typed) and any(w in _TOPICAL for w in typed.lower().split())
+
+
+def _parse(opened: _Open) -> StateBlock:
+    lines = opened.lines
+    written = [ln for ln in lines if ln.text.strip()]
+    last = written[-1].number if written else opened.first
+    command = opened.command
+    block = StateBlock(
+        command=command.name if command else (opened.typed or ""),
+        platform=command.platforms[0] if command else None,
+        first_line=opened.first,
+        last_line=last,
+        host=opened.host,
+        typed=opened.typed,
+    )
+    if command is None:
+        block.problems.append(f"spibot does not read the output of `{opened.typed}`")
+        return block
+    try:
+        command.parse(lines, block)
+    except Exception as exc:  # a parser bug must cost one block, never the diagnosis
+        block.problems.append(f"could not read this output ({type(exc).__name__})")
+    if not block.parsed and not block.problems:
+        block.problems.append(f"nothing in it reads as `{command.name}` output")
+    return block
+
+
+def read_state(texts: Iterable[str] | str) -> list[StateBlock]:
+    """The device-state outputs in one text, or in several read as one (each on a new line)."""
+    reader = StateReader()
+    for text in [texts] if isinstance(texts, str) else texts:
+        reader.feed_text(text if text.endswith("\n") else text + "\n")
+    return reader.blocks()
