@@ -16,15 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from bot import spi_command
 from kb.diagnose import MAX_PASTE_CHARS, diagnose
 from kb.scan import may_hold_events
+from kb.state.reader import may_hold_state
 from kb.store import Store
-
-try:
-    from kb.state.reader import may_hold_state
-except ImportError:  # the state reader is not in this build: log lines only
-
-    def may_hold_state(text: str) -> bool:
-        return False
-
 
 GREETING = (
     "spibot console: paste log lines and end with an empty line; device state (show output) "

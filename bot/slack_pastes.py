@@ -23,15 +23,8 @@ from bot.background import Background
 from bot.slack_state import SlackState, Thread
 from kb.diagnose import MAX_PASTE_CHARS, Diagnosis, diagnose
 from kb.scan import may_hold_events
+from kb.state.reader import may_hold_state
 from kb.store import Store, StoreError
-
-try:
-    from kb.state.reader import may_hold_state
-except ImportError:  # the state reader is not in this build: log lines only
-
-    def may_hold_state(text: str) -> bool:
-        return False
-
 
 log = logging.getLogger("spibot.slack")
 # A thread answer diagnosed from texts that a concurrent reply has since added to is done

@@ -113,3 +113,16 @@ def test_state_pasted_after_a_log_is_read_with_it(
     assert with_state == log + "\n" + "\n".join(STATE)  # one input: the log, then the state
     assert with_both == with_state + "\n" + "\n".join(STATE)
     assert all("sa-out-of-sync" in answer for answer in (out[0], out[1], out[3]))
+
+
+def test_a_log_then_both_ends_state_is_confirmed(tmp_path: Path) -> None:
+    from tests.test_slack_thread import LOG, RECEIVER_STATE, SENDER_STATE
+
+    state = "\n".join(s.strip("`") for s in (RECEIVER_STATE, SENDER_STATE))
+    typed = f"{LOG}\n\n{state}\n.\n"
+    result = spibot("console", "--db", str(tmp_path / "kb.db"), stdin=typed)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("3 invalid-SPI line(s) over")[1:]
+    assert "[sa-out-of-sync, likely" in first and "To confirm:" in first
+    assert "[sa-out-of-sync, CONFIRMED]" in second and "   Proof:" in second
+    assert "current outbound spi: 0x5A3D1F2C" in second and "To confirm:" not in second

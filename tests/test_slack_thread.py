@@ -326,7 +326,7 @@ def _stand_in_engine(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
         if text.count("current outbound spi") >= 2 and result.peers:
             top = result.peers[0].causes[0]
             top.confidence, top.proof = "confirmed", list(PROOF)
-            result.findings = [
+            result.peers[0].findings = [
                 Finding(
                     "confirmed",
                     f"{BRANCH} still sends with {SPI}, which {HUB} no longer holds",
@@ -335,7 +335,7 @@ def _stand_in_engine(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
                     list(PROOF),
                 )
             ]
-            result.state = ["both ends"]
+            result.state = result.state or ["both ends"]
         return result
 
     recorded: list[tuple] = []
@@ -380,10 +380,10 @@ def test_a_confirmation_is_said_once_in_the_thread(
     assert len(confirmations(slack)) == 1 and len(recorded) == 1
 
 
-@pytest.mark.xfail(reason="needs the confirm engine", strict=False)
 def test_state_from_both_ends_confirms_in_place(slack: SlackHarness) -> None:
     answer = answered(slack)
     assert "*likely*" in shown(answer) and "Confirmed" not in shown(answer)
+    assert "To confirm:" in shown(answer) and "paste the output in this thread" in shown(answer)
     slack.event(message(RECEIVER_STATE, "1700000116.000100", ROOT_TS))
     slack.fake.wait_for("chat.update")
     slack.executor.drain()
@@ -393,8 +393,10 @@ def test_state_from_both_ends_confirms_in_place(slack: SlackHarness) -> None:
     assert update["ts"] == ANSWER_TS
     assert "Confirmed" in shown(update) and "sa-out-of-sync" in shown(update)
     assert "current outbound spi: 0x5A3D1F2C" in shown(update)
+    assert "To confirm:" not in shown(update)  # both ends' state is in the thread
     [said] = confirmations(slack)
     assert said["thread_ts"] == ROOT_TS and BRANCH in said["text"]
+    assert "current outbound spi: 0x5A3D1F2C" in said["text"]  # its proof, in a code block
     assert len(slack.fake.calls_to("chat.postMessage")) == 2  # the answer and "Confirmed:"
 
 
@@ -406,11 +408,11 @@ def _with_findings(state: bool) -> object:
     d = diagnose(LOG)
     top = d.peers[0].causes[0]
     top.confidence, top.proof = "confirmed", [*PROOF, *(f"hub: line {n}: x" for n in range(9))]
-    d.findings = [
+    d.peers[0].findings = [
         Finding("contradiction", f"{SPI} is active on both ends <@U999>", "ha-failover", BRANCH),
         Finding("prevention", f"configure DPD on {BRANCH} <!here>", "sa-out-of-sync", BRANCH),
-        Finding("note", "lines 40-52: from a box that is neither end (203.0.113.9)"),
     ]
+    d.notes = [Finding("note", "lines 40-52: from a box that is neither end (203.0.113.9)")]
     d.peers[0].ask = [
         Ask(f"on {BRANCH} (the peer)", f"show crypto ipsec sa peer {HUB} <!channel>", "why"),
         Ask(f"this box ({HUB})", f"show crypto ipsec sa peer {BRANCH}", "why"),
@@ -446,7 +448,7 @@ def test_the_terminal_shows_the_same_without_control_characters() -> None:
     from bot import text
 
     d = _with_findings(state=False)
-    d.findings[0].text += "\x1b[2J\r"
+    d.peers[0].findings[0].text += "\x1b[2J\r"
     out = text.diagnosis(d)
     assert "[sa-out-of-sync, CONFIRMED]" in out and "   Proof:" in out
     assert "branch: line 19: current outbound spi: 0x5A3D1F2C" in out
