@@ -114,14 +114,14 @@ def diagnosis(d: Diagnosis, detailed: int = 3, then: str = ASK_HERE) -> str:
         out.append("")
         out.append("Past incidents:")
         out.extend(incident_lines([i.to_dict() for i in d.incidents]))
-    if d.recorded:
-        out.append("")
-        out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
-    out.extend(shown(f"warning: {w}") for w in d.warnings)
     asks = ask_lines(d)
     if asks:
         out.append("")
         out.extend(shown(f"To confirm: {where}: {command} — {then}") for where, command in asks)
+    if d.recorded:
+        out.append("")
+        out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
+    out.extend(shown(f"warning: {w}") for w in d.warnings)
     return "\n".join(out) + "\n"
 
 
