@@ -163,7 +163,12 @@ def parse(sources: tuple[str, ...], as_json: bool) -> None:
             for block in state:
                 out.write(f"  {text.state_line(block)}\n")
     _report_undecodable(stats)
-    for warning in stats.warnings():
+    warnings = stats.warnings()
+    if reader.dropped:
+        warnings.append(
+            f"{reader.dropped} device-state output(s) after the first {len(state)} were not read"
+        )
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     sys.exit(EXIT_FOUND if stats.events or any(b.parsed for b in state) else EXIT_NONE)
 

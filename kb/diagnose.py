@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import cache
 
 from kb.article import Article, load_articles
+from kb.confidence import CONFIRMED
 from kb.events import Event
 from kb.evidence import gather
 from kb.groups import MAX_GROUPS, Group, Grouper
@@ -226,6 +227,10 @@ def diagnose(
     events = _read(_chunks(paste, max_chars, warnings), stats, grouper, reader)
     groups = grouper.groups()
     state = reader.blocks()
+    if reader.dropped:
+        warnings.append(
+            f"{reader.dropped} device-state output(s) after the first {len(state)} were not read"
+        )
     warnings.extend(_reading_warnings(stats, events, grouper))
     signals = weigh(gather(events, groups), events, groups)
     articles = store.articles() if store is not None else _bundled_articles()
@@ -296,6 +301,7 @@ def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> N
     sightings = []
     for p in known:
         top = p.causes[0].id
+        confirmed = p.causes[0].confidence == CONFIRMED
         spis = sorted(p.spis)
         sightings.append(
             Sighting(
@@ -309,6 +315,8 @@ def _record(store: Store, diagnosis: Diagnosis, source: str, now: datetime) -> N
                 top_cause=top,
                 summary=f"{p.lines} invalid-SPI line(s), SPI {', '.join(spis) or '?'}; "
                 f"{p.confidence} {top}",
+                confirmed_cause=top if confirmed else None,
+                proof=list(p.causes[0].proof) if confirmed else [],
             )
         )
     try:

@@ -43,6 +43,8 @@ class Incident:
     spis: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     not_it: list[str] = field(default_factory=list)
+    confirmed_cause: str | None = None  # what pasted device state proved
+    proof: list[str] = field(default_factory=list)  # the lines that prove it
 
     def to_dict(self) -> dict:
         return {
@@ -60,6 +62,8 @@ class Incident:
             "fixed_by": self.fixed_by,
             "not_it": self.not_it,
             "notes": [n.to_dict() for n in self.notes],
+            "confirmed_cause": self.confirmed_cause,
+            "proof": self.proof,
         }
 
 
@@ -76,3 +80,5 @@ class Sighting:
     event_count: int
     top_cause: str | None
     summary: str
+    confirmed_cause: str | None = None  # the top cause, when device state proved it
+    proof: list[str] = field(default_factory=list)

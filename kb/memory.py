@@ -176,4 +176,7 @@ def _incident(row: dict, spis: list[str], notes: list[Note], not_it: list[str]) 
         spis=spis,
         notes=notes,
         not_it=not_it,
+        # A read-only copy served without migration 0006 has neither column.
+        confirmed_cause=row.get("confirmed_cause"),
+        proof=json.loads(row.get("proof") or "[]"),
     )

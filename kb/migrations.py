@@ -219,4 +219,12 @@ def _article_origin(db: sqlite_utils.Database) -> None:
         )
 
 
-READ_OPTIONAL = frozenset({"0005_article_origin"})
+@MIGRATIONS(name="0006_confirmed")
+def _confirmed(db: sqlite_utils.Database) -> None:
+    """The cause pasted device state proved for an incident, and the lines that prove it (a
+    JSON list of "host: line N: text")."""
+    db["incidents"].add_column("confirmed_cause", str)
+    db["incidents"].add_column("proof", str)
+
+
+READ_OPTIONAL = frozenset({"0005_article_origin", "0006_confirmed"})

@@ -53,6 +53,8 @@ class Recorder:
             "summary": seen.summary,
             "signals": json.dumps(sorted(set(seen.signals))),
         }
+        if seen.confirmed_cause:
+            values |= {"confirmed_cause": seen.confirmed_cause, "proof": json.dumps(seen.proof)}
         # Plain SQL (through the Workspace) on this hot path: sqlite-utils' insert and update
         # re-read the table's schema on every call, which was half the cost of answering a paste.
         if row is None:
@@ -98,6 +100,18 @@ class Recorder:
         click): nothing is written, so the fix counts once."""
         with self.connection.writing("resolve the incident"):
             return self._resolve(incident_id, article_id, author, stamp(utcnow()))
+
+    def confirm(self, incident_id: int, article_id: str, proof: list[str]) -> None:
+        """Record the cause device state proved, and its proof; it is the top cause now."""
+        with self.connection.writing("record the confirmed cause"):
+            self._require_incident(incident_id)
+            values = {
+                "confirmed_cause": article_id,
+                "top_cause": article_id,
+                "proof": json.dumps(proof),
+                "updated_at": stamp(utcnow()),
+            }
+            self.workspace.update("incidents", values, "id = :id", {"id": incident_id})
 
     def not_it(self, incident_id: int, article_id: str, author: str | None) -> bool:
         """Record that a cause was checked and was not it; False when it already was."""

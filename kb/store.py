@@ -305,6 +305,13 @@ class Store:
         changed = self._recorder.resolve(incident_id, article_id, author)
         return self.incident(incident_id), changed
 
+    def confirm_incident(self, incident_id: int, article_id: str, proof: list[str]) -> Incident:
+        """Record that pasted device state proved this cause for the incident (a thread where
+        the state came after the log), with the lines that prove it."""
+        self.article(article_id)
+        self._recorder.confirm(incident_id, article_id, list(proof))
+        return self.incident(incident_id)
+
     def not_it(self, incident_id: int, article_id: str, author: str | None = None) -> bool:
         """Record that a cause was checked and was not it, for this incident.
 

@@ -129,3 +129,31 @@ def test_documents_the_code_points_to_are_in_the_repository() -> None:
         assert "../shared" not in text and "DESIGN.md" not in text, path
     assert {"docs/architecture.md", "docs/contracts.md"} <= pointed
     assert [p for p in sorted(pointed) if not (ROOT / p).is_file()] == []
+
+
+def _documented_keys(name: str) -> list[str]:
+    """The keys the README's device-state section lists for one JSON shape (NAME = {...})."""
+    section = README.split("## Device state", 1)[1].split("\n## ", 1)[0]
+    body = section.split(f"{name} = {{", 1)[1]
+    depth, end = 1, 0
+    while depth and end < len(body):
+        depth += {"{": 1, "}": -1}.get(body[end], 0)
+        end += 1
+    flat = re.sub(r"\{[^{}]*\}", "", body[: end - 1])  # nested shapes are documented on their own
+    return re.findall(r'"(\w+)"', flat)
+
+
+def test_readme_documents_every_key_of_the_state_json() -> None:
+    from kb.state.model import Config, IkeSa, Line, Policy, Sa, StateBlock, Tunnel
+
+    line = Line(1, "x")
+    block = StateBlock("show crypto ipsec sa", "ios", 1, 1, config=Config(policies=[Policy(None)]))
+    shapes = {
+        "STATE": block.to_dict(),
+        "TUNNEL": Tunnel(None, None, line).to_dict(),
+        "SA": Sa("inbound", "esp", 1, line).to_dict(),
+        "IKE": IkeSa(None, None, None, None, line).to_dict(),
+        "CONFIG": block.config.to_dict(),
+    }
+    for name, shape in shapes.items():
+        assert _documented_keys(name) == list(shape), name

@@ -243,6 +243,7 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
             "0003_teams",
             "0004_once",
             "0005_article_origin",
+            "0006_confirmed",
         ]
         assert store.counts()["articles"] >= 10
 
@@ -423,3 +424,37 @@ def test_diagnose_of_a_log_with_50000_distinct_spis_on_a_stock_sqlite(tmp_path: 
     assert doc["causes"] and not any("not recorded" in w for w in doc.get("warnings", []))
     with Store(db) as store:
         assert store.db["incident_spis"].count > 999
+
+
+def test_a_confirmed_cause_and_its_proof_are_kept_with_the_incident(store):
+    from kb.diagnose import diagnose
+
+    case = Path(__file__).parent / "cases" / "ios-hub-asa-spoke-stale-sa-both-ends"
+    paste = "\n".join(p.read_text() for p in sorted(case.iterdir()))
+    result = diagnose(paste, store)
+    incident = store.incident(result.recorded[0])
+    assert incident.confirmed_cause == "sa-out-of-sync" == incident.top_cause
+    assert incident.proof == result.causes[0].proof
+    assert "spoke-asa: line" in incident.proof[0]
+    assert incident.to_dict()["proof"] == incident.proof
+
+
+def test_confirming_later_in_a_thread_makes_it_the_top_cause(store):
+    from kb.incidents import Sighting
+    from kb.store import StoreError, UnknownArticleError
+
+    seen = Sighting(
+        "198.51.100.7", "192.0.2.1", "hub", "ios", ["0x1A2B3C4D"], [], 3, "rekey-race", "3 lines"
+    )
+    (incident_id,) = store.record_incidents([seen])
+    proof = ["spoke: line 9: current outbound spi: 0x1A2B3C4D"]
+    incident = store.confirm_incident(incident_id, "sa-out-of-sync", proof)
+    assert (incident.confirmed_cause, incident.top_cause, incident.proof) == (
+        "sa-out-of-sync",
+        "sa-out-of-sync",
+        proof,
+    )
+    with pytest.raises(UnknownArticleError):
+        store.confirm_incident(incident_id, "no-such-cause", proof)
+    with pytest.raises(StoreError):
+        store.confirm_incident(incident_id + 99, "sa-out-of-sync", proof)

@@ -37,6 +37,10 @@ _S = MODEL["state"]  # the numbers and what they mean: kb/model.yaml
 REKEY_SECONDS, REPEATS, REPEAT_SECONDS = _S["rekey_seconds"], _S["repeats"], _S["repeat_seconds"]
 SUPPORTS, CONTRADICTS = _S["supports"], _S["contradicts"]
 MAX_PROOF = 8
+# Outputs that list every SA of each tunnel they show: an entry there without SAs has none.
+SA_LISTS = frozenset(
+    {"show crypto ipsec sa", "diagnose vpn tunnel list", "show vpn ipsec-sa", "show vpn flow"}
+)
 # The order in which confirmed causes are shown: a stale SA or HA first (act on it now); then
 # a mismatch, which explains why rekeys fail or race; a rekey race alone is last (harmless).
 CONFIRMED_ORDER = (
@@ -83,7 +87,10 @@ class View:
 
     @property
     def has_sas(self) -> bool:
-        return bool(self.tunnel.sas) or self.tunnel.current_outbound_spi is not None
+        """Whether this entry tells which SAs the box holds: it lists some, or it comes from
+        an output that lists every SA of a tunnel (so an entry with none holds none)."""
+        t = self.tunnel
+        return bool(t.sas) or t.current_outbound_spi is not None or self.block.command in SA_LISTS
 
 
 def _same_host(a: str | None, b: str | None) -> bool | None:

@@ -33,6 +33,9 @@ MAX_BLOCK_LINES = (
     20_000  # a hub with a thousand peers prints about this much `show crypto ipsec sa`
 )
 MAX_BLOCKS = 200
+MAX_LINE_CHARS = 4096  # as the log scanner: a longer line is read up to here
+_MAX_LINE_BYTES = 4 * MAX_LINE_CHARS + 4
+TAIL_LINES = 8
 _MAX_PROMPT_CHARS = 512
 
 # hub#cmd, hub(config)#do cmd, asa/pri/act# cmd, FGT-HQ (root) # cmd, admin@PA-VM> cmd, > cmd.
@@ -115,7 +118,7 @@ class _Prompt:
 
 def _prompt(text: str) -> _Prompt | None:
     """The prompt on a line, or None when the line is not a typed command at a prompt."""
-    if len(text) > _MAX_PROMPT_CHARS or not text or text[0] == " ":
+    if len(text) > _MAX_PROMPT_CHARS or not text or text[0] == " ":  # indented: output
         return None
     m = _PROMPT.fullmatch(text)
     if m is None:
@@ -163,6 +166,7 @@ class _Open:
     typed: str | None
     first: int
     lines: list[Line] = field(default_factory=list)
+    cut: bool = False  # ended at MAX_BLOCK_LINES
 
 
 class StateReader:
@@ -174,48 +178,79 @@ class StateReader:
         self._blocks: list[StateBlock] = []
         self._line = 1
         self._carry = b""
+        self._skipping = False  # inside an over-long line whose head is carried
+        # The last lines of a chunk skipped for want of a marker: the prompt of an output whose
+        # first marker is in the next chunk may be among them.
+        self._tail = b""
         self.dropped = 0  # outputs past MAX_BLOCKS
 
     def feed_text(self, text: str) -> None:
         self.feed(text.encode("utf-8", "surrogatepass"))
 
     def feed(self, chunk: bytes) -> None:
+        if self._skipping:
+            newline = chunk.find(b"\n")
+            if newline == -1:
+                return
+            chunk, self._skipping = chunk[newline:], False
         data = self._carry + chunk if self._carry else chunk
         end = data.rfind(b"\n") + 1
         self._carry = data[end:]
+        if len(self._carry) > _MAX_LINE_BYTES:  # a line that never ends: its head is enough
+            self._carry, self._skipping = self._carry[:_MAX_LINE_BYTES], True
         if end:
             self._lines(data[:end])
 
     def _lines(self, data: bytes) -> None:
         if self._open is None and not any(m in data.lower() for m in MARKERS):
             self._line += data.count(b"\n")
+            self._tail = _last_lines(self._tail + data, TAIL_LINES)
             return
+        if self._tail:
+            tail, self._tail = self._tail, b""
+            count = tail.count(b"\n")
+            self._line -= count
+            self._read(tail)
+        self._read(data)
+
+    def _read(self, data: bytes) -> None:
         for raw in data.decode("utf-8", "replace").split("\n")[:-1]:
             self._take(raw)
             self._line += 1
 
     def _take(self, raw: str) -> None:
-        text = clean(raw[:4096])
+        text = clean(raw[:MAX_LINE_CHARS])
         number = self._line
-        prompt = _prompt(text.strip()) if text.strip() else None
+        prompt = _prompt(text) if text else None
         if prompt is not None:
             self._close()
             if prompt.command is not None or _topical(prompt.typed):
                 self._open = _Open(prompt.command, prompt.host, prompt.typed, number)
             return
         if text:
-            squeezed = _squeeze(text)
-            current = self._open.command if self._open else None
-            for anchor, command in self._anchors.get(squeezed.split(" ", 1)[0], ()):
-                if command is not current and squeezed.startswith(anchor):
-                    host = self._open.host if self._open and self._open.command is None else None
-                    self._close()
-                    self._open = _Open(command, host, None, number)
-                    break
+            self._anchor(text, number)
         if self._open is not None:
             self._open.lines.append(Line(number, text))
             if len(self._open.lines) >= MAX_BLOCK_LINES:
+                self._open.cut = True
                 self._close()
+
+    def _anchor(self, text: str, number: int) -> None:
+        """Start a new output at a line only it starts with; the longest anchor decides, and
+        an anchor of the output already open (or of one its parser also reads) continues it."""
+        squeezed = _squeeze(text)
+        for anchor, command in self._anchors.get(squeezed.split(" ", 1)[0], ()):
+            if squeezed.startswith(anchor):
+                opened = self._open
+                if (
+                    opened is None
+                    or opened.command is None
+                    or command.parse is not opened.command.parse
+                ):
+                    host = opened.host if opened and opened.command is None else None
+                    self._close()
+                    self._open = _Open(command, host, None, number)
+                return
 
     def _close(self) -> None:
         opened, self._open = self._open, None
@@ -233,6 +268,16 @@ class StateReader:
             self._lines(carry + b"\n")
         self._close()
         return self._blocks
+
+
+def _last_lines(data: bytes, count: int) -> bytes:
+    """The last `count` whole lines of data (which ends with a newline)."""
+    at = len(data) - 1
+    for _ in range(count):
+        at = data.rfind(b"\n", 0, at)
+        if at == -1:
+            return data
+    return data[at + 1 :]
 
 
 def _topical(typed: str | None) -> bool:
@@ -255,6 +300,11 @@ def _parse(opened: _Open) -> StateBlock:
     if command is None:
         block.problems.append(f"spibot does not read the output of `{opened.typed}`")
         return block
+    if opened.cut:
+        block.problems.append(
+            f"output longer than {MAX_BLOCK_LINES:,} lines: read to line {last}, "
+            "the rest was not read"
+        )
     try:
         command.parse(lines, block)
     except Exception as exc:  # a parser bug must cost one block, never the diagnosis
