@@ -203,7 +203,7 @@ class Pastes:
         )
         metrics.REPLIES.labels("post").inc()
         incident = thread.incidents.get(name, thread.incident_id)
-        if incident is not None and hasattr(store, "confirm_incident"):
+        if incident is not None:
             try:
                 store.confirm_incident(incident, top.id, proof)
             except StoreError as exc:

@@ -398,6 +398,9 @@ def test_state_from_both_ends_confirms_in_place(slack: SlackHarness) -> None:
     assert said["thread_ts"] == ROOT_TS and BRANCH in said["text"]
     assert "current outbound spi: 0x5A3D1F2C" in said["text"]  # its proof, in a code block
     assert len(slack.fake.calls_to("chat.postMessage")) == 2  # the answer and "Confirmed:"
+    with Store(slack.db) as store:
+        [incident] = store.incidents()
+    assert incident.confirmed_cause == "sa-out-of-sync"
 
 
 def _with_findings(state: bool) -> object:
