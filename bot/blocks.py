@@ -7,6 +7,10 @@ verbatim, so Slack links no bare URL or channel name on its own.
 
 A little over 300 lines: the reply to a paste is most of it, one peer in full or each peer of
 a multi-peer paste with its own answer and buttons, and both stay within Slack's limits here.
+
+What pasted device state proved (kb/state/findings.py, issue 11) is shown with the cause: a
+confirmed cause says "Confirmed" with its proof lines, a contradiction is shown near the top,
+a prevention under the fix, and an answer from the log alone ends with what to run to decide.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ MAX_BUTTON_VALUE = 2000
 MAX_CONTEXT_ELEMENTS = 10
 DETAILED_CAUSES = 3
 PEERS_SHOWN = 5  # a multi-peer reply details this many peers, then names the others
+PROOF_LINES = 8  # proof lines shown under a confirmed cause; the rest are counted
+CONTRADICTIONS_SHOWN = 3
+ASKS_SHOWN = 3
+ASK_THREAD = "paste the output in this thread"
 NOTE_MODAL = "spi_note_modal"
 
 
@@ -113,9 +121,78 @@ def _note_button(incident_id: int, peer: str | None) -> ButtonElement:
 
 
 def _heading(cause: Cause) -> str:
-    """Title, id, confidence in words and score."""
+    """Title, id, confidence in words and score; a confirmed cause needs no score."""
+    if cause.confidence == "confirmed":
+        return f"*{esc(cause.title)}*  {literal(cause.id)} · ✅ *Confirmed*"
     said = f" · *{esc(cause.confidence)}*" if cause.confidence else ""
     return f"*{esc(cause.title)}*  {literal(cause.id)}{said} · score {cause.score:.1f}"
+
+
+def proof_lines(proof: list[str], limit: int = PROOF_LINES) -> list[str]:
+    """The first `limit` proof lines, and how many more there are."""
+    shown = list(proof[:limit])
+    if len(proof) > limit:
+        shown.append(f"… and {len(proof) - limit} more line(s)")
+    return shown
+
+
+def _proof(cause: Cause) -> list[Block]:
+    proof = getattr(cause, "proof", None) or []
+    if cause.confidence != "confirmed" or not proof:
+        return []
+    return [section("*Proof*\n" + code(proof_lines(proof)))]
+
+
+def findings_of(holder: object, kind: str, peer: str | None = None) -> list:
+    """The findings of one kind that a diagnosis (or a peer's) holds; with `peer`, those
+    about that peer or about the paste as a whole."""
+    found = getattr(holder, "findings", None) or []
+    return [f for f in found if f.kind == kind and (peer is None or f.peer in (peer, None))]
+
+
+def confirmed(title: str, peer: str, finding: str, proof: list[str]) -> str:
+    """The short thread reply that says an answer has just been confirmed."""
+    said = f"Confirmed: {esc(title)} for {esc(peer)}"
+    said += f": {esc(finding)}" if finding else ""
+    return clip(f"{said}\n{code(proof_lines(proof))}" if proof else said)
+
+
+def _contradictions(d: Diagnosis) -> list[Block]:
+    out = []
+    for f in findings_of(d, "contradiction")[:CONTRADICTIONS_SHOWN]:
+        body = f"❗ *State contradicts the log:* {esc(f.text)}"
+        if f.proof:
+            body += "\n" + code(proof_lines(f.proof))
+        out.append(section(body))
+    return out
+
+
+def _notes(d: Diagnosis) -> list[Block]:
+    notes = findings_of(d, "note")
+    return [context(" · ".join(f"ℹ️ {esc(n.text)}" for n in notes))] if notes else []
+
+
+def _prevention(holder: object, peer: str | None) -> list[Block]:
+    found = findings_of(holder, "prevention", peer)
+    return [context(" · ".join(f"🛡️ *Prevent it:* {esc(f.text)}" for f in found))] if found else []
+
+
+def ask_lines(d: Diagnosis) -> list[tuple[str, str]]:
+    """(where, command) to run when the paste held no device state: what would confirm the
+    top cause of each peer shown, each once."""
+    if getattr(d, "state", None):
+        return []
+    asks = [a for p in d.peers[:PEERS_SHOWN] for a in getattr(p, "ask", None) or []]
+    asks = asks or list(getattr(d, "ask", None) or [])
+    pairs = dict.fromkeys(
+        (a.where if a.where.startswith("on ") else f"on {a.where}", a.command) for a in asks
+    )
+    return list(pairs)[:ASKS_SHOWN]
+
+
+def _asks(d: Diagnosis) -> list[Block]:
+    lines = [f"{esc(where)}: {literal(command)} — {ASK_THREAD}" for where, command in ask_lines(d)]
+    return [section("🔬 *To confirm:* " + "\n".join(lines))] if lines else []
 
 
 def _commands(title: str, runs: list[tuple[str, list[str]]]) -> str:
@@ -133,14 +210,18 @@ def _decide(causes: list[Cause], decide: str | None) -> str | None:
     return f"🔎 *What would decide it* ({pair}): {esc(decide)}"
 
 
-def _cause_blocks(n: int, cause: Cause, incident_id: int | None, peer: str | None) -> list[Block]:
+def _cause_blocks(
+    n: int, cause: Cause, incident_id: int | None, peer: str | None, findings: object = None
+) -> list[Block]:
     reasons = "\n".join(f"• {esc(r)}" for r in cause.reasons)
-    blocks: list[Block] = [section(f"*{n}.* {_heading(cause)}\n{reasons}")]
+    blocks: list[Block] = [section(f"*{n}.* {_heading(cause)}\n{reasons}"), *_proof(cause)]
     if n > DETAILED_CAUSES:
         return blocks
     if cause.worth_detailing(n, DETAILED_CAUSES):
         blocks.append(section(_commands("Check", cause.verify_where)))
         blocks.append(section(_commands("Fix", cause.fixes_where)))
+        if n == 1:
+            blocks.extend(_prevention(findings, peer))
         if cause.caveats:
             blocks.append(context("⚠️ " + esc(cause.caveats[0])))
     # Buttons even without evidence: "this fixed it" on a cause nothing suggested is the
@@ -166,9 +247,11 @@ def _peer_blocks(n: int, p: PeerDiagnosis) -> list[Block]:
     blocks: list[Block] = [
         DividerBlock(),
         section(f"{_peer_line(p)}\n{_heading(top)}\n{reasons}"),
+        *_proof(top),
         # Check and Fix apart, as for a single peer: clip() must never cut inside a code block.
         section(_commands("Check", top.verify_where)),
         section(_commands("Fix", top.fixes_where)),
+        *_prevention(p, p.peer),
     ]
     notes = [f"⚠️ {esc(top.caveats[0])}"] if top.caveats else []
     if decided := _decide(p.causes, p.decide):
@@ -211,6 +294,8 @@ def diagnosis(d: Diagnosis) -> list[Block]:
         blocks.append(section(f"🧭 *{esc(d.box_first)}*"))
     if d.warnings:
         blocks.append(context(" · ".join(f"⚠️ {esc(w)}" for w in d.warnings)))
+    blocks.extend(_contradictions(d))
+    blocks.extend(_notes(d))
     if len(d.peers) > 1:
         for n, p in enumerate(d.peers[:PEERS_SHOWN], 1):
             blocks.extend(_peer_blocks(n, p))
@@ -228,8 +313,9 @@ def diagnosis(d: Diagnosis) -> list[Block]:
     if d.recorded:
         footer.append("incident " + ", ".join(f"#{i}" for i in d.recorded[:PEERS_SHOWN]))
     footer.append("spibot · reasons show what moved each score")
-    blocks.append(context(" · ".join(footer)))
-    return fit(blocks)
+    # What to run next is the point of a log-only answer: never the part that is cut.
+    tail = [*_asks(d), context(" · ".join(footer))]
+    return [*fit(blocks, MAX_BLOCKS - len(tail)), *tail]
 
 
 def _single_peer(d: Diagnosis) -> list[Block]:
@@ -239,7 +325,8 @@ def _single_peer(d: Diagnosis) -> list[Block]:
     out: list[Block] = []
     for n, cause in enumerate(d.causes[: d.top], 1):
         out.append(DividerBlock())
-        out.extend(_cause_blocks(n, cause, incident_id, d.peer))
+        holder = p if getattr(p, "findings", None) is not None else d
+        out.extend(_cause_blocks(n, cause, incident_id, d.peer, holder))
         if n == 1 and (decided := _decide(d.causes, d.decide)):
             out.append(context(decided))
     if incident_id is not None:
@@ -247,12 +334,12 @@ def _single_peer(d: Diagnosis) -> list[Block]:
     return out
 
 
-def fit(blocks: list[Block]) -> list[Block]:
-    """At most MAX_BLOCKS blocks; the last one says that the rest was cut."""
-    if len(blocks) <= MAX_BLOCKS:
+def fit(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
+    """At most `limit` blocks; the last one says that the rest was cut."""
+    if len(blocks) <= limit:
         return blocks
     return [
-        *blocks[: MAX_BLOCKS - 1],
+        *blocks[: limit - 1],
         context("… more in `spibot diagnose` (Slack allows 50 blocks)"),
     ]
 

@@ -2,6 +2,11 @@
 
 A paste ends at an empty line (or at the end of input); a line starting with /spi, typed
 on its own, is the Slack command. Each goes through the same /spi function as in Slack.
+
+Device state (`show crypto ipsec sa` and friends, issue 11) has empty lines of its own: once a
+paste holds some, empty lines belong to it and it ends at a line holding only "." (or at the
+end of input). As in a Slack thread, state pasted after a log is read together with that log
+(and with the state pasted after it), and the answer is given again.
 """
 
 from __future__ import annotations
@@ -9,34 +14,50 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from bot import spi_command
-from kb.diagnose import MAX_PASTE_CHARS
+from kb.diagnose import MAX_PASTE_CHARS, diagnose
+from kb.scan import may_hold_events
+from kb.state.reader import may_hold_state
 from kb.store import Store
 
-GREETING = "spibot console: paste log lines and end with an empty line; /spi help; Ctrl-D quits."
+GREETING = (
+    "spibot console: paste log lines and end with an empty line; device state (show output) "
+    'ends with a line holding only "."; /spi help; Ctrl-D quits.'
+)
 NOTHING_FOUND = "No invalid-SPI lines recognised. Type /spi help."
+END_OF_STATE = "."
 
 
-def pastes(lines: Iterable[str], limit: int = MAX_PASTE_CHARS) -> Iterator[str]:
-    """The pastes in a stream of typed lines: blocks ended by an empty line, /spi lines on
-    their own. A block longer than `limit` characters is handed on at that point, so piping
-    a log without empty lines never holds more than one paste's worth in memory."""
+def pastes(
+    lines: Iterable[str],
+    limit: int = MAX_PASTE_CHARS,
+    holds_state: Callable[[str], bool] | None = None,
+) -> Iterator[str]:
+    """The pastes in a stream of typed lines: blocks ended by an empty line (by a "." line
+    once they hold device state), /spi lines on their own. A block longer than `limit`
+    characters is handed on at that point, so piping a log without empty lines never holds
+    more than one paste's worth in memory."""
+    holds_state = holds_state or may_hold_state
     buffer: list[str] = []
     size = 0
+    state = False
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not buffer and line.startswith("/spi"):
             yield line
             continue
-        if line.strip():
+        ends = line.strip() == END_OF_STATE if state else not line.strip()
+        # A "." with nothing before it (one too many) ends nothing and is no paste.
+        if not ends and (buffer or line.strip() not in ("", END_OF_STATE)):
             buffer.append(line)
             size += len(line) + 1
+            state = state or holds_state(line)
             if size < limit:
                 continue
         if buffer:
-            yield "\n".join(buffer)
-        buffer, size = [], 0
+            yield "\n".join(buffer).rstrip("\n")
+        buffer, size, state = [], 0, False
     if buffer:
-        yield "\n".join(buffer)
+        yield "\n".join(buffer).rstrip("\n")
 
 
 def answer(store: Store, pasted: str) -> str:
@@ -47,6 +68,24 @@ def answer(store: Store, pasted: str) -> str:
     return reply.text if reply.diagnosis is not None else NOTHING_FOUND
 
 
+def _continues(pasted: str) -> bool:
+    """Whether a paste adds state to the log before it: it holds state and no invalid-SPI
+    line of its own (a new log starts a new conversation)."""
+    if not may_hold_state(pasted):
+        return False
+    return not (may_hold_events(pasted) and diagnose(pasted, record=False).groups)
+
+
 def run(store: Store, lines: Iterable[str], write: Callable[[str], None]) -> None:
+    conversation: list[str] = []  # the last log paste and the state pasted after it
+    size = 0
     for pasted in pastes(lines):
-        write(answer(store, pasted).rstrip() + "\n")
+        if pasted.startswith("/spi"):
+            write(answer(store, pasted).rstrip() + "\n")
+            continue
+        if conversation and _continues(pasted) and size + len(pasted) < MAX_PASTE_CHARS:
+            conversation.append(pasted)
+        else:
+            conversation, size = [pasted], 0
+        size += len(pasted) + 1
+        write(answer(store, "\n".join(conversation)).rstrip() + "\n")

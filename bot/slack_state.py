@@ -1,4 +1,5 @@
-"""What the Slack door remembers: deliveries seen, replies posted, channels watched.
+"""What the Slack door remembers: deliveries seen, replies posted, channels watched, and
+each answered thread's conversation (what was pasted in it, and what it confirmed).
 
 Kept in the knowledge base's SQLite file (its own migration set, so kb stays Slack-free), so
 a retry or a second worker sees what the first one did, across restarts.
@@ -7,14 +8,17 @@ a retry or a second worker sees what the first one did, across restarts.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from kb.diagnose import MAX_PASTE_CHARS
 from kb.store import Store, StoreError
 
 log = logging.getLogger("spibot.slack")
@@ -72,6 +76,62 @@ def _slack(db: sqlite_utils.Database) -> None:
 def _slack_teams(db: sqlite_utils.Database) -> None:
     for table in ("slack_replies", "slack_watch"):
         db[table].add_column("team_id", str, not_null_default="")
+
+
+@MIGRATIONS(name="0003_threads")
+def _threads(db: sqlite_utils.Database) -> None:
+    # One row per thread spibot answers in; `version` counts the texts added, so an answer
+    # diagnosed from an older set of texts can tell that a newer one exists.
+    db["slack_threads"].create(
+        {
+            "team_id": str,
+            "channel": str,
+            "thread_ts": str,
+            "reply_ts": str,
+            "incident_id": int,
+            "peer": str,
+            "incidents": str,  # JSON {peer: incident id} of every peer the answer recorded
+            "confirmed": str,
+            "version": int,
+            "created_at": str,
+        },
+        pk=("team_id", "channel", "thread_ts"),
+        not_null={"version"},
+        defaults={"version": 0},
+    )
+    # Each message's text once, keyed by its ts (an edit replaces it). `chars` is the text's
+    # length as pasted: a text past the thread's budget is kept as '' and counted, not read.
+    db["slack_thread_texts"].create(
+        {
+            "team_id": str,
+            "channel": str,
+            "thread_ts": str,
+            "message_ts": str,
+            "text": str,
+            "chars": int,
+        },
+        pk=("team_id", "channel", "thread_ts", "message_ts"),
+    )
+
+
+@dataclass
+class Thread:
+    """What was pasted in one answered thread, oldest first, within MAX_PASTE_CHARS."""
+
+    channel: str
+    thread_ts: str
+    reply_ts: str
+    incident_id: int | None  # the busiest peer's
+    peer: str | None
+    incidents: dict[str, int]  # each recorded peer's incident
+    confirmed: str | None  # the cause id a "Confirmed:" reply was posted for
+    version: int
+    texts: list[str]
+    unread: int = 0  # later messages left out: the thread holds more than the budget
+    unread_chars: int = 0
+
+    def combined(self) -> str:
+        return "\n".join(self.texts)
 
 
 def _now() -> str:
@@ -158,6 +218,141 @@ class SlackState:
             [self.team, channel, thread_ts],
         )
         return next(rows, None)
+
+    def open_thread(
+        self,
+        channel: str,
+        thread_ts: str,
+        reply_ts: str,
+        peer: str | None,
+        incidents: dict[str, int],
+        message_ts: str,
+        text: str,
+        confirmed: str | None = None,
+    ) -> None:
+        """The thread of a new answer, with the paste it answered. Not remembering it costs a
+        later reply in the thread its context: it is then answered on its own, as before."""
+        if self.store.readonly:
+            return
+        row = [
+            *(self.team, channel, thread_ts, reply_ts, incidents.get(peer or ""), peer),
+            *(json.dumps(incidents), confirmed, _now()),
+        ]
+        try:
+            with self.store.writing("remember the thread") as db:
+                db.execute(
+                    "insert or replace into slack_threads (team_id, channel, thread_ts, "
+                    "reply_ts, incident_id, peer, incidents, confirmed, version, created_at) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                    row,
+                )
+                db.execute(
+                    "delete from slack_thread_texts where team_id = ? and channel = ? "
+                    "and thread_ts = ?",
+                    [self.team, channel, thread_ts],
+                )
+                self._add_text(db, channel, thread_ts, message_ts, text)
+        except StoreError as exc:
+            log.warning("thread %s/%s not remembered: %s", channel, thread_ts, exc)
+
+    def add_to_thread(self, channel: str, thread_ts: str, message_ts: str, text: str) -> None:
+        """A message's text in the thread (an edit replaces the text it had)."""
+        if self.store.readonly:
+            return
+        try:
+            with self.store.writing("remember the thread's paste") as db:
+                self._add_text(db, channel, thread_ts, message_ts, text)
+        except StoreError as exc:
+            log.warning("paste %s in thread %s not remembered: %s", message_ts, thread_ts, exc)
+
+    def _add_text(self, db, channel: str, thread_ts: str, message_ts: str, text: str) -> None:
+        key = [self.team, channel, thread_ts]
+        held = db.execute(
+            "select coalesce(sum(length(text)), 0) from slack_thread_texts where team_id = ? "
+            "and channel = ? and thread_ts = ? and message_ts != ?",
+            [*key, message_ts],
+        ).fetchone()[0]
+        # Bounded storage: past the budget a message is counted, its text not kept.
+        kept = text if held + len(text) <= MAX_PASTE_CHARS else ""
+        db.execute(
+            "insert or replace into slack_thread_texts (team_id, channel, thread_ts, "
+            "message_ts, text, chars) values (?, ?, ?, ?, ?, ?)",
+            [*key, message_ts, kept, len(text)],
+        )
+        db.execute(
+            "update slack_threads set version = version + 1 where team_id = ? and channel = ? "
+            "and thread_ts = ?",
+            key,
+        )
+
+    def thread(
+        self, channel: str, thread_ts: str, message_ts: str | None = None, text: str = ""
+    ) -> Thread | None:
+        """The thread's context, or None when spibot has not answered in it. With
+        `message_ts`, that message's text is `text` whether or not it could be stored."""
+        key = [self.team, channel, thread_ts]
+        row = next(
+            self.db.query(
+                "select * from slack_threads where team_id = ? and channel = ? and thread_ts = ?",
+                key,
+            ),
+            None,
+        )
+        if row is None:
+            return None
+        rows = self.db.execute(
+            "select message_ts, text, chars from slack_thread_texts where team_id = ? "
+            "and channel = ? and thread_ts = ? order by message_ts",
+            key,
+        ).fetchall()
+        pasted = {ts: (kept, chars) for ts, kept, chars in rows}
+        if message_ts is not None:
+            pasted[message_ts] = (text, len(text))
+        found = Thread(
+            channel,
+            thread_ts,
+            row["reply_ts"],
+            row["incident_id"],
+            row["peer"],
+            json.loads(row["incidents"] or "{}"),
+            row["confirmed"],
+            row["version"],
+            [],
+        )
+        size = 0
+        for ts in sorted(pasted):
+            kept, chars = pasted[ts]
+            if len(kept) != chars or size + chars > MAX_PASTE_CHARS:
+                found.unread += 1
+                found.unread_chars += chars
+                continue
+            found.texts.append(kept)
+            size += chars + 1
+        return found
+
+    def version(self, channel: str, thread_ts: str) -> int | None:
+        found = self.db.execute(
+            "select version from slack_threads where team_id = ? and channel = ? and thread_ts = ?",
+            [self.team, channel, thread_ts],
+        ).fetchone()
+        return found[0] if found else None
+
+    def confirm_thread(self, channel: str, thread_ts: str, cause: str) -> bool:
+        """True once per thread and cause: the claim to post its "Confirmed:" reply. A
+        database that takes no writes claims nothing: the answer still shows it confirmed."""
+        if self.store.readonly:
+            return False
+        try:
+            with self.store.writing("remember the confirmation") as db:
+                cursor = db.execute(
+                    "update slack_threads set confirmed = ? where team_id = ? and channel = ? "
+                    "and thread_ts = ? and (confirmed is null or confirmed != ?)",
+                    [cause, self.team, channel, thread_ts, cause],
+                )
+                return cursor.rowcount == 1
+        except StoreError as exc:
+            log.warning("confirmation in %s/%s not remembered: %s", channel, thread_ts, exc)
+            return False
 
     def watch(self, channel: str, user: str | None, on: bool) -> None:
         with self.store.writing("change the watch list") as db:

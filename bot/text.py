@@ -2,10 +2,15 @@
 
 Whatever a person, a paste or an import wrote goes through `shown`: a note holding terminal
 control sequences (ESC [2J, a bell, a carriage return that hides the line) prints as text.
+
+What pasted device state proved (kb/state/findings.py) is printed as in Slack (bot/blocks.py):
+"confirmed" with its proof lines, contradictions first, prevention under the fix, and, for a
+log without state, the commands whose output would decide it.
 """
 
 from __future__ import annotations
 
+from bot.blocks import ask_lines, findings_of, proof_lines
 from kb.diagnose import Diagnosis
 from kb.events import Event
 from kb.groups import Group
@@ -72,9 +77,10 @@ def group_line(group: Group) -> str:
 
 
 PEERS_SHOWN = 5  # a multi-peer paste details this many peers, then names the others
+ASK_HERE = "paste the output here"
 
 
-def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
+def diagnosis(d: Diagnosis, detailed: int = 3, then: str = ASK_HERE) -> str:
     """A diagnosis as an engineer reads it in a terminal: one peer's ranked causes, or each
     peer of a multi-peer paste with its own top cause, confidence and incident."""
     out = [shown(d.summary())]
@@ -84,6 +90,10 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
         return "\n".join(out) + "\n"
     if d.box_first:
         out.append(shown(f"! {d.box_first}"))
+    for f in findings_of(d, "contradiction"):
+        out.append(shown(f"! State contradicts the log: {f.text}"))
+        out.extend(shown(f"     {line}") for line in proof_lines(f.proof))
+    out.extend(shown(f"note: {f.text}") for f in findings_of(d, "note"))
     if len(d.peers) > 1:
         for p in d.peers[:PEERS_SHOWN]:
             out.extend(_peer(p, detailed))
@@ -93,14 +103,21 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
             named = ", ".join(f"{p.peer or 'unknown peer'}: {p.causes[0].id}" for p in rest)
             out.append(shown(f"... and {len(rest)} more peer(s): {named}"))
     else:
+        p = d.peers[0] if d.peers else None
+        holder = p if getattr(p, "findings", None) is not None else d
         for n, cause in enumerate(d.causes[: d.top], 1):
             out.extend(_cause(n, cause, detailed))
             if n == 1:
+                out.extend(_prevention(holder, d.peer))
                 out.extend(_decide(d.causes, d.decide))
     if d.incidents:
         out.append("")
         out.append("Past incidents:")
         out.extend(incident_lines([i.to_dict() for i in d.incidents]))
+    asks = ask_lines(d)
+    if asks:
+        out.append("")
+        out.extend(shown(f"To confirm: {where}: {command} — {then}") for where, command in asks)
     if d.recorded:
         out.append("")
         out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
@@ -108,12 +125,22 @@ def diagnosis(d: Diagnosis, detailed: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
+def _prevention(holder: object, peer: str | None) -> list[str]:
+    return [shown(f"   Prevent it: {f.text}") for f in findings_of(holder, "prevention", peer)]
+
+
 def _cause(n: int, cause: Cause, detailed: int) -> list[str]:
-    out = [
-        "",
-        shown(f"{n}. {cause.title}  [{cause.id}, {cause.confidence}, score {cause.score:.1f}]"),
-    ]
+    said = (
+        f"{cause.id}, CONFIRMED"
+        if cause.confidence == "confirmed"
+        else f"{cause.id}, {cause.confidence}, score {cause.score:.1f}"
+    )
+    out = ["", shown(f"{n}. {cause.title}  [{said}]")]
     out.extend(shown(f"     {reason}") for reason in cause.reasons)
+    proof = getattr(cause, "proof", None) or []
+    if cause.confidence == "confirmed" and proof:
+        out.append("   Proof:")
+        out.extend(shown(f"     {line}") for line in proof_lines(proof))
     if cause.worth_detailing(n, detailed):
         out.extend(_commands("Check", cause.verify_where))
         out.extend(_commands("Fix", cause.fixes_where))
@@ -144,6 +171,7 @@ def _peer(p: PeerDiagnosis, detailed: int) -> list[str]:
     head = f"== Peer {p.peer or 'unknown'}{to}: {p.lines} line(s), SPI {spis}{more}{incident}"
     out = ["", shown(head)]
     out.extend(_cause(1, p.causes[0], detailed)[1:])
+    out.extend(_prevention(p, p.peer))
     out.extend(_decide(p.causes, p.decide))
     nxt = [f"{i}. {c.id} ({c.confidence}, {c.score:.1f})" for i, c in enumerate(p.causes[1:3], 2)]
     out.append(shown("   Next: " + "; ".join(nxt)))

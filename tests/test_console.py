@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bot import console
 from bot.console import NOTHING_FOUND, pastes
+from kb.store import Store
 from tests.conftest import PASTES, spibot
 
 OUT_OF_SYNC = (PASTES / "out-of-sync.txt").read_text()
@@ -60,3 +64,65 @@ def test_nothing_typed_is_nothing_answered(tmp_path: Path) -> None:
     for typed in ("", "\n\n\n"):
         result = spibot("console", "--db", str(tmp_path / "kb.db"), stdin=typed)
         assert (result.returncode, result.stdout) == (0, "")
+
+
+def _state(line: str) -> bool:
+    # The reader's markers, for these tests: its own tests say which lines hold state.
+    return "show crypto" in line or "outbound spi" in line
+
+
+STATE = [
+    "hub#show crypto ipsec sa peer 198.51.100.7",
+    "",
+    "interface: GigabitEthernet0/0/0",
+    "     current outbound spi: 0x9C4E2B71(2622368625)",
+    "",
+    "     inbound esp sas:",
+    "      spi: 0x1F3B5D7A(523984250)",
+    "",
+    "",
+    "     outbound ah sas:",
+]
+
+
+def test_a_state_paste_keeps_its_empty_lines_and_ends_at_a_dot() -> None:
+    typed = ["a 1\n", "\n", *(f"{line}\n" for line in STATE), ".\n", "b 1\n", "\n", ".\n"]
+    assert list(pastes(typed, holds_state=_state)) == ["a 1", "\n".join(STATE), "b 1"]
+    # Piped without the dot: the end of input ends it.
+    assert list(pastes([*STATE, ""], holds_state=_state)) == ["\n".join(STATE)]
+
+
+def test_state_pasted_after_a_log_is_read_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console, "may_hold_state", _state)
+    read: list[str] = []
+    real = console.spi_command.run
+
+    def run(store, text, **kw):
+        read.append(text)
+        return real(store, text, **kw)
+
+    monkeypatch.setattr(console.spi_command, "run", run)
+    typed = [OUT_OF_SYNC.strip(), "", *STATE, ".", "/spi help", *STATE, "."]
+    out: list[str] = []
+    with Store(tmp_path / "kb.db") as store:
+        console.run(store, (f"{line}\n" for line in typed), out.append)
+    log, with_state, _, with_both = read
+    assert log == OUT_OF_SYNC.strip()
+    assert with_state == log + "\n" + "\n".join(STATE)  # one input: the log, then the state
+    assert with_both == with_state + "\n" + "\n".join(STATE)
+    assert all("sa-out-of-sync" in answer for answer in (out[0], out[1], out[3]))
+
+
+def test_a_log_then_both_ends_state_is_confirmed(tmp_path: Path) -> None:
+    from tests.test_slack_thread import LOG, RECEIVER_STATE, SENDER_STATE
+
+    state = "\n".join(s.strip("`") for s in (RECEIVER_STATE, SENDER_STATE))
+    typed = f"{LOG}\n\n{state}\n.\n"
+    result = spibot("console", "--db", str(tmp_path / "kb.db"), stdin=typed)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("3 invalid-SPI line(s) over")[1:]
+    assert "[sa-out-of-sync, likely" in first and "To confirm:" in first
+    assert "[sa-out-of-sync, CONFIRMED]" in second and "   Proof:" in second
+    assert "current outbound spi: 0x5A3D1F2C" in second and "To confirm:" not in second
