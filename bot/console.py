@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from bot import spi_command
-from kb.diagnose import MAX_PASTE_CHARS, diagnose
+from bot import spi_command, text
+from kb.confidence import CONFIRMED
+from kb.diagnose import MAX_PASTE_CHARS, Diagnosis, diagnose
 from kb.scan import may_hold_events
 from kb.state.reader import may_hold_state
-from kb.store import Store
+from kb.store import Store, StoreError
 
 GREETING = (
     "spibot console: paste log lines and end with an empty line; device state (show output) "
@@ -76,8 +77,28 @@ def _continues(pasted: str) -> bool:
     return not (may_hold_events(pasted) and diagnose(pasted, record=False).groups)
 
 
+def _again(store: Store, conversation: list[str], first: Diagnosis | None) -> str:
+    """The log and the state pasted after it, answered again without counting the log's lines
+    twice: the incidents are the first answer's, and a cause the state proves is recorded on
+    them (as a Slack thread does)."""
+    result = diagnose("\n".join(conversation), store, record=False, source="console")
+    if not result.groups:
+        return NOTHING_FOUND
+    known = {p.peer: p.incident for p in (first.peers if first else []) if p.incident}
+    for peer in result.peers:
+        peer.incident = known.get(peer.peer)
+        top = peer.causes[0] if peer.causes else None
+        if peer.incident and top is not None and top.confidence == CONFIRMED:
+            try:
+                store.confirm_incident(peer.incident, top.id, top.proof)
+            except StoreError as exc:
+                result.warnings.append(f"the confirmed cause was not recorded: {exc}")
+    return text.diagnosis(result)
+
+
 def run(store: Store, lines: Iterable[str], write: Callable[[str], None]) -> None:
     conversation: list[str] = []  # the last log paste and the state pasted after it
+    first: Diagnosis | None = None  # the answer to that log paste, which recorded it
     size = 0
     for pasted in pastes(lines):
         if pasted.startswith("/spi"):
@@ -85,7 +106,10 @@ def run(store: Store, lines: Iterable[str], write: Callable[[str], None]) -> Non
             continue
         if conversation and _continues(pasted) and size + len(pasted) < MAX_PASTE_CHARS:
             conversation.append(pasted)
-        else:
-            conversation, size = [pasted], 0
-        size += len(pasted) + 1
-        write(answer(store, "\n".join(conversation)).rstrip() + "\n")
+            size += len(pasted) + 1
+            write(_again(store, conversation, first).rstrip() + "\n")
+            continue
+        conversation, size = [pasted], len(pasted) + 1
+        reply = spi_command.run(store, pasted, source="console")
+        first = reply.diagnosis
+        write((reply.text if first is not None else NOTHING_FOUND).rstrip() + "\n")

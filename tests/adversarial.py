@@ -18,7 +18,7 @@ from kb.stamps import find_time, read_prefix, to_seconds
 
 IOS = (
     "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
-    "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1514020652), srcaddr=198.51.100.7"
+    "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1513955116), srcaddr=198.51.100.7"
 )
 # The line of issue 8: 973 bytes that took 6.3 s to parse (the framing backtracked cubically).
 FREEZER = "2020-01-01T00:00:00" + " " * 800 + "!" + IOS

@@ -69,7 +69,7 @@ def test_the_line_that_froze_a_worker_parses_in_under_10_ms() -> None:
 
 
 def test_a_decimal_spi_of_thousands_of_digits_is_a_problem_not_a_crash() -> None:
-    line = IOS.replace("(1514020652)", f"({'7' * 5000})")
+    line = IOS.replace("(1513955116)", f"({'7' * 5000})")
     event = recognise(clean_line(line), 1)
     assert event.spi == "0x5A3D1F2C" and event.spi_decimal is None
     assert event.spi_consistent is False
@@ -79,7 +79,7 @@ def test_a_decimal_spi_of_thousands_of_digits_is_a_problem_not_a_crash() -> None
     result = diagnose(line, None)
     assert result.events[0].spi == "0x5A3D1F2C"
     assert result.warnings == ["1 line longer than 4,096 characters was cut before recognition"]
-    [event] = parse_text(IOS.replace("(1514020652)", f"({'7' * 1000})"))
+    [event] = parse_text(IOS.replace("(1513955116)", f"({'7' * 1000})"))
     assert event.peer == "198.51.100.7" and "does not fit in 32 bits" in event.problems[0]
 
 

@@ -92,27 +92,29 @@ def test_a_state_paste_keeps_its_empty_lines_and_ends_at_a_dot() -> None:
     assert list(pastes([*STATE, ""], holds_state=_state)) == ["\n".join(STATE)]
 
 
-def test_state_pasted_after_a_log_is_read_with_it(
+def test_state_pasted_after_a_log_is_read_with_it_and_the_log_counted_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(console, "may_hold_state", _state)
     read: list[str] = []
-    real = console.spi_command.run
+    real = console.diagnose
 
-    def run(store, text, **kw):
+    def diagnose(text, *args, **kw):
         read.append(text)
-        return real(store, text, **kw)
+        return real(text, *args, **kw)
 
-    monkeypatch.setattr(console.spi_command, "run", run)
+    monkeypatch.setattr(console, "diagnose", diagnose)
     typed = [OUT_OF_SYNC.strip(), "", *STATE, ".", "/spi help", *STATE, "."]
     out: list[str] = []
     with Store(tmp_path / "kb.db") as store:
         console.run(store, (f"{line}\n" for line in typed), out.append)
-    log, with_state, _, with_both = read
-    assert log == OUT_OF_SYNC.strip()
-    assert with_state == log + "\n" + "\n".join(STATE)  # one input: the log, then the state
-    assert with_both == with_state + "\n" + "\n".join(STATE)
+        (incident,) = store.incidents()
+    log = OUT_OF_SYNC.strip()
+    combined = [t for t in read if t.startswith(log) and t != log]
+    with_state = log + "\n" + "\n".join(STATE)  # one input: the log, then the state
+    assert combined == [with_state, with_state + "\n" + "\n".join(STATE)]
     assert all("sa-out-of-sync" in answer for answer in (out[0], out[1], out[3]))
+    assert incident.event_count == log.count("RECVD_PKT_INV_SPI")  # the log counted once
 
 
 def test_a_log_then_both_ends_state_is_confirmed(tmp_path: Path) -> None:

@@ -260,7 +260,7 @@ FREEZING = (
     + " " * 800
     + "!"
     + "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
-    "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1514020652), srcaddr=198.51.100.7"
+    "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1513955116), srcaddr=198.51.100.7"
 )
 
 

@@ -188,7 +188,7 @@ def test_150_000_distinct_spis_keep_memory_flat(tmp_path: Path) -> None:
 def test_parse_says_when_a_line_was_cut(tmp_path) -> None:
     line = (
         "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
-        "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1514020652), srcaddr=198.51.100.7"
+        "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1513955116), srcaddr=198.51.100.7"
     )
     result = spibot("parse", "-", stdin=line + " " + "x" * 10_000 + "\n")
     assert result.returncode == 0
