@@ -67,6 +67,7 @@ def tunnel(
         "dpd": None,
         "lifetime_seconds": lifetime,
         "remaining_seconds": remaining,
+        "complete": True,
     }
 
 

@@ -152,3 +152,69 @@ def test_state_without_the_logged_tunnel_changes_nothing():
     found = confirm([group()], [block("branch", tunnel("203.0.113.9", "203.0.113.20", 0x1, []))])
     apply(causes, found)
     assert found == [] and causes[0].confidence == "likely"
+
+
+# What must not be concluded (a review's cases) -------------------------------------------------
+
+
+def test_a_hubs_entries_for_its_other_peers_are_not_the_sender():
+    # The spoke logs the hub's SPI; the hub's output also holds its tunnel to another spoke.
+    logged = Group("spoke", HUB, SPOKE, f"0x{LOGGED:08X}", "ios", "esp", count=1)
+    other = tunnel(HUB, "203.0.113.9", 0x9C8D7E6F, [])
+    mine = tunnel(HUB, SPOKE, 0x33333333, [])
+    spoke = block("spoke", tunnel(SPOKE, HUB, 0x1, [sa("inbound", 0x33333333, 20)]))
+    found = confirm([logged], [block("hub", other, mine), spoke])
+    assert kinds(found)[0] == ("confirmed", "rekey-race")  # the ends are in step again
+    assert all("0x9C8D7E6F" not in f.text for f in found)
+
+
+def test_a_third_box_without_its_own_address_is_not_the_receiver():
+    third = block("PA-M", tunnel(None, SPOKE, None, [sa("inbound", 0x7, 5)]), platform="panos")
+    spoke = block("spoke", tunnel(SPOKE, HUB, LOGGED, []))
+    found = confirm([group(count=1)], [third, spoke])
+    assert ("confirmed", "sa-out-of-sync") not in kinds(found)  # only the sender's state, once
+    same_host = block("hub", tunnel(None, SPOKE, None, [sa("inbound", 0x7, 5)]), platform="panos")
+    assert kinds(confirm([group()], [same_host, spoke]))[0] == ("confirmed", "sa-out-of-sync")
+
+
+def test_a_receiver_output_cut_before_its_sas_proves_nothing_missing():
+    cut = tunnel(HUB, SPOKE, 0x1, [])
+    cut.complete = False
+    spoke = block("spoke", tunnel(SPOKE, HUB, 0x5E6F7081, []))
+    found = confirm([group(count=1)], [block("hub", cut), spoke])
+    assert all(k != "confirmed" for k, _ in kinds(found))
+
+
+def test_a_collector_address_as_the_logs_host_is_no_other_box():
+    held = tunnel(HUB, SPOKE, 0x1, [sa("inbound", LOGGED, 20, remaining_seconds=2000)])
+    found = confirm([group(device="10.0.0.1")], [block("hub", held)])
+    assert ("confirmed", "ha-failover") not in kinds(found)
+    assert ("contradiction", None) in kinds(found)
+
+
+def test_a_repeating_log_with_the_ends_in_step_again_is_no_harmless_race():
+    new = 0x33333333
+    hub = block("hub", tunnel(HUB, SPOKE, 0x1, [sa("inbound", new, 20)]))
+    spoke = block("spoke", tunnel(SPOKE, HUB, new, []))
+    found = confirm([group(count=4)], [hub, spoke])
+    assert ("confirmed", "rekey-race") not in kinds(found)
+    assert kinds(found)[0] == ("supports", "sa-out-of-sync")
+
+
+def test_fortigate_pfs_by_default_and_dh_groups_compared_as_sets():
+    hub = StateBlock("show running-config", "ios", 1, 9, host="hub")
+    hub.config = Config(policies=[Policy(SPOKE, transforms=["esp-aes 256"], pfs="group14")])
+    fgt = StateBlock("show vpn ipsec phase2-interface", "fortigate", 10, 20, host="FGT")
+    fgt.config = Config(policies=[Policy(HUB, transforms=["aes256-sha256"])])
+    assert confirm([group()], [hub, fgt]) == []  # no `set pfs` on a FortiGate is not "none"
+    fgt.config.policies[0].pfs = "group14 group5"
+    assert confirm([group()], [hub, fgt]) == []  # they share group 14
+    fgt.config.policies[0].pfs = "group5"
+    assert kinds(confirm([group()], [hub, fgt])) == [("confirmed", "policy-mismatch")]
+
+
+def test_a_nat_translating_4500_is_no_nat_t_mismatch():
+    r = tunnel(HUB, SPOKE, 0x1, [sa("inbound", 0x2, 20, udp_encaps=True)], peer_port=1031)
+    s = tunnel(SPOKE, HUB, 0x2, [sa("inbound", 0x1, 50, udp_encaps=True)], peer_port=4500)
+    found = confirm([group(count=1)], [block("hub", r), block("spoke", s)])
+    assert ("confirmed", "nat-traversal") not in kinds(found)

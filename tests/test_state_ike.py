@@ -306,6 +306,7 @@ def child(peer, local, port, local_ident, remote_ident, spi_in, spi_out, line, s
         "dpd": None,
         "lifetime_seconds": None,
         "remaining_seconds": None,
+        "complete": True,
     }
 
 

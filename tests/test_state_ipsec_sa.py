@@ -154,6 +154,7 @@ def tunnel(peer, local, name, line, **over):
         "line": line,
         "lifetime_seconds": None,
         "remaining_seconds": None,
+        "complete": True,
     }
     out.update(over)
     return out

@@ -72,6 +72,7 @@ def tunnel(**fields):
         "dpd": None,
         "lifetime_seconds": None,
         "remaining_seconds": None,
+        "complete": True,
     }
     out.update(fields)
     return out

@@ -536,3 +536,13 @@ def test_state_is_looked_for_in_the_first_window_of_each_input(
     two.feed(state)
     (block,) = two.blocks()
     assert block.command == "show crypto ipsec sa" and block.first_line == 201
+
+
+@pytest.mark.parametrize("unit", [" ", " -", " --", "-- more", "<--- "])
+def test_pager_marks_are_removed_in_linear_time(unit: str) -> None:
+    from kb.state.lines import clean
+
+    line = unit * (100_000 // len(unit)) + " more"
+    start = time.perf_counter()
+    clean(line)
+    assert time.perf_counter() - start < 0.5  # a run of spaces tried once per space took 4 s

@@ -45,6 +45,7 @@ def tunnel(peer, local, name, status, line, **over):
         "line": line,
         "lifetime_seconds": None,
         "remaining_seconds": None,
+        "complete": True,
     }
     out.update(over)
     return out

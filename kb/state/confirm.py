@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kb.confidence import CANT_TELL, CONFIRMED, POSSIBLE, UNLIKELY, assess
+from kb.events import canonical_ip, is_private
 from kb.groups import Group
 from kb.model import MODEL
 from kb.ranking import Cause
@@ -86,6 +87,11 @@ class View:
         )
 
     @property
+    def knows_all(self) -> bool:
+        """Whether a missing SA is missing: the entry lists its SAs and was not cut short."""
+        return self.has_sas and self.tunnel.complete
+
+    @property
     def has_sas(self) -> bool:
         """Whether this entry tells which SAs the box holds: it lists some, or it comes from
         an output that lists every SA of a tunnel (so an entry with none holds none)."""
@@ -94,25 +100,35 @@ class View:
 
 
 def _same_host(a: str | None, b: str | None) -> bool | None:
-    """Whether two hostnames name one box (domain and case aside); None when one is unknown."""
-    if not a or not b:
+    """Whether two hostnames name one box (domain and case aside); None when one is unknown
+    or is an address (a collector often writes the sender's address as the log's host)."""
+    if not a or not b or canonical_ip(a) or canonical_ip(b):
         return None
     return a.split(".")[0].lower() == b.split(".")[0].lower()
 
 
 def views(group: Group, blocks: Sequence[StateBlock]) -> tuple[list[View], list[View]]:
-    """(the receiver's views, the sender's views) of the group's tunnel."""
+    """(the receiver's views, the sender's views) of the group's tunnel.
+
+    The receiver's entry names the sender P as its peer and has the logging box's address L
+    (or prints none, and its prompt names the logging device, or another entry of the same
+    output has L). The sender's entry names L as its peer and has P's address, none, or a
+    private one while P is public (the sender behind NAT). A hub's entries for its other
+    peers, and a third box's, are neither. Without L, no entry is taken for the sender's.
+    """
     receiver, sender = [], []
     peer, local = group.peer, group.local
     for block in blocks:
         for tunnel in block.tunnels:
-            names_peer = bool(peer) and tunnel.peer == peer
-            if names_peer and (local is None or tunnel.local in (local, None)):
-                receiver.append(View(tunnel, block))
-            elif (local and tunnel.peer == local and tunnel.local != local) or (
-                peer and tunnel.local == peer
-            ):
-                sender.append(View(tunnel, block))
+            if peer and tunnel.peer == peer:
+                unknown = tunnel.local is None or local is None
+                vouched = _same_host(block.host, group.device) or (local and local in block.boxes)
+                if (local and tunnel.local == local) or (unknown and vouched):
+                    receiver.append(View(tunnel, block))
+            elif local and tunnel.peer == local and tunnel.local != local:
+                own = tunnel.local
+                if own in (peer, None) or (is_private(own) and not is_private(peer)):
+                    sender.append(View(tunnel, block))
     return receiver, sender
 
 
@@ -149,9 +165,9 @@ def _spi_findings(group: Group, receiver: list[View], sender: list[View]) -> lis
         return []
     peer, local = group.peer, group.local or "this box"
     s_hex = _hex(spi)
-    rx = [v for v in receiver if v.has_sas]
+    held = [(v, sa) for v in receiver for sa in [v.inbound(spi)] if sa is not None]
+    rx = [v for v in receiver if v.knows_all]  # what it lacks, it lacks
     tx = [v for v in sender if v.has_sas]
-    held = [(v, sa) for v in rx for sa in [v.inbound(spi)] if sa is not None]
     sends = [(v, now) for v in tx for now in [v.sends_with()] if now is not None]
     stale = [(v, line) for v, (out, line) in sends if out == spi]
     stale += [(v, sa.line) for v in tx for sa in [v.outbound(spi)] if sa is not None]
@@ -193,7 +209,20 @@ def _spi_findings(group: Group, receiver: list[View], sender: list[View]) -> lis
     elif rx and sends:
         v, (now, line) = sends[0]
         newer = [(r, sa) for r in rx for sa in [r.inbound(now)] if sa is not None]
-        if newer:
+        if newer and _repeats(group):
+            r, sa = newer[0]
+            found.append(
+                Finding(
+                    "supports",
+                    f"Both ends are in step again ({peer} sends with {_hex(now)}, which {local} "
+                    f"holds), but {local} rejected {s_hex} {group.count} times: a rekey race "
+                    f"does not repeat; {peer} held a stale SA that has since been replaced.",
+                    "sa-out-of-sync",
+                    proof=_proofs(v.proof(line), r.proof(sa.line)),
+                    **about,
+                )
+            )
+        elif newer:
             r, sa = newer[0]
             found.append(
                 Finding(
@@ -248,7 +277,7 @@ def _held(
         remaining = sa.where.get("remaining_seconds", sa.line)
         return [
             Finding(
-                "confirmed",
+                "supports" if _repeats(group) else "confirmed",
                 f"{local}'s inbound SA {s_hex} from {peer} has {sa.remaining_seconds} s left and a "
                 f"newer SA ({_hex(newer[0].spi)}) is in place: a rekey was under way. Harmless "
                 "unless it repeats.",
@@ -260,9 +289,12 @@ def _held(
     proof = _proofs(view.proof(sa.line), *(v.proof(line) for v, line in stale))
     other_box = _same_host(view.block.host, group.device) is False
     if other_box:
+        # Proof needs the other box to own the logging box's address; a box that prints no
+        # address of its own only speaks for it.
+        same_address = group.local is not None and view.tunnel.local == group.local
         return [
             Finding(
-                "confirmed",
+                "confirmed" if same_address else "supports",
                 f"{view.block.host} holds SPI {s_hex} from {peer} as an active inbound SA, but "
                 f"{group.device} logged it as invalid: the ESP reaches a box that does not own "
                 "the SA (HA pair, asymmetric path, ECMP or a load balancer).",
@@ -334,7 +366,13 @@ def _sa_policy_findings(group: Group, receiver: list[View], sender: list[View]) 
                     (s.box, "PFS on" if st.pfs else "no PFS", s.proof(st.where.get("pfs"))),
                 )
             )
-        elif rt.dh_group and st.dh_group and _norm(rt.dh_group) != _norm(st.dh_group):
+        elif (
+            rt.pfs
+            and st.pfs
+            and rt.dh_group
+            and st.dh_group
+            and _pfs_differ(rt.dh_group, st.dh_group)
+        ):
             found.append(
                 _differs(
                     "DH group",
@@ -400,7 +438,9 @@ def _nat_findings(peer: str | None, r: View, s: View) -> list[Finding]:
             )
         ]
     ports = (r.tunnel.peer_port, s.tunnel.peer_port)
-    if None not in ports and ports[0] != ports[1] and {4500, 500} & set(ports):
+    # 500 against 4500: one end floated to NAT-T, the other did not. Any other port is a NAT
+    # translating 4500, normal when both ends encapsulate.
+    if set(ports) == {500, 4500} and encaps != [True, True]:
         return [
             _differs(
                 "IKE/NAT-T port",
@@ -468,12 +508,35 @@ def _config_sides(group: Group, blocks: Sequence[StateBlock]) -> tuple[_Side | N
     return receiver, sender
 
 
-def _pfs(policy: Policy | None) -> str | None:
-    """The PFS a policy asks for; an entry read whole (its transforms known) without a `set pfs`
-    asks for none (the IOS and ASA default)."""
+# Platforms whose phase 2 has no PFS unless configured (a FortiGate's has it by default).
+PFS_OFF_BY_DEFAULT = frozenset({"ios", "asa", "ftd", "pix"})
+
+
+def _pfs(side: _Side) -> str | None:
+    """The PFS the side's policy asks for; on a platform whose default is none, an entry read
+    whole (its transforms known) without a `set pfs` asks for none."""
+    policy = side.policy
     if policy is None:
         return None
-    return policy.pfs or ("none" if policy.transforms else None)
+    if policy.pfs:
+        return policy.pfs
+    off = side.block.platform in PFS_OFF_BY_DEFAULT
+    return "none" if policy.transforms and off else None
+
+
+def _groups(pfs: str) -> frozenset[str]:
+    """DH groups as a set of numbers ("group14 group5" -> {"14", "5"}); "none" stays."""
+    words = pfs.lower().replace(",", " ").split()
+    return frozenset(w.removeprefix("group") for w in words if w not in ("enabled", "enable"))
+
+
+def _pfs_differ(a: str, b: str) -> bool:
+    """Whether two PFS settings cannot agree: one none and the other not, or groups that share
+    none ("enabled" without a group agrees with any group)."""
+    ga, gb = _groups(a), _groups(b)
+    if ("none" in ga) != ("none" in gb):
+        return True
+    return bool(ga and gb) and ga.isdisjoint(gb)
 
 
 def _config_findings(group: Group, blocks: Sequence[StateBlock]) -> list[Finding]:
@@ -493,8 +556,8 @@ def _config_findings(group: Group, blocks: Sequence[StateBlock]) -> list[Finding
                 )
             )
         rp, sp = receiver.policy, sender.policy
-        rpfs, spfs = _pfs(rp), _pfs(sp)
-        if rpfs and spfs and _norm(rpfs) != _norm(spfs):
+        rpfs, spfs = _pfs(receiver), _pfs(sender)
+        if rpfs and spfs and _pfs_differ(rpfs, spfs):
             found.append(
                 _differs(
                     "PFS",

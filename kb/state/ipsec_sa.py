@@ -383,6 +383,8 @@ class _Reader:
             return
         end = lines[-1].number if lines else tunnel.line.number
         peer = tunnel.peer or "an unnamed peer"
+        complete = tunnel.complete
+        tunnel.complete = False
         if "current_outbound_spi" not in tunnel.where:
             self.block.problems.append(
                 f"line {end}: output ends before the SAs of {peer} (entry at line "
@@ -398,6 +400,8 @@ class _Reader:
                 f"line {end}: output ends before the outbound SAs of {peer}; "
                 "its SA list is incomplete"
             )
+        else:
+            tunnel.complete = complete
 
     def _platform(self) -> None:
         if "asa" in self.hints and "ios" not in self.hints:

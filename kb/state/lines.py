@@ -15,7 +15,8 @@ from kb.state.model import Line
 
 # " --More-- ", "<--- More --->", "--more--"; then the backspaces, spaces and backspaces a
 # terminal prints to erase it (the line's own indentation follows them and is kept).
-_PAGER = re.compile(r" *+(?:--\s?more\s?--|<---\s?more\s?--->) ?", re.IGNORECASE)
+# A match starts only where a run of spaces starts (the lookbehind): each run is read once.
+_PAGER = re.compile(r"(?<! ) *+(?:--\s?more\s?--|<---\s?more\s?--->) ?", re.IGNORECASE)
 _ERASE = re.compile(r"\x08++ *+\x08*+")
 _ANSI = re.compile(r"\x1b\[[0-9;]{0,16}[A-Za-z]")
 _CONTROL = str.maketrans({"\x08": None, "\x07": None})

@@ -90,6 +90,8 @@ class Tunnel:
     # rather than per SA (ASA `show vpn-sessiondb detail l2l`: Rekey Int (T) / Rekey Left(T)).
     lifetime_seconds: int | None = None
     remaining_seconds: int | None = None
+    # False when the output was cut inside this entry: its SA list may lack SAs it holds.
+    complete: bool = True
 
     def spis(self, direction: str) -> list[int]:
         return [sa.spi for sa in self.sas if sa.direction == direction]
@@ -113,6 +115,7 @@ class Tunnel:
             "dpd": self.dpd,
             "lifetime_seconds": self.lifetime_seconds,
             "remaining_seconds": self.remaining_seconds,
+            "complete": self.complete,
         }
 
 

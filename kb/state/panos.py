@@ -354,6 +354,7 @@ class _Flow:
             if key in v and v[key][0]:
                 spis[key] = (_spi(v[key][0].split()[0], v[key][1].number, block), v[key][1])
         if "local spi" in spis and "remote spi" not in spis:
+            t.complete = False
             block.problems.append(
                 f"line {spis['local spi'][1].number}: the output of tunnel "
                 f"{t.name or '?'} ends before its remote spi"
