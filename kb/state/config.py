@@ -80,9 +80,7 @@ reference "config vpn ipsec phase1-interface" / "phase2-interface".
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from threading import Lock
 
 from kb.events import canonical_ip
 from kb.state.commands import Command, register
@@ -834,28 +832,16 @@ class _Tables:
     pending: list[tuple[_Section, str]]  # phase 2s whose phase 1 is not here, their problem
 
 
-# Kept from parse to join by the block's id (the entry holds the block, so the id stays its
-# own). Bounded: a block parsed outside a reader is never joined, and its entry ages out.
-_TABLES: OrderedDict[int, _Tables] = OrderedDict()
-_TABLES_LOCK = Lock()
-_MAX_TABLES = 1024
-
-
 def _remember(tables: _Tables) -> None:
-    with _TABLES_LOCK:
-        _TABLES[id(tables.block)] = tables
-        while len(_TABLES) > _MAX_TABLES:
-            _TABLES.popitem(last=False)
+    tables.block.leftovers = tables
 
 
 def _taken(blocks: list[StateBlock]) -> list[_Tables]:
-    found: list[_Tables] = []
-    with _TABLES_LOCK:
-        for block in blocks:
-            tables = _TABLES.get(id(block))
-            if tables is not None and tables.block is block:
-                del _TABLES[id(block)]
-                found.append(tables)
+    found = []
+    for block in blocks:
+        if isinstance(block.leftovers, _Tables):
+            found.append(block.leftovers)
+            block.leftovers = None
     return found
 
 
