@@ -27,7 +27,14 @@ def test_table_lists_events_and_groups() -> None:
     assert result.returncode == 0
     assert out.count("invalid_spi ") == 6 and "ike_no_sa" in out
     assert "198.51.100.7 -> 192.0.2.1, 0x5A3D1F2C: 6 times" in out
-    # the shared paste's decimal does not match its hex: the table says so
+    assert "disagree" not in out  # the bundled example's decimals match their hex
+
+
+def test_table_says_when_an_spi_decimal_disagrees_with_its_hex(tmp_path) -> None:
+    line = (PASTES / "out-of-sync.txt").read_text().splitlines()[1]
+    edited = tmp_path / "edited.log"
+    edited.write_text(line.replace("(1513955116)", "(1514020652)") + "\n")
+    out = run("parse", str(edited)).stdout.decode()
     assert "disagree" in out
 
 
