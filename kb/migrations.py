@@ -227,4 +227,15 @@ def _confirmed(db: sqlite_utils.Database) -> None:
     db["incidents"].add_column("proof", str)
 
 
+@MIGRATIONS(name="0008_verdict_per_person")
+def _verdict_per_person(db: sqlite_utils.Database) -> None:
+    """ "Not it" counts once per person (each engineer who checked a cause says so once), so
+    the unique index on verdicts takes the author too."""
+    db.execute("drop index if exists idx_feedback_once")
+    db.execute(
+        "create unique index idx_feedback_once_each on feedback "
+        "(incident_id, article_id, verdict, coalesce(author, ''))"
+    )
+
+
 READ_OPTIONAL = frozenset({"0005_article_origin", "0006_confirmed"})
