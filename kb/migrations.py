@@ -227,4 +227,12 @@ def _confirmed(db: sqlite_utils.Database) -> None:
     db["incidents"].add_column("proof", str)
 
 
-READ_OPTIONAL = frozenset({"0005_article_origin", "0006_confirmed"})
+@MIGRATIONS(name="0007_article_answer")
+def _article_answer(db: sqlite_utils.Database) -> None:
+    """An article's words for the answer first (kb/answer.py), as JSON: `short`, `action`,
+    `key_caveat`, `caveat_platforms`. Null for a row written before it: the answer falls back
+    to the title and the first caveat until the bundle (or `kb sync`) rewrites the row."""
+    db["articles"].add_column("answer", str)
+
+
+READ_OPTIONAL = frozenset({"0005_article_origin", "0006_confirmed", "0007_article_answer"})

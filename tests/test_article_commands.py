@@ -132,8 +132,8 @@ def test_the_structured_form_is_in_the_json_of_a_cause() -> None:
     assert clear["kind"] == "fix" and clear["where"] == "peer" and clear["mode"] == "exec"
     assert PEER in clear["where_text"] and clear["verified"] and clear["source"]
     dpd = next(c for c in doc["commands"] if c["command"] == "dpd 10 3 periodic")
-    assert dpd["path"] == ["configure terminal", "crypto ikev2 profile <PROFILE>"]
-    assert dpd["placeholders"] == ["<PROFILE>"] and dpd["verified"] is False
+    assert dpd["path"] == ["configure terminal", "crypto ikev2 profile <ikev2-profile-name>"]
+    assert dpd["placeholders"] == ["<ikev2-profile-name>"] and dpd["verified"] is False
     assert set(clear) == {
         "kind",
         "platform",
@@ -158,7 +158,7 @@ def test_config_lines_enter_and_leave_their_mode() -> None:
     forti = shown(BY_ID["sa-out-of-sync"], "fix", "fortigate")
     assert forti[-6:] == [
         "config vpn ipsec phase1-interface",
-        "edit <TUNNEL>",
+        "edit <phase1-name>",
         "set dpd on-idle",
         "set dpd-retryinterval 10",
         "next",
@@ -177,7 +177,11 @@ def test_asa_lifetime_is_set_per_peer_in_the_crypto_map_not_with_an_ikev2_comman
     for article in ("lifetime-mismatch", "rekey-race"):
         fixes = shown(BY_ID[article], "fix", "asa")
         assert any(
-            re.fullmatch(r"crypto map <MAP> <SEQ> set security-association lifetime seconds \d+", f)
+            re.fullmatch(
+                r"crypto map <crypto-map-name> <crypto-map-seq> set security-association "
+                r"lifetime seconds \d+",
+                f,
+            )
             for f in fixes
         ), fixes
 
@@ -212,7 +216,7 @@ def test_asa_ike_and_esp_to_the_box_are_filtered_by_a_control_plane_acl() -> Non
     for article in ("firewall-blocking", "unsolicited-esp"):
         for line in shown(BY_ID[article], "fix", "asa"):
             if line.startswith("access-list"):
-                assert line.startswith("access-list <CONTROL-PLANE-ACL>"), line
+                assert line.startswith("access-list <control-plane-acl-name>"), line
             if line.startswith("access-group"):
                 assert line.endswith(" control-plane"), line
         assert "control-plane" in BY_ID[article].body
@@ -234,8 +238,8 @@ def test_hsrp_redundancy_is_described_right_and_reapplying_crypto_maps_is_gone()
     text = RAW["ha-failover"]
     assert "re-apply" not in text.lower() and "reapply crypto maps after" not in text.lower()
     fixes = shown(ha, "fix", "ios")
-    assert "standby <GROUP> name <HSRP-NAME>" in fixes
-    assert "crypto map <MAP> redundancy <HSRP-NAME>" in fixes
+    assert "standby <hsrp-group-number> name <hsrp-group-name>" in fixes
+    assert "crypto map <crypto-map-name> redundancy <hsrp-group-name>" in fixes
     assert not any("redundancy inter-device" in f for f in fixes)
     said = " ".join([ha.body, *ha.caveats])
     assert "legacy" in said and "12.4T" in said and "redundancy groups" in said
