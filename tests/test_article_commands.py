@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from kb.article import ARTICLES_DIR, load_articles
-from kb.commands import PLATFORMS, render
+from kb.article import ARTICLES_DIR, ArticleError, load_articles, parse_article
+from kb.commands import PLATFORMS, render, render_by_where, sections
 from kb.ranking import rank
 from kb.signals import Signal
 from tests.conftest import ROOT
@@ -299,3 +299,178 @@ def test_a_command_for_the_peer_is_shown_as_run_on_the_peer_in_the_terminal_and_
     assert shown.index("clear crypto sa peer 192.0.2.1") > on_peer
     rendered = json.dumps([b.to_dict() for b in blocks.diagnosis(result)])
     assert "*Fix*, on the peer 198.51.100.7 (the sender of the packets)" in rendered
+
+
+# -- commands that paste: every article x every platform, as the renderers get them -------------
+# Checked here on their own terms, not with kb.commands' own checker: a bracket that is no
+# `<lower-case-name>` placeholder (outside quotes, where a capture filter may need one), an
+# arrow, a sentence word before any `|` output filter, a trailing comment, a full stop.
+NAMED_PLACEHOLDER = re.compile(r"<[a-z][a-z0-9]*(?:-[a-z0-9]+)*>")
+PROSE_WORDS = re.compile(r"(?i)(?<![\w-])(then|if|e\.g\.|i\.e\.|etc|optionally)(?![\w-])")
+
+
+def line_problems(line: str) -> list[str]:
+    unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "''", line)
+    bare = NAMED_PLACEHOLDER.sub("NAME", unquoted)
+    found = []
+    if re.search(r"[<>\[\](){}]", bare):
+        found.append("bracket")
+    if "->" in line or "→" in line:
+        found.append("arrow")
+    if PROSE_WORDS.search(bare.split("|", 1)[0]):
+        found.append("prose")
+    if re.search(r"\s(#|!|//)", unquoted):
+        found.append("comment")
+    if line.endswith((".", ";", ":")) or line != line.strip() or "  " in line:
+        found.append("punctuation or padding")
+    return found
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("article", ARTICLES, ids=[a.id for a in ARTICLES])
+def test_every_rendered_command_line_is_runnable(article, platform) -> None:
+    items = article.command_items(platform, PEER, LOCAL)
+    blocks = sections(items)
+    assert sum(len(b.lines) for b in blocks if b.mode == "exec") == sum(
+        i["mode"] == "exec" for i in items
+    )
+    for block in blocks:
+        if block.mode == "ui":  # settings in FMC, FDM or a web page: shown as text, not pasted
+            assert block.heading.startswith(("FMC: ", "FDM: ", "Web interface: "))
+            assert "->" not in block.heading and all("->" not in line for line in block.lines)
+            continue
+        for line in block.lines:
+            assert line_problems(line) == [], (article.id, platform, line)
+        listed = {p for line in block.lines for p in NAMED_PLACEHOLDER.findall(line)}
+        assert set(block.placeholders) == listed, (article.id, platform, block)
+    # with no addresses known, the gaps are named placeholders too, never "None" or braces
+    for block in sections(article.command_items(platform, None, None)):
+        if block.mode != "ui":
+            assert all(line_problems(line) == [] for line in block.lines), block
+            assert not any("None" in line for line in block.lines)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("article", ARTICLES, ids=[a.id for a in ARTICLES])
+def test_commands_to_run_now_and_configuration_never_share_a_block(article, platform) -> None:
+    items = article.command_items(platform, PEER, LOCAL)
+    blocks = sections(items)
+    for kind in ("verify", "fix"):
+        modes = [b.mode for b in blocks if b.kind == kind]
+        assert modes == sorted(modes, key=["exec", "config", "ui"].index)  # run now first
+    for block in blocks:
+        mine = [
+            i
+            for i in items
+            if i["kind"] == block.kind and i["where"] == block.where and i["mode"] == block.mode
+        ]
+        if block.mode == "exec":
+            assert set(block.lines) <= {i["command"] for i in mine} and not block.heading
+        elif block.mode == "config":
+            path = block.heading.split(" → ")
+            assert list(block.lines[: len(path)]) == path  # enters its mode from the prompt
+            closing = {"ios": "end", "asa": "end", "fortigate": "end", "pix": "exit"}
+            assert block.lines[-1] == closing[platform]  # and leaves it
+            assert not any(i["command"] in path for i in mine)
+    # the lines the terminal and Slack show today, in runs by place: one mode per run too
+    for kind, table in (("verify", article.verify), ("fix", article.fix)):
+        runs = render_by_where(table.get(platform, ()), platform, PEER, LOCAL)
+        for _, lines in runs:
+            shown_modes = {
+                i.mode
+                for i in table.get(platform, ())
+                if render([i], platform, PEER, LOCAL)[-1] in lines
+                or render([i], platform, PEER, LOCAL)[0] in lines
+            }
+            assert len(shown_modes) <= 1 or lines[0].startswith("no command"), (kind, lines)
+
+
+def test_a_config_block_has_its_mode_path_as_heading() -> None:
+    blocks = sections(BY_ID["sa-out-of-sync"].command_items("ios", PEER, LOCAL), "fix")
+    assert [(b.where, b.mode, b.heading) for b in blocks] == [
+        ("peer", "exec", ""),
+        ("both", "config", "configure terminal"),
+        ("both", "config", "configure terminal → crypto ikev2 profile <ikev2-profile-name>"),
+        ("local", "config", "configure terminal"),
+    ]
+    assert blocks[0].lines == (
+        f"clear crypto sa peer {LOCAL}",
+        f"clear crypto session remote {LOCAL}",
+    )
+    assert blocks[2].lines == (
+        "configure terminal",
+        "crypto ikev2 profile <ikev2-profile-name>",
+        "dpd 10 3 periodic",
+        "end",
+    )
+    assert blocks[2].placeholders == ("<ikev2-profile-name>",)
+    assert blocks[0].to_dict()["where_text"].startswith(f"on the peer {PEER}")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "clear crypto sa peer {local} (on the peer)",
+        "clear crypto sa peer {local} then show crypto isakmp sa",
+        '"clear crypto sa peer {local} # on the peer"',  # quoted: YAML keeps the comment
+        "clear crypto sa peer {local} ! on the peer",
+        "crypto map <MAP> 10 set pfs group14",
+        "crypto map [name] 10 set pfs group14",
+        "set pfs group14 if the peer has it",
+    ],
+)
+def test_an_annotated_command_is_refused_when_the_article_loads(command) -> None:
+    text = RAW["rekey-race"].replace(
+        "    - command: show crypto ikev2 sa detail", f"    - command: {command}", 1
+    )
+    assert text != RAW["rekey-race"]
+    with pytest.raises(ArticleError, match="verify"):
+        parse_article(ARTICLES_DIR / "rekey-race.md", text)
+
+
+# -- reasons and caveats in the paste's own platform's terms ----------------------------------
+CASES = ROOT / "tests" / "cases"
+
+
+def case_text(path) -> str:
+    if path.is_dir():
+        return "\n".join(f.read_text() for f in sorted(path.iterdir()))
+    return path.read_text()
+
+
+@pytest.mark.slow
+def test_no_reason_or_caveat_speaks_of_another_platforms_behaviour() -> None:
+    from kb.diagnose import diagnose
+
+    seen = set()
+    for path in sorted(CASES.iterdir()):
+        if path.name in ("README.md", "labels.json"):
+            continue
+        for peer in diagnose(case_text(path)).peers:
+            seen.add(peer.platform)
+            for cause in peer.causes:
+                said = " ".join([*cause.reasons, *cause.caveats])
+                if peer.platform != "ios":
+                    assert "IOS logs" not in said and "IOS would" not in said, path.name
+                    assert "RECVD_PKT_NOT_IPSEC" not in " ".join(cause.caveats)
+                    assert "12.4T" not in said and "invalid-spi-recovery" not in said, path.name
+                if peer.platform not in ("asa", "ftd"):
+                    assert "On an ASA" not in said and "ASA and FTD logging" not in said
+                if peer.platform != "fortigate":
+                    assert "On a FortiGate, local-in" not in said, path.name
+    assert {"ios", "asa", "ftd", "fortigate", "panos", "pix", "screenos"} <= seen
+
+
+def test_the_ios_rate_limit_is_said_on_an_ios_paste_only() -> None:
+    from kb.diagnose import diagnose
+
+    ios = diagnose((ROOT / "kb" / "examples" / "out-of-sync.txt").read_text()).causes[0]
+    assert any("IOS logs this at most once a minute" in r for r in ios.reasons)
+    asa = diagnose(case_text(CASES / "asa-spi-mismatch-branch.txt")).causes[0]
+    repeating = [r for r in asa.reasons if "was logged" in r]
+    assert repeating and not any("IOS" in r for r in repeating)
+    assert any("a rekey race does not repeat" in r for r in repeating)
+    single = diagnose(case_text(CASES / "ftd-402114-rfc5424-single-line.txt")).peers[0]
+    [race] = [c for c in single.causes if c.id == "rekey-race"]
+    assert any("too short to show whether it repeats" in r for r in race.reasons)
+    assert not any("IOS" in r for r in race.reasons)
