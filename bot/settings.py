@@ -19,6 +19,7 @@ DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
 DEFAULT_NOTE_REACTION = "pushpin"
 DEFAULT_BUSY_MS = 5000
+DEFAULT_THREAD_DAYS = 14
 # The bot scopes of slack-manifest*.yaml: OAuth installs ask for them, `doctor` checks them.
 BOT_SCOPES = (
     "app_mentions:read",
@@ -118,6 +119,15 @@ TABLE = (
         "serve",
     ),
     Setting(
+        "SPIBOT_THREAD_DAYS",
+        str(DEFAULT_THREAD_DAYS),
+        "how many days spibot keeps a Slack thread's conversation after its last paste: what "
+        "was pasted there (up to 1,000,000 characters) and the causes it confirmed; later, a "
+        "paste in that thread is answered on its own",
+        "a whole number of days, 1 or more",
+        "serve",
+    ),
+    Setting(
         "SLACK_CLIENT_ID",
         "",
         "with `SLACK_CLIENT_SECRET`, switches on OAuth distribution (HTTP mode): "
@@ -177,6 +187,16 @@ def busy_timeout_ms() -> int:
     text = value("SPIBOT_BUSY_TIMEOUT_MS")
     if not text.isdigit():
         raise StoreError(f"SPIBOT_BUSY_TIMEOUT_MS must be a whole number of ms, not {text!r}")
+    return int(text)
+
+
+def thread_days() -> int:
+    """SPIBOT_THREAD_DAYS: `spibot serve` and `doctor` refuse a bad value at start."""
+    text = value("SPIBOT_THREAD_DAYS")
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(
+            f"SPIBOT_THREAD_DAYS must be a whole number of days (1 or more), not {text!r}"
+        )
     return int(text)
 
 
@@ -248,6 +268,7 @@ def load(http: bool, port: int | None = None) -> Settings:
             raise SettingsError(f"PORT must be a TCP port number (0-65535), not {text!r}")
         port = int(text)
     reaction = raw("SPIBOT_NOTE_REACTION").strip(":") or DEFAULT_NOTE_REACTION
+    thread_days()  # read by bot/slack_state.py when it forgets old threads
     return Settings(
         bot_token, app_token, signing_secret, api_url, port, reaction, client_id, client_secret
     )

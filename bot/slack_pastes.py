@@ -184,7 +184,7 @@ class Pastes:
     ) -> None:
         """The "Confirmed:" reply, once per thread and cause, and the incident told."""
         top = _top(result)
-        if top is None or top.confidence != "confirmed" or thread.confirmed == top.id:
+        if top is None or top.confidence != "confirmed" or top.id in thread.confirmed:
             return
         if not state.confirm_thread(channel, thread.thread_ts, top.id):
             return  # a concurrent delivery, or an earlier edit, said it already
@@ -193,14 +193,19 @@ class Pastes:
         finding = _finding(result, top.id, name)
         proof = list(getattr(top, "proof", None) or (finding.proof if finding else []))
         said = blocks.confirmed(top.title, name, finding.text if finding else "", proof)
-        delivery.post_reply(
-            client,
-            channel=channel,
-            thread_ts=thread.thread_ts,
-            text=said,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        try:
+            delivery.post_reply(
+                client,
+                channel=channel,
+                thread_ts=thread.thread_ts,
+                text=said,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception:
+            # Not said: a later delivery of this paste (Slack's retry, an edit) may say it.
+            state.unconfirm_thread(channel, thread.thread_ts, top.id)
+            raise
         metrics.REPLIES.labels("post").inc()
         incident = thread.incidents.get(name, thread.incident_id)
         if incident is not None:

@@ -2,7 +2,8 @@
 each answered thread's conversation (what was pasted in it, and what it confirmed).
 
 Kept in the knowledge base's SQLite file (its own migration set, so kb stays Slack-free), so
-a retry or a second worker sees what the first one did, across restarts.
+a retry or a second worker sees what the first one did, across restarts. Delivery keys are
+forgotten after Slack's retry window, threads after SPIBOT_THREAD_DAYS without a paste.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import copy
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from bot import settings
 from kb.diagnose import MAX_PASTE_CHARS
 from kb.store import Store, StoreError
 
@@ -25,6 +28,10 @@ log = logging.getLogger("spibot.slack")
 MIGRATIONS = Migrations("spibot-slack")
 SEEN_TTL = timedelta(days=2)  # Slack retries for minutes, not days
 MEMORY_KEYS = 10_000  # delivery keys a process remembers when the database cannot
+# A server runs for months: besides at start, old keys and threads are forgotten when a new
+# thread is opened, at most this often per process.
+FORGET_EVERY_SECONDS = 3600
+_forgotten_at: float | None = None
 
 
 class _Remembered:
@@ -114,6 +121,45 @@ def _threads(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_thread_upkeep")
+def _thread_upkeep(db: sqlite_utils.Database) -> None:
+    # `updated_at`: the last paste, for forgetting old threads. `unread*`: messages past the
+    # thread's budget are counted here instead of each getting a row; `unread_last` is the
+    # latest such message's ts, so that an edit of one is not counted twice.
+    threads = db["slack_threads"]
+    threads.add_column("updated_at", str, not_null_default="")
+    threads.add_column("unread", int, not_null_default=0)
+    threads.add_column("unread_chars", int, not_null_default=0)
+    threads.add_column("unread_last", str, not_null_default="")
+    threads.create_index(["updated_at"])
+    db.execute("update slack_threads set updated_at = created_at")
+    past = (
+        "from slack_thread_texts t where t.text = '' and t.chars > 0 and t.team_id = "
+        "slack_threads.team_id and t.channel = slack_threads.channel "
+        "and t.thread_ts = slack_threads.thread_ts"
+    )
+    db.execute(
+        f"update slack_threads set unread = (select count(*) {past}), "
+        f"unread_chars = (select coalesce(sum(t.chars), 0) {past}), "
+        f"unread_last = (select coalesce(max(t.message_ts), '') {past})"
+    )
+    db.execute("delete from slack_thread_texts where text = '' and chars > 0")
+    # Every cause a "Confirmed:" reply was posted for, not only the last one.
+    db["slack_thread_causes"].create(
+        {"team_id": str, "channel": str, "thread_ts": str, "cause": str},
+        pk=("team_id", "channel", "thread_ts", "cause"),
+    )
+    db.execute(
+        "insert into slack_thread_causes select team_id, channel, thread_ts, confirmed "
+        "from slack_threads where confirmed is not null"
+    )
+    threads.transform(drop={"confirmed"})
+
+
+_THREAD_KEY = "team_id = ? and channel = ? and thread_ts = ?"
+_OLD_THREADS = "select team_id, channel, thread_ts from slack_threads where updated_at < ?"
+
+
 @dataclass
 class Thread:
     """What was pasted in one answered thread, oldest first, within MAX_PASTE_CHARS."""
@@ -124,7 +170,7 @@ class Thread:
     incident_id: int | None  # the busiest peer's
     peer: str | None
     incidents: dict[str, int]  # each recorded peer's incident
-    confirmed: str | None  # the cause id a "Confirmed:" reply was posted for
+    confirmed: set[str]  # the cause ids a "Confirmed:" reply was posted for
     version: int
     texts: list[str]
     unread: int = 0  # later messages left out: the thread holds more than the budget
@@ -174,16 +220,40 @@ class SlackState:
         except StoreError as exc:
             log.warning("claim %s kept: %s", key, exc)
 
-    def forget_old(self) -> int:
-        """Housekeeping, never a reason not to start: on a read-only or full database the old
-        keys stay (/healthz and `spibot doctor` report why writes fail)."""
-        cutoff = (datetime.now(UTC) - SEEN_TTL).isoformat(timespec="seconds")
+    def forget_old(self, thread_days: int | None = None) -> int:
+        """Delivery keys past Slack's retry window, and threads without a paste for
+        `thread_days` (SPIBOT_THREAD_DAYS) with what was pasted in them: how many were
+        forgotten. Housekeeping, never a reason not to start: on a read-only or full database
+        they stay (/healthz and `spibot doctor` report why writes fail)."""
+        global _forgotten_at
+        _forgotten_at = time.monotonic()
+        days = settings.thread_days() if thread_days is None else thread_days
+        now = datetime.now(UTC)
+        seen_cutoff = (now - SEEN_TTL).isoformat(timespec="seconds")
+        thread_cutoff = (now - timedelta(days=days)).isoformat(timespec="seconds")
         try:
-            with self.store.writing("expire deliveries") as db:
-                return db.execute("delete from slack_seen where seen_at < ?", [cutoff]).rowcount
+            with self.store.writing("forget old deliveries and threads") as db:
+                seen = db.execute("delete from slack_seen where seen_at < ?", [seen_cutoff])
+                for table in ("slack_thread_texts", "slack_thread_causes"):
+                    db.execute(
+                        f"delete from {table} where (team_id, channel, thread_ts) in "
+                        f"({_OLD_THREADS})",
+                        [thread_cutoff],
+                    )
+                threads = db.execute(
+                    "delete from slack_threads where updated_at < ?", [thread_cutoff]
+                )
+                return seen.rowcount + threads.rowcount
         except StoreError as exc:
-            log.warning("old delivery keys kept: %s", exc)
+            log.warning("old delivery keys and threads kept: %s", exc)
             return 0
+
+    def _forget_now_and_then(self) -> None:
+        if _forgotten_at is None or time.monotonic() - _forgotten_at > FORGET_EVERY_SECONDS:
+            try:
+                self.forget_old()
+            except settings.SettingsError as exc:  # `spibot serve` refuses it at start
+                log.warning("old threads kept: %s", exc)
 
     def remember_reply(
         self, channel: str, message_ts: str, thread_ts: str, reply_ts: str, incident_id, peer
@@ -230,30 +300,45 @@ class SlackState:
         text: str,
         confirmed: str | None = None,
     ) -> None:
-        """The thread of a new answer, with the paste it answered. Not remembering it costs a
-        later reply in the thread its context: it is then answered on its own, as before."""
+        """The thread of a new answer, with the paste it answered. Two answers in one thread
+        (pastes answered at once, before either was remembered) share it: the first answer's
+        context is kept and updated, the second's paste added to it. Not remembering it costs
+        a later reply in the thread its context: it is then answered on its own, as before."""
         if self.store.readonly:
             return
-        row = [
-            *(self.team, channel, thread_ts, reply_ts, incidents.get(peer or ""), peer),
-            *(json.dumps(incidents), confirmed, _now()),
-        ]
+        key = [self.team, channel, thread_ts]
+        now = _now()
+        row = [*key, reply_ts, incidents.get(peer or ""), peer, json.dumps(incidents), now, now]
         try:
             with self.store.writing("remember the thread") as db:
-                db.execute(
-                    "insert or replace into slack_threads (team_id, channel, thread_ts, "
-                    "reply_ts, incident_id, peer, incidents, confirmed, version, created_at) "
-                    "values (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                opened = db.execute(
+                    "insert or ignore into slack_threads (team_id, channel, thread_ts, "
+                    "reply_ts, incident_id, peer, incidents, version, created_at, updated_at) "
+                    "values (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                     row,
                 )
-                db.execute(
-                    "delete from slack_thread_texts where team_id = ? and channel = ? "
-                    "and thread_ts = ?",
-                    [self.team, channel, thread_ts],
-                )
+                if opened.rowcount == 0:
+                    self._join(db, key, peer, incidents)
+                if confirmed is not None:
+                    db.execute(
+                        "insert or ignore into slack_thread_causes (team_id, channel, "
+                        "thread_ts, cause) values (?, ?, ?, ?)",
+                        [*key, confirmed],
+                    )
                 self._add_text(db, channel, thread_ts, message_ts, text)
         except StoreError as exc:
             log.warning("thread %s/%s not remembered: %s", channel, thread_ts, exc)
+        self._forget_now_and_then()
+
+    def _join(self, db, key: list[str], peer: str | None, incidents: dict[str, int]) -> None:
+        """A second answer's peers added to the thread; the first answer's stay as they were."""
+        found = db.execute(f"select incidents from slack_threads where {_THREAD_KEY}", key)
+        held = json.loads(found.fetchone()[0] or "{}")
+        db.execute(
+            "update slack_threads set incidents = ?, incident_id = coalesce(incident_id, ?), "
+            f"peer = coalesce(peer, ?) where {_THREAD_KEY}",
+            [json.dumps({**incidents, **held}), incidents.get(peer or ""), peer, *key],
+        )
 
     def add_to_thread(self, channel: str, thread_ts: str, message_ts: str, text: str) -> None:
         """A message's text in the thread (an edit replaces the text it had)."""
@@ -268,21 +353,32 @@ class SlackState:
     def _add_text(self, db, channel: str, thread_ts: str, message_ts: str, text: str) -> None:
         key = [self.team, channel, thread_ts]
         held = db.execute(
-            "select coalesce(sum(length(text)), 0) from slack_thread_texts where team_id = ? "
-            "and channel = ? and thread_ts = ? and message_ts != ?",
+            f"select coalesce(sum(length(text)), 0) from slack_thread_texts where {_THREAD_KEY} "
+            "and message_ts != ?",
             [*key, message_ts],
         ).fetchone()[0]
-        # Bounded storage: past the budget a message is counted, its text not kept.
-        kept = text if held + len(text) <= MAX_PASTE_CHARS else ""
+        if held + len(text) <= MAX_PASTE_CHARS:
+            db.execute(
+                "insert or replace into slack_thread_texts (team_id, channel, thread_ts, "
+                "message_ts, text, chars) values (?, ?, ?, ?, ?, ?)",
+                [*key, message_ts, text, len(text)],
+            )
+        else:
+            # Bounded storage: past the budget a message is counted on the thread, not kept
+            # (an edit that grows a kept text past it drops the text).
+            dropped = db.execute(
+                f"delete from slack_thread_texts where {_THREAD_KEY} and message_ts = ?",
+                [*key, message_ts],
+            ).rowcount
+            db.execute(
+                "update slack_threads set unread = unread + 1, unread_chars = unread_chars + ?, "
+                f"unread_last = max(unread_last, ?) where {_THREAD_KEY} "
+                "and (? > 0 or unread_last < ?)",
+                [len(text), message_ts, *key, dropped, message_ts],
+            )
         db.execute(
-            "insert or replace into slack_thread_texts (team_id, channel, thread_ts, "
-            "message_ts, text, chars) values (?, ?, ?, ?, ?, ?)",
-            [*key, message_ts, kept, len(text)],
-        )
-        db.execute(
-            "update slack_threads set version = version + 1 where team_id = ? and channel = ? "
-            "and thread_ts = ?",
-            key,
+            f"update slack_threads set version = version + 1, updated_at = ? where {_THREAD_KEY}",
+            [_now(), *key],
         )
 
     def thread(
@@ -291,23 +387,20 @@ class SlackState:
         """The thread's context, or None when spibot has not answered in it. With
         `message_ts`, that message's text is `text` whether or not it could be stored."""
         key = [self.team, channel, thread_ts]
-        row = next(
-            self.db.query(
-                "select * from slack_threads where team_id = ? and channel = ? and thread_ts = ?",
-                key,
-            ),
-            None,
-        )
+        row = next(self.db.query(f"select * from slack_threads where {_THREAD_KEY}", key), None)
         if row is None:
             return None
-        rows = self.db.execute(
-            "select message_ts, text, chars from slack_thread_texts where team_id = ? "
-            "and channel = ? and thread_ts = ? order by message_ts",
-            key,
+        stored = dict(
+            self.db.execute(
+                f"select message_ts, text from slack_thread_texts where {_THREAD_KEY}", key
+            ).fetchall()
+        )
+        causes = self.db.execute(
+            f"select cause from slack_thread_causes where {_THREAD_KEY}", key
         ).fetchall()
-        pasted = {ts: (kept, chars) for ts, kept, chars in rows}
+        pasted = dict(stored)
         if message_ts is not None:
-            pasted[message_ts] = (text, len(text))
+            pasted[message_ts] = text
         found = Thread(
             channel,
             thread_ts,
@@ -315,19 +408,24 @@ class SlackState:
             row["incident_id"],
             row["peer"],
             json.loads(row["incidents"] or "{}"),
-            row["confirmed"],
+            {cause for (cause,) in causes},
             row["version"],
             [],
+            row["unread"],
+            row["unread_chars"],
         )
         size = 0
         for ts in sorted(pasted):
-            kept, chars = pasted[ts]
-            if len(kept) != chars or size + chars > MAX_PASTE_CHARS:
-                found.unread += 1
-                found.unread_chars += chars
+            kept = pasted[ts]
+            if size + len(kept) > MAX_PASTE_CHARS:
+                # Counted on the thread already unless it is stored, or newer than the last
+                # message counted there (its write failed).
+                if ts in stored or ts > row["unread_last"]:
+                    found.unread += 1
+                    found.unread_chars += len(kept)
                 continue
             found.texts.append(kept)
-            size += chars + 1
+            size += len(kept) + 1
         return found
 
     def version(self, channel: str, thread_ts: str) -> int | None:
@@ -345,14 +443,26 @@ class SlackState:
         try:
             with self.store.writing("remember the confirmation") as db:
                 cursor = db.execute(
-                    "update slack_threads set confirmed = ? where team_id = ? and channel = ? "
-                    "and thread_ts = ? and (confirmed is null or confirmed != ?)",
-                    [cause, self.team, channel, thread_ts, cause],
+                    "insert or ignore into slack_thread_causes (team_id, channel, thread_ts, "
+                    "cause) values (?, ?, ?, ?)",
+                    [self.team, channel, thread_ts, cause],
                 )
                 return cursor.rowcount == 1
         except StoreError as exc:
             log.warning("confirmation in %s/%s not remembered: %s", channel, thread_ts, exc)
             return False
+
+    def unconfirm_thread(self, channel: str, thread_ts: str, cause: str) -> None:
+        """The claim given back: its "Confirmed:" reply could not be posted, and a later
+        delivery may post it."""
+        try:
+            with self.store.writing("give the confirmation back") as db:
+                db.execute(
+                    f"delete from slack_thread_causes where {_THREAD_KEY} and cause = ?",
+                    [self.team, channel, thread_ts, cause],
+                )
+        except StoreError as exc:
+            log.warning("confirmation in %s/%s kept: %s", channel, thread_ts, exc)
 
     def watch(self, channel: str, user: str | None, on: bool) -> None:
         with self.store.writing("change the watch list") as db:

@@ -38,7 +38,9 @@ class PeerContext:
 
     def __init__(self) -> None:
         self._deleted: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
-        self._packets: list[Event] = []  # IKE packets of the last moments, oldest first
+        # IKE packets of the last moments, oldest first, each with its time in seconds (read
+        # once: parsing a timestamp per packet per comparison was most of a PFKEY-heavy paste)
+        self._packets: list[tuple[Event, float | None]] = []
         self._endpoints: defaultdict[str, set[str]] = defaultdict(set)  # local -> peers
         self._held: list[Event] = []
 
@@ -71,8 +73,9 @@ class PeerContext:
             while len(self._deleted) > MAX_SPIS:
                 self._deleted.popitem(last=False)
         elif event.kind == "ike_packet" and event.peer:
-            recent = [p for p in self._packets if _recent(p, event)]
-            self._packets = [*recent[-(MAX_PACKETS - 1) :], event]
+            now = event.seconds
+            recent = [p for p in self._packets if _recent(p, (event, now))]
+            self._packets = [*recent[-(MAX_PACKETS - 1) :], (event, now)]
         elif event.kind == "sa_endpoints" and event.peer and event.local:
             if event.local in self._endpoints or len(self._endpoints) < MAX_ENDPOINTS:
                 self._endpoints[event.local].add(event.peer)
@@ -85,7 +88,8 @@ class PeerContext:
             event.local = event.local or local
             return
         if event.platform in ("asa", "ftd") and event.detail and "PFKEY" in event.detail:
-            peers = {(p.peer, p.local) for p in self._packets if _recent(p, event)}
+            now = (event, event.seconds)
+            peers = {(p.peer, p.local) for p, t in self._packets if _recent((p, t), now)}
             if len(peers) == 1:
                 event.peer, local = peers.pop()
                 event.local = event.local or local
@@ -97,9 +101,10 @@ def _waits_for_endpoints(event: Event) -> bool:
     return event.kind == "invalid_spi" and event.peer is None and event.local is not None
 
 
-def _recent(earlier: Event, later: Event) -> bool:
-    """Whether `earlier` was logged at most PACKET_WINDOW seconds (or, with no times,
-    PACKET_LINES lines) before `later`."""
-    if earlier.seconds is not None and later.seconds is not None:
-        return 0 <= later.seconds - earlier.seconds <= PACKET_WINDOW
-    return 0 <= later.line - earlier.line <= PACKET_LINES
+def _recent(earlier: tuple[Event, float | None], later: tuple[Event, float | None]) -> bool:
+    """Whether `earlier` (an event and its time) was logged at most PACKET_WINDOW seconds (or,
+    with no times, PACKET_LINES lines) before `later`."""
+    (first, at), (then, now) = earlier, later
+    if at is not None and now is not None:
+        return 0 <= now - at <= PACKET_WINDOW
+    return 0 <= then.line - first.line <= PACKET_LINES

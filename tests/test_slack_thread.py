@@ -5,11 +5,14 @@ updated in place. Real Bolt app, signed requests, the fake Slack Web API."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
-from bot import slack_pastes, slack_state
+from bot import settings, slack_state
+from bot.slack_state import SlackState
 from kb.state.findings import Finding
 from kb.store import Store
 from tests.fakeslack import TEAM
@@ -304,57 +307,45 @@ def test_a_thread_is_read_up_to_the_paste_budget(
     _, update = slack.fake.wait_for("chat.update", 2)
     slack.executor.drain()
     assert "5 invalid-SPI line(s)" in shown(update)  # the oldest kept, the latest left out
-    assert "1 later message(s) in this thread" in shown(update)
+    assert "1 later message(s) in this thread (" in shown(update)
+    # Edited (still past the budget): read as before, and counted once, not twice.
+    slack.event(edit(inv_spi(31), "1700000112.000100", ROOT_TS, "1700000113.000000"))
+    update = slack.fake.wait_for("chat.update", 3)[-1]
+    slack.executor.drain()
+    assert "5 invalid-SPI line(s)" in shown(update)
+    assert "1 later message(s) in this thread (" in shown(update)
     with Store(slack.db) as store:
-        kept = store.db.execute("select text, chars from slack_thread_texts").fetchall()
-    assert sum(len(text) for text, _ in kept) <= len(LOG) + len(MORE_LOG)
+        kept = store.db.execute("select message_ts, text from slack_thread_texts").fetchall()
+    # Past the budget a message is counted on its thread: it gets no row, not even an empty one.
+    assert kept == [(ROOT_TS, LOG), ("1700000111.000100", MORE_LOG)]
 
 
 PROOF = [
     f"hub: line 23: inbound esp sas: no SPI {SPI} among 0x1F3B5D7A",
     f"branch: line 19: current outbound spi: {SPI}(1513955116) <!channel>",
 ]
+# The sender's state with a `<!channel>` typed after a line, as Slack delivers it: the proof
+# quotes that line, and no reply may ping the channel with it.
+HOSTILE_SENDER_STATE = SENDER_STATE.replace(
+    "current outbound spi: 0x5A3D1F2C(1513955116)",
+    "current outbound spi: 0x5A3D1F2C(1513955116) &lt;!channel&gt;",
+)
+# Where the real confirm engine finds its proof once LOG, RECEIVER_STATE and SENDER_STATE are
+# read as one text (the lines of the combined text; the prompt names each end).
+REAL_PROOF = [
+    "branch: line 73: current outbound spi: 0x5A3D1F2C(1513955116)",
+    "hub: line 12: current_peer 198.51.100.7 port 500",
+    "hub: line 27: spi: 0x1F3B5D7A(523984250)",
+]
 
 
-def _stand_in_engine(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """The confirm engine's effect, for this door's own tests: a text holding both ends'
-    state confirms sa-out-of-sync with PROOF. Returns the incident confirmations recorded."""
-    real = slack_pastes.diagnose
-
-    def diagnose(text, store=None, **kw):
-        result = real(text, store, **kw)
-        if text.count("current outbound spi") >= 2 and result.peers:
-            top = result.peers[0].causes[0]
-            top.confidence, top.proof = "confirmed", list(PROOF)
-            result.peers[0].findings = [
-                Finding(
-                    "confirmed",
-                    f"{BRANCH} still sends with {SPI}, which {HUB} no longer holds",
-                    top.id,
-                    BRANCH,
-                    list(PROOF),
-                )
-            ]
-            result.state = result.state or ["both ends"]
-        return result
-
-    recorded: list[tuple] = []
-    monkeypatch.setattr(slack_pastes, "diagnose", diagnose)
-    monkeypatch.setattr(slack_pastes, "may_hold_state", lambda t: "outbound spi" in t.lower())
-    monkeypatch.setattr(Store, "confirm_incident", lambda _, *a: recorded.append(a), raising=False)
-    return recorded
-
-
-def test_a_confirmation_is_said_once_in_the_thread(
-    slack: SlackHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    recorded = _stand_in_engine(monkeypatch)
+def test_a_confirmation_is_said_once_in_the_thread(slack: SlackHarness) -> None:
     answered(slack)
     slack.event(message(RECEIVER_STATE, "1700000113.000100", ROOT_TS))
     slack.fake.wait_for("chat.update")
     slack.executor.drain()
-    assert confirmations(slack) == []  # one end is not proof (for this stand-in)
-    sender = message(SENDER_STATE, "1700000114.000100", ROOT_TS)
+    assert confirmations(slack) == []  # one end's state is not proof
+    sender = message(HOSTILE_SENDER_STATE, "1700000114.000100", ROOT_TS)
     slack.event(sender, event_id="EvSENDER")
     slack.event(sender, event_id="EvSENDER", headers={"X-Slack-Retry-Num": "1"})
     _, update = slack.fake.wait_for("chat.update", 2)
@@ -367,17 +358,47 @@ def test_a_confirmation_is_said_once_in_the_thread(
     assert said["thread_ts"] == ROOT_TS
     assert said["text"].startswith(
         f"Confirmed: SAs out of sync after a reboot or one-sided clear for {BRANCH}: {BRANCH} "
+        f"still sends with SPI {SPI} (its current outbound SPI) and {HUB} has no inbound SA"
     )
-    assert "```hub: line 23" in said["text"] and "&lt;!channel&gt;" in said["text"]
+    assert f"```{REAL_PROOF[0]} &lt;!channel&gt;" in said["text"]
     assert "<!channel>" not in shown(update) + said["text"]
     with Store(slack.db) as store:
         [incident] = store.incidents()
-    assert recorded == [(incident.id, "sa-out-of-sync", PROOF)]
+    assert incident.confirmed_cause == "sa-out-of-sync"
+    assert incident.proof == [f"{REAL_PROOF[0]} <!channel>", *REAL_PROOF[1:]]
     # An edit that keeps the proof updates the answer, and says nothing again.
-    slack.event(edit(SENDER_STATE + "\n", "1700000114.000100", ROOT_TS, "1700000115.000000"))
+    edited = HOSTILE_SENDER_STATE + "\n"
+    slack.event(edit(edited, "1700000114.000100", ROOT_TS, "1700000115.000000"))
     slack.fake.wait_for("chat.update", 3)
     slack.executor.drain()
-    assert len(confirmations(slack)) == 1 and len(recorded) == 1
+    assert len(confirmations(slack)) == 1
+
+
+def test_a_confirmation_that_could_not_be_posted_is_said_by_a_later_delivery(
+    slack: SlackHarness,
+) -> None:
+    answered(slack)
+    slack.event(message(RECEIVER_STATE, "1700000113.000100", ROOT_TS))
+    slack.fake.wait_for("chat.update")
+    slack.executor.drain()
+    refused = (200, {}, {"ok": False, "error": "not_in_channel"})
+    slack.fake.script["chat.postMessage"].append(refused)
+    sender = message(SENDER_STATE, "1700000114.000100", ROOT_TS)
+    slack.event(sender, event_id="EvSENDER")
+    slack.fake.wait_for("chat.postMessage", 2)
+    with pytest.raises(SlackApiError):
+        slack.executor.drain()
+    assert len(confirmations(slack)) == 1  # tried, and refused
+    # Slack's retry of the same event: the claim was given back, so it is said now, once.
+    slack.event(sender, event_id="EvSENDER", headers={"X-Slack-Retry-Num": "1"})
+    slack.fake.wait_for("chat.postMessage", 3)
+    slack.executor.drain()
+    tried, said = confirmations(slack)
+    assert said["text"] == tried["text"] and said["thread_ts"] == ROOT_TS
+    assert REAL_PROOF[0] in said["text"]
+    with Store(slack.db) as store:
+        [incident] = store.incidents()
+    assert incident.confirmed_cause == "sa-out-of-sync" and incident.proof == REAL_PROOF
 
 
 def test_state_from_both_ends_confirms_in_place(slack: SlackHarness) -> None:
@@ -460,3 +481,107 @@ def test_the_terminal_shows_the_same_without_control_characters() -> None:
     assert "note: lines 40-52: from a box that is neither end" in out
     assert f"To confirm: on this box ({HUB}): show crypto ipsec sa peer {BRANCH} — paste" in out
     assert "\x1b" not in out and "\r" not in out
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def _rows(store: Store, table: str) -> list[str]:
+    return [r[0] for r in store.db.execute(f"select thread_ts from {table} order by 1")]
+
+
+def test_threads_without_a_paste_for_thread_days_are_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store(tmp_path / "kb.db") as store:
+        state = SlackState(store)
+        for thread in ("1.1", "2.2", "3.3"):
+            state.open_thread("C1", thread, "9.9", BRANCH, {BRANCH: 1}, thread, LOG, "cause-a")
+        store.db.execute("update slack_threads set updated_at = ?", [_days_ago(20)])
+        state.add_to_thread("C1", "3.3", "3.4", MORE_LOG)  # a paste renews its thread
+        monkeypatch.setenv("SPIBOT_THREAD_DAYS", "30")
+        assert state.forget_old() == 0
+        monkeypatch.delenv("SPIBOT_THREAD_DAYS")  # the default: 14 days
+        assert state.forget_old() == 2
+        for table in ("slack_threads", "slack_thread_texts", "slack_thread_causes"):
+            assert set(_rows(store, table)) == {"3.3"}, table
+        assert state.thread("C1", "1.1") is None and state.thread("C1", "3.3").texts == [
+            LOG,
+            MORE_LOG,
+        ]
+
+
+def test_new_threads_forget_old_ones_now_and_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server runs for months: not only its start forgets."""
+    with Store(tmp_path / "kb.db") as store:
+        state = SlackState(store)
+        state.open_thread("C1", "1.1", "9.9", BRANCH, {}, "1.1", LOG)
+        store.db.execute("update slack_threads set updated_at = ?", [_days_ago(20)])
+        state.forget_old(thread_days=30)
+        state.open_thread("C1", "2.2", "9.9", BRANCH, {}, "2.2", LOG)
+        assert _rows(store, "slack_threads") == ["1.1", "2.2"]  # forgot a moment ago
+        monkeypatch.setattr(slack_state, "FORGET_EVERY_SECONDS", -1)
+        state.open_thread("C1", "3.3", "9.9", BRANCH, {}, "3.3", LOG)
+        assert _rows(store, "slack_threads") == ["2.2", "3.3"]
+
+
+def test_a_bad_thread_days_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    for bad in ("two weeks", "0", "-3"):
+        monkeypatch.setenv("SPIBOT_THREAD_DAYS", bad)
+        with pytest.raises(settings.SettingsError, match="SPIBOT_THREAD_DAYS must be a whole"):
+            settings.load(http=False)
+    monkeypatch.setenv("SPIBOT_THREAD_DAYS", "90")
+    settings.load(http=False)
+
+
+def test_each_cause_is_claimed_once_per_thread_and_can_be_given_back(tmp_path: Path) -> None:
+    with Store(tmp_path / "kb.db") as store:
+        state = SlackState(store)
+        state.open_thread("C1", "1.1", "9.9", BRANCH, {}, "1.1", LOG, confirmed="a")
+        claims = [state.confirm_thread("C1", "1.1", c) for c in ("a", "b", "a", "c", "b")]
+        assert claims == [False, True, False, True, False]  # a -> b -> a says "a" once
+        state.unconfirm_thread("C1", "1.1", "c")  # its reply could not be posted
+        assert state.thread("C1", "1.1").confirmed == {"a", "b"}
+        assert state.confirm_thread("C1", "1.1", "c")
+
+
+def test_a_second_answer_in_a_thread_keeps_the_first_ones_context(tmp_path: Path) -> None:
+    """Two pastes in a thread answered at once, before either answer was remembered."""
+    with Store(tmp_path / "kb.db") as store:
+        state = SlackState(store)
+        state.open_thread("C1", "1.0", "9.1", BRANCH, {BRANCH: 1}, "1.1", LOG)
+        other = "203.0.113.9"
+        state.open_thread("C1", "1.0", "9.2", other, {other: 2, BRANCH: 3}, "1.2", MORE_LOG, "x")
+        thread = state.thread("C1", "1.0")
+        assert thread.reply_ts == "9.1" and thread.texts == [LOG, MORE_LOG]
+        assert (thread.peer, thread.incident_id) == (BRANCH, 1)
+        assert thread.incidents == {BRANCH: 1, other: 2} and thread.confirmed == {"x"}
+
+
+def test_a_thread_made_before_upkeep_is_migrated(tmp_path: Path) -> None:
+    """0003's threads: the confirmed cause and the rows of texts past the budget carry over."""
+    with Store(tmp_path / "kb.db") as store:
+        slack_state.MIGRATIONS.apply(store.db, stop_before="0004_thread_upkeep")
+        key = ("", "C1", "1.0")
+        store.db["slack_threads"].insert(
+            dict(zip(("team_id", "channel", "thread_ts"), key, strict=True))
+            | {"reply_ts": "9.1", "incidents": "{}", "confirmed": "a", "version": 3}
+            | {"created_at": "2026-01-01T00:00:00+00:00"}
+        )
+        for ts, text, chars in (("1.0", LOG, len(LOG)), ("1.1", "", 70), ("1.2", "", 30)):
+            store.db["slack_thread_texts"].insert(
+                dict(zip(("team_id", "channel", "thread_ts"), key, strict=True))
+                | {"message_ts": ts, "text": text, "chars": chars}
+            )
+        state = SlackState(store)
+        thread = state.thread("C1", "1.0")
+        assert thread.confirmed == {"a"} and thread.texts == [LOG]
+        assert (thread.unread, thread.unread_chars) == (2, 100)
+        assert _rows(store, "slack_thread_texts") == ["1.0"]
+        [updated] = store.db.execute("select updated_at from slack_threads").fetchone()
+        assert updated == "2026-01-01T00:00:00+00:00"

@@ -16,6 +16,7 @@ from kb.state.commands import COMMANDS
 from kb.state.config import parse, parse_fortigate
 from kb.state.lines import to_lines
 from kb.state.model import StateBlock
+from kb.state.reader import read_state
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state"
 
@@ -537,7 +538,10 @@ def test_fortigate_phase1_and_phase2_pasted_bare():
     block = run("\n".join(p1 + p2), reader=parse_fortigate)
     assert block.problems == []
     assert block.to_dict()["config"]["policies"] == [
-        policy("198.51.100.7", "to-hub", ["aes256-sha256"], "group14", 3600, 28800, True),
+        # No `set pfs`: FortiOS has PFS on, with the phase 2's `set dhgrp 14`.
+        policy(
+            "198.51.100.7", "to-hub", ["aes256-sha256"], "group14", 3600, 28800, True, None, ["pfs"]
+        ),
         policy("203.0.113.20", "to-dc", ["aes128-sha256"], "none", dpd=True, defaults=["dpd"]),
     ]
     # `set dhgrp 14` is line 6 of the phase 2 fixture, the 5th line kept of it.
@@ -568,6 +572,222 @@ def test_fortigate_inside_vdom_config():
     assert block.to_dict()["config"]["policies"] == [
         policy("2001:db8::1", "hq", ike=3600, dpd=False)
     ]
+
+
+def test_fortigate_pfs_defaults_and_dh_group_sets():
+    text = "\n".join(
+        [
+            "config vpn ipsec phase1-interface",
+            '    edit "a"',
+            "        set remote-gw 192.0.2.1",
+            "    next",
+            '    edit "b"',
+            "        set remote-gw 192.0.2.2",
+            "    next",
+            '    edit "c"',
+            "        set remote-gw 192.0.2.3",
+            "    next",
+            "end",
+            "config vpn ipsec phase2-interface",
+            '    edit "a-p2"',
+            '        set phase1name "a"',
+            "        set dhgrp 14 5",
+            "    next",
+            '    edit "b-p2"',
+            '        set phase1name "b"',
+            "        set pfs enable",
+            "        set dhgrp 21",
+            "    next",
+            '    edit "c-p2"',
+            '        set phase1name "c"',
+            "    next",
+            "end",
+        ]
+    )
+    block = run(text, reader=parse_fortigate)
+    assert block.problems == []
+    assert block.to_dict()["config"]["policies"] == [
+        # PFS on by default, with both groups: "group14 group5" is a set of two.
+        policy("192.0.2.1", "a", pfs="group14 group5", dpd=True, defaults=["dpd", "pfs"]),
+        policy("192.0.2.2", "b", pfs="group21", dpd=True, defaults=["dpd"]),
+        # No `set dhgrp`: the default group list depends on the FortiOS release.
+        policy("192.0.2.3", "c", pfs="enabled", dpd=True, defaults=["dpd", "pfs"]),
+    ]
+    assert [where(p)["pfs"] for p in block.config.policies] == [15, 20, 22]
+
+
+def _fortigate_pastes() -> tuple[str, str]:
+    return (
+        body("fortigate-show-vpn-ipsec-phase1-interface.txt"),
+        body("fortigate-show-vpn-ipsec-phase2-interface.txt"),
+    )
+
+
+# The phase 1 and phase 2 fixtures pasted one after the other: their bodies are 34 and 24 lines,
+# each its prompt first and a bare prompt last.
+TO_HUB = policy(
+    "198.51.100.7", "to-hub", ["aes256-sha256"], "group14", 3600, 28800, True, None, ["pfs"]
+)
+TO_DC = policy("203.0.113.20", "to-dc", ["aes128-sha256"], "none", dpd=True, defaults=["dpd"])
+
+
+def test_fortigate_prompted_phase1_then_phase2_join():
+    phase1, phase2 = _fortigate_pastes()
+    first, second = read_state(phase1 + phase2)
+    assert (first.command, first.host, first.first_line, first.last_line) == (
+        "show vpn ipsec phase1-interface",
+        "FGT-BRANCH",
+        1,
+        32,
+    )
+    assert (second.command, second.host, second.first_line, second.last_line) == (
+        "show vpn ipsec phase2-interface",
+        "FGT-BRANCH",
+        35,
+        56,
+    )
+    assert first.problems == [] and second.problems == []
+    assert first.to_dict()["config"]["policies"] == [TO_HUB, TO_DC]
+    assert [where(p) for p in first.config.policies] == [
+        {
+            "name": 3,
+            "peer": 12,
+            "dpd": 10,
+            "ike_lifetime_seconds": 6,
+            "transforms": 39,  # set proposal aes256-sha256 (phase 2)
+            "pfs": 40,  # set dhgrp 14 (phase 2)
+            "lifetime_seconds": 41,  # set keylifeseconds 3600
+        },
+        {"name": 15, "peer": 20, "dpd": 15, "transforms": 47, "pfs": 48},
+    ]
+    # The phase-2 output lists the very same policies: the engine finds them from either.
+    assert len(second.config.policies) == 2
+    assert all(a is b for a, b in zip(second.config.policies, first.config.policies, strict=True))
+
+
+def test_fortigate_prompted_phase2_then_phase1_join():
+    phase1, phase2 = _fortigate_pastes()
+    first, second = read_state(phase2 + phase1)
+    assert (first.command, first.first_line, second.command, second.first_line) == (
+        "show vpn ipsec phase2-interface",
+        1,
+        "show vpn ipsec phase1-interface",
+        25,
+    )
+    assert first.problems == [] and second.problems == []
+    assert second.to_dict()["config"]["policies"] == [TO_HUB, TO_DC]
+    assert [where(p) for p in second.config.policies] == [
+        {
+            "name": 27,
+            "peer": 36,
+            "dpd": 34,
+            "ike_lifetime_seconds": 30,
+            "transforms": 5,
+            "pfs": 6,
+            "lifetime_seconds": 7,
+        },
+        {"name": 39, "peer": 44, "dpd": 39, "transforms": 13, "pfs": 14},
+    ]
+    assert [p.to_dict() for p in first.config.policies] == [TO_HUB, TO_DC]
+
+
+def _phase1(prompt: str, gw: str) -> list[str]:
+    return [
+        f"{prompt} show vpn ipsec phase1-interface",
+        "config vpn ipsec phase1-interface",
+        '    edit "to-hub"',
+        f"        set remote-gw {gw}",
+        "    next",
+        "end",
+    ]
+
+
+def _phase2(prompt: str, life: int) -> list[str]:
+    return [
+        f"{prompt} show vpn ipsec phase2-interface",
+        "config vpn ipsec phase2-interface",
+        '    edit "to-hub-p2"',
+        '        set phase1name "to-hub"',
+        f"        set keylifeseconds {life}",
+        "    next",
+        "end",
+    ]
+
+
+def test_fortigate_two_hosts_do_not_cross_join():
+    text = "\n".join(
+        _phase1("FGT-A #", "198.51.100.1")  # lines 1-6
+        + _phase1("FGT-B #", "198.51.100.2")  # 7-12
+        + _phase2("FGT-B #", 1800)  # 13-19
+        + _phase2("FGT-A #", 3600)  # 20-26
+        + _phase2("FGT-C #", 900)  # 27-33: its phase 1 is in no output
+        + _phase2("#", 600)  # 34-40: no host, and no output without one has its phase 1
+    )
+    a1, b1, b2, a2, c2, bare = read_state(text)
+    assert [b.host for b in (a1, b1, b2, a2, c2, bare)] == [
+        "FGT-A",
+        "FGT-B",
+        "FGT-B",
+        "FGT-A",
+        "FGT-C",
+        None,
+    ]
+    assert a1.to_dict()["config"]["policies"] == [
+        policy(
+            "198.51.100.1", "to-hub", life=3600, pfs="enabled", dpd=True, defaults=["dpd", "pfs"]
+        )
+    ]
+    assert where(a1.config.policies[0]) == {
+        "name": 3,
+        "peer": 4,
+        "dpd": 3,
+        "pfs": 22,  # no `set pfs` nor `set dhgrp`: the phase 2's edit line
+        "lifetime_seconds": 24,
+    }
+    assert b1.to_dict()["config"]["policies"] == [
+        policy(
+            "198.51.100.2", "to-hub", life=1800, pfs="enabled", dpd=True, defaults=["dpd", "pfs"]
+        )
+    ]
+    assert where(b1.config.policies[0])["lifetime_seconds"] == 17
+    assert (a1.problems, b1.problems, b2.problems, a2.problems) == ([], [], [], [])
+    assert c2.config is None and not c2.parsed
+    assert c2.problems == ["line 29: phase 2 to-hub-p2: its phase 1 to-hub is not in this output"]
+    assert bare.config is None
+    assert bare.problems == ["line 36: phase 2 to-hub-p2: its phase 1 to-hub is not in this output"]
+
+
+def test_fortigate_prompts_without_hostname_join():
+    text = "\n".join(_phase1("#", "198.51.100.9") + _phase2("#", 7200))
+    p1, p2 = read_state(text)
+    assert (p1.host, p2.host, p1.problems, p2.problems) == (None, None, [], [])
+    assert p2.config.policies[0] is p1.config.policies[0]
+    assert p1.config.policies[0].lifetime_seconds == 7200
+
+
+def test_fortigate_phase2_with_absent_phase1_keeps_its_problem():
+    phase1, phase2 = _fortigate_pastes()
+    # Only the to-hub phase 1 is pasted: to-dc-p2 names a phase 1 in no output.
+    kept = phase1.split("\n")
+    kept = kept[:13] + kept[-4:]  # lines 1-13 (to-hub), then `end`, a blank line, the prompt
+    first, second = read_state("\n".join(kept) + phase2)
+    assert first.problems == []
+    assert first.to_dict()["config"]["policies"] == [TO_HUB]
+    assert second.problems == [
+        "line 27: phase 2 to-dc-p2: its phase 1 to-dc is not in this output",
+        "line 34: phase 2 dialup-p2: its phase 1 dialup is not in this output",
+    ]
+    assert second.config is not None and second.config.policies == first.config.policies
+
+
+def test_fortigate_join_twice_changes_nothing():
+    from kb.state.reader import StateReader
+
+    phase1, phase2 = _fortigate_pastes()
+    reader = StateReader()
+    reader.feed_text(phase1 + phase2)
+    blocks = [b.to_dict() for b in reader.blocks()]
+    assert [b.to_dict() for b in reader.blocks()] == blocks
 
 
 # --- registration, robustness ---------------------------------------------------------------

@@ -46,8 +46,22 @@ What the fields mean
   never sends it) and `disable` give False.
 - FortiGate: `show` omits settings left at their default, so a phase 1 without `set dpd` has
   DPD on-demand (True, listed in `defaults`); `set dpd on-idle` / `on-demand` are True,
-  `disable` False. A phase 2 `set pfs disable` gives pfs "none"; `set dhgrp 14 5` gives
-  "group14 group5".
+  `disable` False. A phase 2 has PFS on unless `set pfs disable` (pfs "none"): without a
+  `set pfs` line pfs is its DH groups and "pfs" is listed in `defaults`. The groups are written
+  one "groupN" per configured group, in the configured order and separated by one space
+  (`set dhgrp 14 5` gives "group14 group5"): the FortiGate accepts any of them, so compare them
+  as sets (`set(pfs.split())`), an overlap agreeing. Without `set dhgrp` pfs is "enabled": the
+  default group list changed between FortiOS releases (6.0: 14 5), so it is not guessed.
+- FortiGate phase 1 and phase 2 are usually two outputs (two commands typed at one prompt).
+  A phase 2 belongs to the phase 1 its `set phase1name` names: in its own output, else (once
+  the reader has every output of the paste, `join_fortigate`) in another output of the same
+  host (the prompt's hostname; or two outputs without one), the first such in the paste. Its
+  values are written into the phase-1 output's Policy for the `remote-gw` peer, so that
+  block's config holds the whole policy with `where` lines in both outputs; the phase-2
+  output's config lists the same Policy objects (shared, not copies), so the confirm engine,
+  which uses the first block naming the peer, finds the whole policy whichever output was
+  pasted first, and the phase-2 output counts as read. A phase 2 whose phase 1 is in no
+  output stays in `block.problems`.
 - `pfs`: "group14", ..., "enabled" for a bare `set pfs` (the group is the platform default),
   "none" when configured off; None when no line says (IOS and ASA default to no PFS).
 - `transforms`: each referenced transform set resolved to its text ("esp-aes 256
@@ -660,6 +674,40 @@ def parse(lines: list[Line], block: StateBlock) -> None:
 def parse_fortigate(lines: list[Line], block: StateBlock) -> None:
     """FortiGate `config vpn ipsec phase1-interface` / `phase2-interface` (and the
     policy-based `phase1` / `phase2`)."""
+    phase1, phase2 = _fortigate_tables(lines)
+    if not phase1 and not phase2:
+        return
+    block.platform = block.platform or "fortigate"
+    policies: dict[str, Policy] = {}
+    by_name: dict[str, Policy | None] = {}  # every phase 1 here; None: no fixed peer
+    for name, p1 in phase1.items():
+        policy = _fortigate_phase1(name, p1, block)
+        if policy is not None and policy.peer is not None:
+            policy = policies.setdefault(policy.peer, policy)
+            by_name[name] = policy if policy.name == name else None
+        else:
+            by_name[name] = None
+    pending: list[tuple[_Section, str]] = []
+    for p2 in phase2:
+        p1name = _phase1name(p2)
+        if p1name in by_name:
+            policy = by_name[p1name]
+            if policy is not None:
+                _fortigate_phase2(policy, p2, block)
+            continue
+        problem = (
+            f"line {p2.line.number}: phase 2 {p2.name}: its phase 1 {p1name} is not in this output"
+        )
+        block.problems.append(problem)
+        pending.append((p2, problem))
+    if policies:  # a phase 2 alone names no peer: its problems say so until joined
+        block.config = Config(policies=list(policies.values()))
+    if by_name or pending:
+        _remember(_Tables(block, by_name, pending))
+
+
+def _fortigate_tables(lines: list[Line]) -> tuple[dict[str, _Section], list[_Section]]:
+    """The phase 1 entries by name and the phase 2 entries, with their `set` lines."""
     phase1: dict[str, _Section] = {}
     phase2: list[_Section] = []
     # The open `config` blocks, innermost last: "phase1" / "phase2" for the VPN tables, None
@@ -689,31 +737,12 @@ def parse_fortigate(lines: list[Line], block: StateBlock) -> None:
             entry = None
         elif table is not None and word == "set" and entry is not None and len(tokens) >= 3:
             entry.put(tokens[1].lower(), [t.strip('"') for t in tokens[2:]], line)
-    if not phase1 and not phase2:
-        return
-    block.platform = block.platform or "fortigate"
-    config = Config()
-    policies: dict[str, Policy] = {}
-    for name, p1 in phase1.items():
-        policy = _fortigate_phase1(name, p1, block)
-        if policy is not None and policy.peer is not None:
-            policies.setdefault(policy.peer, policy)
-    by_name = {p.name: p for p in policies.values()}
-    for p2 in phase2:
-        found = p2.get("phase1name")
-        p1name = found[0][0] if found else None  # type: ignore[index]
-        policy = by_name.get(p1name) if p1name else None
-        if policy is None:
-            if p1name not in phase1:
-                block.problems.append(
-                    f"line {p2.line.number}: phase 2 {p2.name}: its phase 1 {p1name} is not "
-                    "in this output"
-                )
-            continue
-        _fortigate_phase2(policy, p2, block)
-    if policies:  # a phase 2 alone names no peer: its problems say so, nothing is kept
-        config.policies = list(policies.values())
-        block.config = config
+    return phase1, phase2
+
+
+def _phase1name(p2: _Section) -> str | None:
+    found = p2.get("phase1name")
+    return found[0][0] if found else None  # type: ignore[index]
 
 
 def _fortigate_table(tokens: list[str]) -> str | None:
@@ -753,18 +782,27 @@ def _fortigate_phase1(name: str, p1: _Section, block: StateBlock) -> Policy | No
     return policy
 
 
+def _fortigate_pfs(p2: _Section) -> tuple[str, Line, bool]:
+    """(pfs, the line proving it, whether it is FortiOS's default): PFS is on unless
+    `set pfs disable`, with the phase 2's own DH groups."""
+    pfs, dhgrp = p2.get("pfs"), p2.get("dhgrp")
+    if pfs and str(pfs[0][0]).lower() == "disable":  # type: ignore[index]
+        return "none", pfs[1], False
+    groups = [g for g in dhgrp[0] if g.isdigit() and len(g) <= 3] if dhgrp else []  # type: ignore[union-attr]
+    if groups and dhgrp:
+        value, line = " ".join(f"group{g}" for g in groups), dhgrp[1]
+    else:
+        value, line = "enabled", pfs[1] if pfs else p2.line
+    return value, line, pfs is None
+
+
 def _fortigate_phase2(policy: Policy, p2: _Section, block: StateBlock) -> None:
     values: dict[str, tuple[object, Line]] = {}
     proposal = p2.get("proposal")
     if proposal:
         values["transforms"] = (list(proposal[0]), proposal[1])  # type: ignore[arg-type]
-    pfs, dhgrp = p2.get("pfs"), p2.get("dhgrp")
-    if pfs and pfs[0][0].lower() == "disable":  # type: ignore[index]
-        values["pfs"] = ("none", pfs[1])
-    elif dhgrp:
-        values["pfs"] = (" ".join(f"group{g}" for g in dhgrp[0]), dhgrp[1])  # type: ignore[union-attr]
-    elif pfs:
-        values["pfs"] = ("enabled", pfs[1])
+    pfs, pfs_line, default = _fortigate_pfs(p2)
+    values["pfs"] = (pfs, pfs_line)
     life = p2.get("keylifeseconds")
     if life and str(life[0][0]).isdigit():  # type: ignore[index]
         values["lifetime_seconds"] = (int(life[0][0]), life[1])  # type: ignore[index]
@@ -773,11 +811,76 @@ def _fortigate_phase2(policy: Policy, p2: _Section, block: StateBlock) -> None:
         if old is None or old == []:
             setattr(policy, attr, value)
             policy.where[attr] = line
+            if attr == "pfs" and default and "pfs" not in policy.defaults:
+                policy.defaults.append("pfs")
         elif old != value:
             block.problems.append(
                 f"line {line.number}: phase 2 {p2.name}: {attr} {value} differs from {old} "
                 f"in another phase 2 of {policy.name}; keeping the first"
             )
+
+
+# --- FortiGate: a phase 2 whose phase 1 is in another output of the paste -------------------
+
+
+@dataclass(slots=True)
+class _Tables:
+    """What one FortiGate output leaves for `join_fortigate`."""
+
+    block: StateBlock
+    phase1: dict[str, Policy | None]  # phase 1 name -> its Policy here (None: no fixed peer)
+    pending: list[tuple[_Section, str]]  # phase 2s whose phase 1 is not here, their problem
+
+
+def _remember(tables: _Tables) -> None:
+    tables.block.leftovers = tables
+
+
+def _taken(blocks: list[StateBlock]) -> list[_Tables]:
+    found = []
+    for block in blocks:
+        if isinstance(block.leftovers, _Tables):
+            found.append(block.leftovers)
+            block.leftovers = None
+    return found
+
+
+def _same_host(a: str | None, b: str | None) -> bool:
+    return (a or "").lower() == (b or "").lower()
+
+
+def join_fortigate(blocks: list[StateBlock]) -> None:
+    """Resolve each phase 2 against a phase 1 of the same name in another output of the same
+    host (see the module docstring); the reader calls it once every output of a paste is read."""
+    outputs = _taken(blocks)
+    for tables in outputs:
+        if not tables.pending:
+            continue
+        block = tables.block
+        joined: list[Policy] = []
+        for p2, problem in tables.pending:
+            name = _phase1name(p2)
+            owner = next(
+                (
+                    o
+                    for o in outputs
+                    if o is not tables and name in o.phase1 and _same_host(o.block.host, block.host)
+                ),
+                None,
+            )
+            if owner is None:
+                continue
+            block.problems.remove(problem)
+            policy = owner.phase1[name]  # type: ignore[index]
+            if policy is None:
+                continue  # a dial-up phase 1: no fixed peer, as within one output
+            _fortigate_phase2(policy, p2, block)
+            if all(policy is not p for p in joined):
+                joined.append(policy)
+        if joined:
+            config = block.config if block.config is not None else Config()
+            config.policies += [p for p in joined if all(p is not q for q in config.policies)]
+            block.config = config
 
 
 # A line starting with "crypto map " is not an anchor: `show crypto ipsec sa` prints

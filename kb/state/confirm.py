@@ -665,6 +665,7 @@ def state_notes(blocks: Sequence[StateBlock], groups: Sequence[Group]) -> list[F
     neither end of any logged tunnel; plus counters worth knowing (ASA invalid-SPI drops)."""
     notes: list[Finding] = []
     ends = {a for g in groups for a in (g.peer, g.local) if a}
+    taken = {id(v.tunnel) for g in groups for side in views(g, blocks) for v in side}
     for block in blocks:
         where = f"lines {block.first_line}-{block.last_line}" + (
             f" ({block.host})" if block.host else ""
@@ -686,7 +687,10 @@ def state_notes(blocks: Sequence[StateBlock], groups: Sequence[Group]) -> list[F
             )
         named = {a for t in block.tunnels for a in (t.peer, t.local) if a}
         named |= {a for i in block.ike for a in (i.peer, i.local) if a}
-        if groups and named and not named & ends:
+        # A tunnel list counts when one of its entries was taken for either end; a box that
+        # only has a tunnel to one of them (a third site) is neither.
+        neither = not any(id(t) in taken for t in block.tunnels) if block.tunnels else True
+        if groups and named and neither and (block.tunnels or not named & ends):
             peers = sorted({t.peer for t in block.tunnels if t.peer})[:3] or sorted(named)[:3]
             notes.append(
                 Finding(

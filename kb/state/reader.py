@@ -21,6 +21,7 @@ from importlib import import_module
 
 import kb.state
 from kb.state.commands import COMMANDS, Command
+from kb.state.config import join_fortigate
 from kb.state.lines import clean
 from kb.state.model import Line, StateBlock
 
@@ -318,6 +319,7 @@ class StateReader:
             carry, self._carry = self._carry + b"\n", b""
             self._lines(carry, 0, len(carry))
         self._close()
+        join_fortigate(self._blocks)  # a FortiGate phase 2 whose phase 1 is another output
         return self._blocks
 
 
