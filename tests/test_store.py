@@ -244,6 +244,7 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
             "0004_once",
             "0005_article_origin",
             "0006_confirmed",
+            "0007_article_answer",
             "0008_verdict_per_person",
         ]
         assert store.counts()["articles"] >= 10
