@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from bot.blocks import ask_lines, findings_of, proof_lines
+from kb.answer import first_action, paste_headline
 from kb.diagnose import Diagnosis
 from kb.events import Event
 from kb.groups import Group
@@ -166,6 +167,18 @@ PEERS_SHOWN = 5  # a multi-peer paste details this many peers, then names the ot
 ASK_HERE = "paste the output here"
 
 
+def _do_first(d: Diagnosis) -> list[str]:
+    """The one command of a one-peer answer, where it runs and what to know before running it,
+    right under the sentence that leads the answer."""
+    if len(d.peers) != 1 or (action := first_action(d.peers[0])) is None:
+        return []
+    out = ["", shown(f"Do this first, {action.where_text}:"), Code(shown(f"    {action.command}"))]
+    if action.caveat:
+        out.append(shown(f"! {action.caveat}"))
+    out.append("")
+    return out
+
+
 def diagnosis(
     d: Diagnosis,
     detailed: int = 3,
@@ -178,7 +191,9 @@ def diagnosis(
     peer of a multi-peer paste with its own top cause, confidence and incident; folded to
     `width` columns. With `warnings=False` the caller shows them (the CLI, first, on
     standard error: `warning_lines`)."""
-    out = [shown(d.summary())]
+    out = [shown(paste_headline(d))]
+    out.extend(_do_first(d))
+    out.append(shown(d.summary()))
     if not d.groups:
         # A paste cut short may have lost its invalid-SPI lines: say so even when none is left.
         if warnings:
