@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -39,7 +41,48 @@ or its file removed or replaced while spibot was running).
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def examples(*lines: str, codes: bool = False) -> str:
+    """A --help epilog: runnable examples, one a line (click's \\b keeps them unwrapped), and
+    the exit codes when the command has them."""
+    shown = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines) + "\n"
+    return shown + (EXIT_CODES_HELP if codes else "")
+
+
+MIN_WIDTH = 20  # narrower than this a hanging indent leaves no room: fold as if 20 wide
+
+PORT = click.IntRange(0, 65535)  # 0: the system picks a free port (tests, a second bot)
+COUNT = click.IntRange(1, 1_000_000)  # beyond SQLite's reach is no count a person means
+
+
+def width(stream: str = "stdout") -> int | None:
+    """Columns to wrap the output to: COLUMNS when set (a request, honoured even when piped),
+    else the terminal's width; None when the output goes to a pipe or a file, where one line
+    per reason and per warning keeps `grep` and `awk` whole-line."""
+    columns = shutil.get_terminal_size((0, 0)).columns  # COLUMNS, else standard output's
+    if not columns and stream == "stderr":
+        try:
+            columns = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            columns = 0
+    return max(columns, MIN_WIDTH) if columns else None
+
+
+def warn(warnings: list[str]) -> None:
+    """Warnings on standard error, before the answer: a person sees them first, and
+    `spibot diagnose --json FILE > out.json` keeps standard output pure JSON."""
+    if warnings:
+        click.echo(text.wrapped(text.warning_lines(warnings), width("stderr")), err=True)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples(
+        "spibot diagnose router.log",
+        "spibot diagnose router.log hub-state.txt spoke-state.txt",
+        "spibot lookup 198.51.100.7",
+        "spibot diagnose --help",
+    ),
+)
 @click.version_option(package_name="spibot")
 def main() -> None:
     """Diagnose IPsec invalid-SPI errors (%CRYPTO-4-RECVD_PKT_INV_SPI, ASA/FTD 402114, ...).
@@ -101,16 +144,24 @@ def _name(source: str) -> str:
     return "standard input" if source == "-" else source
 
 
-def _report_undecodable(stats: ScanStats) -> None:
-    if stats.undecodable:
-        click.echo(
-            f"warning: {stats.undecodable} log line(s) were not valid UTF-8; "
-            "the undecodable bytes were replaced with U+FFFD",
-            err=True,
-        )
+def _undecodable(stats: ScanStats) -> list[str]:
+    if not stats.undecodable:
+        return []
+    return [
+        f"{stats.undecodable} log line(s) were not valid UTF-8; "
+        "the undecodable bytes were replaced with U+FFFD"
+    ]
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+@main.command(
+    epilog=examples(
+        "spibot parse router.log",
+        "spibot parse router.log hub-state.txt",
+        "spibot parse --json router.log > events.json",
+        "grep -h INV_SPI /var/log/network/*.log | spibot parse",
+        codes=True,
+    )
+)
 @click.argument("sources", metavar="[FILE|-]...", nargs=-1)
 @click.option(
     "--json",
@@ -132,6 +183,7 @@ def parse(sources: tuple[str, ...], as_json: bool) -> None:
     reader = StateReader()
     kinds: Counter[str] = Counter()
     out = click.get_text_stream("stdout")
+    columns = None if as_json else width()
     failed: list[str] = []
     try:
         events = scan(_tee(_chunks_of(opened, failed, reader), reader), stats)
@@ -145,7 +197,7 @@ def parse(sources: tuple[str, ...], as_json: bool) -> None:
             if as_json:
                 out.write((",\n  " if n else "\n  ") + json.dumps(event.to_dict()))
             else:
-                out.write(text.event_row(event) + "\n")
+                out.write(text.event_row(event, columns) + "\n")
     except InputError as exc:
         click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
         sys.exit(EXIT_NOT_TEXT)
@@ -160,20 +212,21 @@ def parse(sources: tuple[str, ...], as_json: bool) -> None:
         out.write(f" ({summary})\n" if summary else "\n")
         if groups:
             out.write("\nInvalid SPI, per peer and SPI:\n")
-            for group in groups:
-                out.write(f"  {text.group_line(group)}\n")
+            lines = (f"  {text.group_line(group)}" for group in groups)
+            out.write(text.wrapped(lines, columns) + "\n")
         if state:
             out.write("\nDevice state:\n")
-            for block in state:
-                out.write(f"  {text.state_line(block)}\n")
-    _report_undecodable(stats)
-    warnings = stats.warnings()
+            lines = (f"  {text.state_line(block)}" for block in state)
+            out.write(text.wrapped(lines, columns) + "\n")
+    # The table streams (any size of input in flat memory): its warnings are known only at
+    # the end. They go to standard error, so --json output stays pure JSON.
+    warnings = _undecodable(stats) + stats.warnings()
     if reader.dropped:
         warnings.append(
             f"{reader.dropped} device-state output(s) after the first {len(state)} were not read"
         )
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+    out.flush()
+    warn(warnings)
     sys.exit(EXIT_FOUND if stats.events or any(b.parsed for b in state) else EXIT_NONE)
 
 
@@ -208,7 +261,16 @@ def print_json(doc: dict) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+@main.command(
+    epilog=examples(
+        "spibot diagnose router.log",
+        "spibot diagnose router.log hub-state.txt spoke-state.txt",
+        "spibot diagnose --json --no-record router.log > diagnosis.json",
+        "spibot diagnose --top 5 router.log",
+        "COLUMNS=60 spibot diagnose router.log | less",
+        codes=True,
+    )
+)
 @click.argument("sources", metavar="[FILE|-]...", nargs=-1)
 @click.option(
     "--json",
@@ -216,7 +278,14 @@ def print_json(doc: dict) -> None:
     is_flag=True,
     help="Print JSON: events, groups, signals, causes, state, findings, incidents.",
 )
-@click.option("--top", default=DEFAULT_TOP, show_default=True, help="How many causes to show.")
+@click.option(
+    "--top",
+    type=click.IntRange(1, 100),
+    default=DEFAULT_TOP,
+    show_default=True,
+    metavar="N",
+    help="How many causes to show.",
+)
 @click.option("--no-record", is_flag=True, help="Do not open or update incidents.")
 @db_option
 def diagnose(
@@ -246,15 +315,22 @@ def diagnose(
         store.close()
         for _, stream in opened:
             stream.close()
+    warn(_undecodable(result.stats) + result.warnings)
     if as_json:
         print_json(result.to_dict())
     else:
-        click.echo(text.diagnosis(result), nl=False)
-    _report_undecodable(result.stats)
+        click.echo(text.diagnosis(result, width=width(), warnings=False), nl=False)
     sys.exit(EXIT_FOUND if result.groups else EXIT_NONE)
 
 
-@main.command()
+@main.command(
+    epilog=examples(
+        "spibot lookup 198.51.100.7",
+        "spibot lookup 0x5A3D1F2C",
+        "spibot lookup hub-rtr1",
+        "spibot lookup dead peer detection",
+    )
+)
 @click.argument("query", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @db_option
@@ -270,10 +346,16 @@ def lookup(query: tuple[str, ...], as_json: bool, db_path: str | None) -> None:
     if as_json:
         print_json(result)
     else:
-        click.echo(text.lookup(result, notes=10))
+        click.echo(text.lookup(result, notes=10, width=width()))
 
 
-@main.group()
+@main.group(
+    epilog=examples(
+        'spibot note add --peer 198.51.100.7 "cleared the SAs on the spoke; tunnel back"',
+        "spibot note add --peer 198.51.100.7 --spi 0x5A3D1F2C --fixed-by sa-out-of-sync "
+        '"clear crypto sa peer 192.0.2.1 on the spoke fixed it"',
+    )
+)
 def note() -> None:
     """Incident notes."""
 
@@ -285,7 +367,14 @@ def _peer(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return ip
 
 
-@note.command("add")
+@note.command(
+    "add",
+    epilog=examples(
+        'spibot note add --peer 198.51.100.7 "cleared the SAs on the spoke; tunnel back"',
+        "spibot note add --peer 198.51.100.7 --spi 0x5A3D1F2C --fixed-by sa-out-of-sync "
+        '"clear crypto sa peer 192.0.2.1 on the spoke fixed it"',
+    ),
+)
 @click.argument("text_", metavar="TEXT", nargs=-1, required=True)
 @click.option("--peer", required=True, callback=_peer, help="The peer's IP address.")
 @click.option("--spi", help="The SPI the note is about (0x1A2B3C4D).")
@@ -327,12 +416,25 @@ def note_add(text_, peer, spi, device, fixed_by, author, db_path) -> None:
     click.echo(f"Note {note_id} added to incident #{incident.id} for {peer} ({state}).")
 
 
-@main.command()
+@main.command(
+    epilog=examples(
+        "spibot incidents",
+        "spibot incidents --peer 198.51.100.7 --limit 5",
+        "spibot incidents --json > incidents.json",
+    )
+)
 @click.option(
     "--peer", callback=lambda c, p, v: _peer(c, p, v) if v else None, help="Only this peer."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the incidents as JSON.")
-@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option(
+    "--limit",
+    type=COUNT,
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="How many, newest first.",
+)
 @db_option
 def incidents(peer: str | None, as_json: bool, limit: int, db_path: str | None) -> None:
     """List incidents, newest first, with their notes and what fixed them."""
@@ -344,13 +446,25 @@ def incidents(peer: str | None, as_json: bool, limit: int, db_path: str | None) 
         return
     if not found:
         click.echo("No incidents" + (f" for {peer}." if peer else "."))
-    for line in text.incident_lines([i.to_dict() for i in found], notes=10):
-        click.echo(line)
+    lines = text.incident_lines([i.to_dict() for i in found], notes=10)
+    if lines:
+        click.echo(text.wrapped(lines, width()))
 
 
-@main.command()
+@main.command(
+    epilog=examples(
+        "spibot serve",
+        "spibot serve --http --port 3000",
+        "spibot serve --http --host 0.0.0.0 --workers 4 --log-format json",
+    )
+)
 @click.option("--http", "http_mode", is_flag=True, help="Serve HTTP instead of Socket Mode.")
-@click.option("--port", type=int, help="HTTP port (env PORT, default 3000; 0 picks a free one).")
+@click.option(
+    "--port",
+    type=PORT,
+    metavar="PORT",
+    help="HTTP port (env PORT, default 3000; 0 picks a free one).",
+)
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -393,7 +507,7 @@ def serve(http_mode, port, host, workers, log_format, db_path) -> None:
     launch.run(config, db_path, http=http_mode, host=host, workers=workers, log_format=log_format)
 
 
-@main.command()
+@main.command(epilog=examples("spibot console", "spibot console --db team.db"))
 @db_option
 def console(db_path: str | None) -> None:
     """The Slack replies in the terminal: paste log lines, end with an empty line.

@@ -6,9 +6,19 @@ control sequences (ESC [2J, a bell, a carriage return that hides the line) print
 What pasted device state proved (kb/state/findings.py) is printed as in Slack (bot/blocks.py):
 "confirmed" with its proof lines, contradictions first, prevention under the fix, and, for a
 log without state, the commands whose output would decide it.
+
+Wrapping (`fold`) happens here too, at the width the CLI measured: sentences wrap at spaces
+with a hanging indent, so an address, an SPI or a `backquoted command` is never cut, and a
+command or a device's output line (`Code`) is shown whole however narrow the terminal: a
+command split over two lines no longer pastes. Without a width nothing is wrapped (Slack's
+fallback text, the console, piped output).
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 
 from bot.blocks import ask_lines, findings_of, proof_lines
 from kb.diagnose import Diagnosis
@@ -42,21 +52,97 @@ def shown(text: object) -> str:
     return str(text).translate(_CONTROLS)
 
 
+class Code(str):
+    """A line shown whole however narrow the terminal: a command, a device's output line, a
+    table row. The terminal folds it if it must; spibot never breaks it."""
+
+
+class Kept(str):
+    """A sentence holding runs that must stay on one line (a command after a colon)."""
+
+    keep: tuple[str, ...]
+
+    def __new__(cls, text: str, *keep: str) -> Kept:
+        line = super().__new__(cls, text)
+        line.keep = keep
+        return line
+
+
+# Where a continuation line starts: after a score ("+4.5 "), a number ("1. "), a mark ("! ",
+# "== ") or a short label ("Caveat: ", "To confirm: "), so a wrapped sentence hangs under its
+# own text; otherwise four columns in from the line's indent (past a command's five under a
+# three-column heading).
+_MARKER = re.compile(r" *+(?:[-+]\d+\.\d+ |\d+\. |! |== |[A-Za-z][A-Za-z ]{0,15}: )?")
+
+
+def cells(text: str) -> int:
+    """Terminal columns `text` takes: wide and full-width characters two, combining marks and
+    zero-width characters none."""
+    n = 0
+    for c in text:
+        if c.isascii():
+            n += 1
+        elif unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf"):
+            continue
+        else:
+            n += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+    return n
+
+
+def _words(body: str, keep: Sequence[str]) -> Iterable[tuple[str, str]]:
+    """(the spaces before it, the word) for each place a line may break. A word runs to the
+    next space, except that a `backquoted span` and each of `keep` are one word."""
+    kept = "".join(f"{re.escape(k)}|" for k in sorted(keep, key=len, reverse=True) if k)
+    for m in re.finditer(rf"( *+)((?:{kept}`[^`]*+`|[^ ])++)", body):
+        yield m[1], m[2]
+
+
+def fold(line: str, width: int | None, keep: Sequence[str] = ()) -> list[str]:
+    """One line as the lines that fit in `width` columns: broken at spaces only, continuation
+    lines hanging under the text after the line's marker. A word wider than the line is left
+    whole (an address or a command is worth more than a straight edge)."""
+    if width is None or isinstance(line, Code) or cells(line) <= width:
+        return [line]
+    keep = (*keep, *getattr(line, "keep", ()))
+    marker = _MARKER.match(line).end()
+    lead = len(line) - len(line.lstrip(" "))
+    hang = " " * min(marker if marker > lead else lead + 4, width // 2)
+    out: list[str] = []
+    current, used = line[:lead], lead
+    fresh = True  # nothing but indentation on the current line yet
+    for spaces, word in _words(line[lead:], keep):
+        size = cells(word)
+        if not fresh and used + len(spaces) + size > width:
+            out.append(current)
+            current, used = hang + word, len(hang) + size
+        else:
+            gap = "" if fresh else spaces
+            current, used = current + gap + word, used + len(gap) + size
+        fresh = False
+    out.append(current)
+    return out
+
+
+def wrapped(lines: Iterable[str], width: int | None) -> str:
+    """Lines folded to `width`, joined into one text."""
+    return "\n".join(part for line in lines for part in fold(line, width))
+
+
 def event_header() -> str:
     return _row(title for title, _, _ in EVENT_COLUMNS)
 
 
-def event_row(event: Event) -> str:
-    cells = ("-" if (v := getattr(event, attr)) is None else str(v) for _, attr, _ in EVENT_COLUMNS)
-    row = shown(_row(cells))
-    for problem in event.problems:
-        row += f"\n       ! {shown(problem)}"
-    return row
+def event_row(event: Event, width: int | None = None) -> str:
+    """One table row (never wrapped: a row is read by its columns), its problems under it."""
+    values = ("-" if (v := getattr(event, a)) is None else str(v) for _, a, _ in EVENT_COLUMNS)
+    lines = [Code(shown(_row(values)))]
+    lines.extend(shown(f"       ! {problem}") for problem in event.problems)
+    return wrapped(lines, width)
 
 
-def _row(cells) -> str:
+def _row(values) -> str:
     parts = []
-    for (_, _, width), cell in zip(EVENT_COLUMNS, cells, strict=True):
+    for (_, _, width), cell in zip(EVENT_COLUMNS, values, strict=True):
         parts.append(cell.ljust(width) if width else cell)
     return " ".join(parts).rstrip()
 
@@ -80,19 +166,29 @@ PEERS_SHOWN = 5  # a multi-peer paste details this many peers, then names the ot
 ASK_HERE = "paste the output here"
 
 
-def diagnosis(d: Diagnosis, detailed: int = 3, then: str = ASK_HERE) -> str:
+def diagnosis(
+    d: Diagnosis,
+    detailed: int = 3,
+    then: str = ASK_HERE,
+    *,
+    width: int | None = None,
+    warnings: bool = True,
+) -> str:
     """A diagnosis as an engineer reads it in a terminal: one peer's ranked causes, or each
-    peer of a multi-peer paste with its own top cause, confidence and incident."""
+    peer of a multi-peer paste with its own top cause, confidence and incident; folded to
+    `width` columns. With `warnings=False` the caller shows them (the CLI, first, on
+    standard error: `warning_lines`)."""
     out = [shown(d.summary())]
     if not d.groups:
         # A paste cut short may have lost its invalid-SPI lines: say so even when none is left.
-        out.extend(shown(f"warning: {w}") for w in d.warnings)
-        return "\n".join(out) + "\n"
+        if warnings:
+            out.extend(warning_lines(d.warnings))
+        return wrapped(out, width) + "\n"
     if d.box_first:
         out.append(shown(f"! {d.box_first}"))
     for f in findings_of(d, "contradiction"):
         out.append(shown(f"! State contradicts the log: {f.text}"))
-        out.extend(shown(f"     {line}") for line in proof_lines(f.proof))
+        out.extend(Code(shown(f"     {line}")) for line in proof_lines(f.proof))
     out.extend(shown(f"note: {f.text}") for f in findings_of(d, "note"))
     if len(d.peers) > 1:
         for p in d.peers[:PEERS_SHOWN]:
@@ -117,12 +213,20 @@ def diagnosis(d: Diagnosis, detailed: int = 3, then: str = ASK_HERE) -> str:
     asks = ask_lines(d)
     if asks:
         out.append("")
-        out.extend(shown(f"To confirm: {where}: {command} — {then}") for where, command in asks)
+        out.extend(
+            Kept(shown(f"To confirm: {where}: {command} — {then}"), shown(command))
+            for where, command in asks
+        )
     if d.recorded:
         out.append("")
         out.append("Recorded as incident " + ", ".join(f"#{i}" for i in d.recorded) + ".")
-    out.extend(shown(f"warning: {w}") for w in d.warnings)
-    return "\n".join(out) + "\n"
+    if warnings:
+        out.extend(warning_lines(d.warnings))
+    return wrapped(out, width) + "\n"
+
+
+def warning_lines(warnings: Iterable[str]) -> list[str]:
+    return [shown(f"warning: {w}") for w in warnings]
 
 
 def _prevention(holder: object, peer: str | None) -> list[str]:
@@ -135,12 +239,12 @@ def _cause(n: int, cause: Cause, detailed: int) -> list[str]:
         if cause.confidence == "confirmed"
         else f"{cause.id}, {cause.confidence}, score {cause.score:.1f}"
     )
-    out = ["", shown(f"{n}. {cause.title}  [{said}]")]
+    out = ["", Kept(shown(f"{n}. {cause.title}  [{said}]"), shown(f"[{said}]"))]
     out.extend(shown(f"     {reason}") for reason in cause.reasons)
     proof = getattr(cause, "proof", None) or []
     if cause.confidence == "confirmed" and proof:
         out.append("   Proof:")
-        out.extend(shown(f"     {line}") for line in proof_lines(proof))
+        out.extend(Code(shown(f"     {line}")) for line in proof_lines(proof))
     if cause.worth_detailing(n, detailed):
         out.extend(_commands("Check", cause.verify_where))
         out.extend(_commands("Fix", cause.fixes_where))
@@ -153,7 +257,7 @@ def _commands(title: str, runs: list[tuple[str, list[str]]]) -> list[str]:
     out = []
     for where, lines in runs:
         out.append(shown(f"   {title}, {where}:" if where else f"   {title}:"))
-        out.extend(shown(f"     {line}") for line in lines)
+        out.extend(Code(shown(f"     {line}")) for line in lines)
     return out
 
 
@@ -197,7 +301,7 @@ def incident_lines(incidents: list[dict], notes: int = 3) -> list[str]:
     return out
 
 
-def lookup(result: dict, notes: int = 2) -> str:
+def lookup(result: dict, notes: int = 2, width: int | None = None) -> str:
     """A lookup result (kb.lookup.lookup) for the terminal and for Slack's fallback text."""
     lines = [f"{result['kind']}: {result['query']}"]
     for a in result["articles"]:
@@ -206,7 +310,7 @@ def lookup(result: dict, notes: int = 2) -> str:
     lines.extend(incident_lines(result["incidents"], notes))
     if len(lines) == 1:
         lines.append("  Nothing found.")
-    return "\n".join(shown(line) for line in lines)
+    return wrapped((shown(line) for line in lines), width)
 
 
 def state_line(block: StateBlock) -> str:

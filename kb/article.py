@@ -18,7 +18,15 @@ from pathlib import Path
 
 import yaml
 
-from kb.commands import Command, CommandError, parse_commands, render, render_by_where, structured
+from kb.commands import (
+    PLATFORMS,
+    Command,
+    CommandError,
+    parse_commands,
+    render,
+    render_by_where,
+    structured,
+)
 from kb.signals import signals
 
 ARTICLES_DIR = Path(str(resources.files("kb") / "articles"))
@@ -63,6 +71,12 @@ class Article:
     caveats: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     checksum: str = ""
+    # The answer's words (kb/answer.py). Optional: an article stored before they existed, or an
+    # operator's own, falls back to its title, no action phrase and its first caveat.
+    short: str = ""  # the cause for one peer in a few words: "SAs out of sync on {peer}"
+    action: str = ""  # what to do, in a few words: "clear its SAs toward {local}"
+    key_caveat: dict[str, str] = field(default_factory=dict)  # platform or "default" -> text
+    caveat_platforms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # text -> them
 
     def commands(self, kind: str, platform: str | None, peer: str | None, local: str | None):
         """Verify or fix lines for a platform, addresses filled in, ready to paste; or one
@@ -76,6 +90,26 @@ class Article:
         """The same lines as `commands`, in runs by where they run (see kb.commands)."""
         table = self.verify if kind == "verify" else self.fix
         return render_by_where(table.get(platform or "", ()), platform, peer, local)
+
+    def caveats_for(self, platform: str | None) -> list[str]:
+        """The key caveat first, then the others that apply to the platform (all of them when
+        it is unknown): an ASA remark is noise on an IOS paste."""
+        key = self.key_caveat_for(platform)
+        rest = [
+            c
+            for c in self.caveats
+            if c != key
+            and (platform is None or platform in self.caveat_platforms.get(c, (platform,)))
+        ]
+        return [key, *rest] if key else rest
+
+    def key_caveat_for(self, platform: str | None) -> str | None:
+        """The one caveat that must always be seen for this platform."""
+        key = self.key_caveat.get(platform or "") or self.key_caveat.get("default")
+        if key:
+            return key
+        shown = [c for c in self.caveats if platform in self.caveat_platforms.get(c, (platform,))]
+        return shown[0] if shown else None
 
     def command_items(self, platform: str | None, peer: str | None, local: str | None):
         """The same commands as data: kind, where, mode, path, command, placeholders, source."""
@@ -147,6 +181,71 @@ def _strings(path: Path, meta: dict, name: str, required: bool = False) -> tuple
     return tuple(value)
 
 
+_FILLED = re.compile(r"\{(?:peer|local)\}")
+MAX_PHRASE_CHARS = 80  # a phrase of a notification a phone shows in two lines
+
+
+def _phrase(path: Path, meta: dict, name: str, needs_peer: bool = False) -> str:
+    """`short` or `action`: a few words of plain text, `{peer}`/`{local}` the only fields."""
+    value = meta.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not value.strip() or "\n" in value.strip():
+        raise ArticleError(path, name, "must be a few words on one line")
+    value = value.strip()
+    if "{" in _FILLED.sub("", value) or "}" in _FILLED.sub("", value):
+        raise ArticleError(path, name, "only {peer} and {local} may be in braces")
+    if len(_FILLED.sub("255.255.255.255", value)) > MAX_PHRASE_CHARS:
+        raise ArticleError(path, name, f"longer than {MAX_PHRASE_CHARS} characters")
+    if value.endswith("."):
+        raise ArticleError(path, name, "is part of a sentence: no full stop")
+    if needs_peer and value.count("{peer}") != 1:
+        raise ArticleError(path, name, "must name the peer once, as {peer}")
+    return value
+
+
+def _key_caveat(path: Path, meta: dict) -> dict[str, str]:
+    """`key_caveat`: one sentence, or a mapping of platforms (and `default`) to sentences."""
+    value = meta.get("key_caveat")
+    if value is None:
+        return {}
+    table = value if isinstance(value, dict) else {"default": value}
+    unknown = sorted(set(table) - {*PLATFORMS, "default"})
+    if unknown:
+        raise ArticleError(path, "key_caveat", f"unknown platform key(s) {unknown}")
+    if not table or not all(isinstance(v, str) and v.strip() for v in table.values()):
+        raise ArticleError(path, "key_caveat", "must be a sentence (or map platforms to them)")
+    return {k: " ".join(v.split()) for k, v in table.items()}
+
+
+def _caveats(path: Path, meta: dict) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(texts, text -> platforms): a caveat is a sentence, or {text, platforms} for one that
+    holds on some platforms only."""
+    value = meta.get("caveats")
+    if value is None:
+        return (), {}
+    if not isinstance(value, list):
+        raise ArticleError(path, "caveats", "must be a list")
+    texts: list[str] = []
+    platforms: dict[str, tuple[str, ...]] = {}
+    for item in value:
+        text, only = (
+            (item.get("text"), item.get("platforms")) if isinstance(item, dict) else (item, None)
+        )
+        if isinstance(item, dict) and (
+            set(item) != {"text", "platforms"} or not isinstance(only, list) or not only
+        ):
+            raise ArticleError(path, "caveats", "an item is text or {text, platforms: [...]}")
+        if only is not None and set(only) - set(PLATFORMS):
+            raise ArticleError(path, "caveats", f"unknown platform(s) in {only}")
+        if not isinstance(text, str) or not text.strip():
+            raise ArticleError(path, "caveats", "must be a list of non-empty strings")
+        texts.append(text)
+        if only is not None:
+            platforms[text] = tuple(only)
+    return tuple(texts), platforms
+
+
 def _sources(path: Path, meta: dict) -> tuple[tuple[str, ...], dict[str, str]]:
     """(URLs, name -> URL): `sources` is a list of URLs, or a mapping of short names to URLs
     that commands cite by name."""
@@ -203,6 +302,7 @@ def parse_article(path: Path, text: str) -> Article:
             raise ArticleError(path, "evidence", f"unknown signal '{signal}'")
         weights[signal] = _number(path, "evidence", weight, f"the weight of '{signal}'")
     sources, named = _sources(path, meta)
+    caveats, platforms = _caveats(path, meta)
     if not body:
         raise ArticleError(path, "body", "the article has no text after the front-matter")
     return Article(
@@ -215,9 +315,13 @@ def parse_article(path: Path, text: str) -> Article:
         aliases=_strings(path, meta, "aliases"),
         verify=_commands(path, meta, "verify", sources, named),
         fix=_commands(path, meta, "fix", sources, named),
-        caveats=_strings(path, meta, "caveats"),
+        caveats=caveats,
         sources=sources,
         checksum=checksum(text),
+        short=_phrase(path, meta, "short", needs_peer=True),
+        action=_phrase(path, meta, "action"),
+        key_caveat=_key_caveat(path, meta),
+        caveat_platforms=platforms,
     )
 
 

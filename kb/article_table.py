@@ -33,10 +33,19 @@ def article_row(article: Article, now: str) -> dict:
         "sources": json.dumps(list(article.sources)),
         "checksum": article.checksum,
         "synced_at": now,
+        "answer": json.dumps(
+            {
+                "short": article.short,
+                "action": article.action,
+                "key_caveat": article.key_caveat,
+                "caveat_platforms": {k: list(v) for k, v in article.caveat_platforms.items()},
+            }
+        ),
     }
 
 
 def article_from_row(row: dict) -> Article:
+    answer = json.loads(row.get("answer") or "{}")  # null: a row written before 0007
     return Article(
         id=row["id"],
         title=row["title"],
@@ -50,6 +59,10 @@ def article_from_row(row: dict) -> Article:
         caveats=tuple(json.loads(row["caveats"])),
         sources=tuple(json.loads(row["sources"])),
         checksum=row["checksum"],
+        short=answer.get("short", ""),
+        action=answer.get("action", ""),
+        key_caveat=answer.get("key_caveat", {}),
+        caveat_platforms={k: tuple(v) for k, v in answer.get("caveat_platforms", {}).items()},
     )
 
 

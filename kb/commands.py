@@ -11,9 +11,13 @@ In an article's front-matter (`verify:` and `fix:` map a platform to a list of t
       source: iosdpd             # a name in the article's `sources`, or one of its URLs
       # or, instead of source:  unverified: why it could not be checked
 
-`{peer}` and `{local}` are filled in with the addresses of the paste; `<NAME>` is a value the
-engineer supplies. A platform with no list gets one line, "no command known for <platform>":
-never another platform's commands.
+`{peer}` and `{local}` are filled in with the addresses of the paste; `<crypto-map-name>` (lower
+case, words joined by '-') is a value the engineer supplies. A platform with no list gets one
+line, "no command known for <platform>": never another platform's commands.
+
+A command is what the engineer pastes, so it holds nothing else: no prose ("then", "e.g.",
+"if"), no brackets but placeholders (parentheses and the like only inside quotes), no arrows,
+no trailing `#`/`!` comment. What it needs saying goes in `note`.
 """
 
 from __future__ import annotations
@@ -26,8 +30,15 @@ PLATFORMS = ("ios", "asa", "ftd", "pix", "fortigate", "panos", "screenos")
 WHERE = ("local", "peer", "both", "fmc", "fdm")
 MODES = ("exec", "config", "ui")
 ITEM_KEYS = ("command", "where", "mode", "path", "note", "source", "unverified")
-PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9_-]*>")
+PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9_-]*>")  # as stored, older articles included
+NAMED = re.compile(r"<[a-z][a-z0-9]*(?:-[a-z0-9]+)*>")  # as written in an article now
 _FILLED = re.compile(r"\{(?:peer|local)\}")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# Words of a sentence, not of a command (checked before any `|` filter, whose patterns match
+# output text and may be words).
+_PROSE = re.compile(r"(?i)(?<![\w-])(?:then|if|e\.g\.|i\.e\.|etc|optionally|replace)(?![\w-])")
+_COMMENT = re.compile(r"\s(?:#|!|//)")
+UNKNOWN_PEER, UNKNOWN_LOCAL = "<peer-address>", "<this-box-address>"
 # What PIX 6.x does not have, so a PIX set must not hold it.
 PIX_LACKS = ("ikev2", "tunnel-group", "show asp", "control-plane")
 
@@ -86,7 +97,29 @@ def _runnable(text: object, what: str, ui: bool = False) -> str:
     for bad, why in problems:
         if bad:
             raise CommandError(f"{what} {why}: {text[:80]!r}")
+    if not ui:
+        for why in pasting_problems(text):
+            raise CommandError(f"{what} {why}: {text[:80]!r}")
     return text
+
+
+def pasting_problems(line: str) -> list[str]:
+    """Why a command line would not paste as it is, if it would not (empty: it would)."""
+    bare = _QUOTED.sub("''", line)
+    named = _FILLED.sub("x", NAMED.sub("x", bare))
+    command = named.split("|", 1)[0]
+    problems = []
+    if any(not NAMED.fullmatch(p) for p in PLACEHOLDER.findall(bare)):
+        problems.append("has a placeholder not named in lower case (write <crypto-map-name>)")
+    if any(c in named for c in "<>[](){}"):
+        problems.append("has a bracket that is no <placeholder> (an annotation?)")
+    if "->" in line or "→" in line:
+        problems.append("has an arrow in it")
+    if _PROSE.search(command):
+        problems.append("has prose in it (then, if, e.g.): put it in the note")
+    if _COMMENT.search(bare) or bare.startswith(("#", "!")):
+        problems.append("has a comment in it: put it in the note")
+    return problems
 
 
 def _item(value: object, platform: str, n: int, sources: Sequence[str], named: Mapping) -> Command:
@@ -171,7 +204,7 @@ def parse_commands(
 
 # -- rendering ------------------------------------------------------------------------------
 def _fill(text: str, peer: str | None, local: str | None) -> str:
-    return text.replace("{peer}", peer or "<peer>").replace("{local}", local or "<local>")
+    return text.replace("{peer}", peer or UNKNOWN_PEER).replace("{local}", local or UNKNOWN_LOCAL)
 
 
 def _closing(platform: str, levels: Sequence[str], leaving: bool) -> list[str]:
@@ -233,15 +266,17 @@ def render(
 def render_by_where(
     items: Iterable[Command], platform: str | None, peer: str | None, local: str | None
 ) -> list[tuple[str, list[str]]]:
-    """The lines to paste, in runs of consecutive items that run in the same place, each with
-    that place in words ("on the peer 198.51.100.7 (the sender of the packets)"); a platform
-    without commands is one run with no place."""
+    """The lines to paste, in runs of consecutive items that run in the same place and mode,
+    each with that place in words ("on the peer 198.51.100.7 (the sender of the packets)"); a
+    platform without commands is one run with no place."""
     items = list(items)
     if not items or platform is None:
         return [("", [none_known(platform)])]
     runs: list[list[Command]] = []
     for item in items:
-        if runs and runs[-1][0].where == item.where:
+        # A run is one place and one mode: commands to run now never share a block with the
+        # configuration that prevents a next time.
+        if runs and (runs[-1][0].where, runs[-1][0].mode) == (item.where, item.mode):
             runs[-1].append(item)
         else:
             runs.append([item])
@@ -282,5 +317,70 @@ def structured(
                 "source": item.source,
                 "verified": item.unverified is None,
             }
+        )
+    return out
+
+
+# -- blocks that paste -----------------------------------------------------------------------
+MODE_ORDER = {"exec": 0, "config": 1, "ui": 2}  # run now first, then what prevents a next time
+
+
+@dataclass(frozen=True)
+class Section:
+    """One block to paste as it is, in one place: `exec` lines to run now; `config` lines that
+    enter their mode (`heading` says which: "configure terminal → crypto ikev2 profile
+    <ikev2-profile-name>"), set it and leave it; or `ui` settings on the page `heading` names
+    (not pasted: shown as text)."""
+
+    kind: str  # verify | fix
+    platform: str | None
+    where: str
+    where_text: str
+    mode: str
+    heading: str
+    lines: tuple[str, ...]
+    placeholders: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "lines": list(self.lines), "placeholders": list(self.placeholders)}
+
+
+def sections(items: Iterable[Mapping], kind: str | None = None) -> list[Section]:
+    """Commands as `structured` gives them (a CAUSE's `commands` in JSON), of one kind or
+    both, in blocks: verify before fix, and within each the commands to run now first, then
+    configuration grouped by where it runs and the mode path it is made in. Each config block
+    enters its mode from the exec prompt and leaves it, so it pastes on its own."""
+    groups: dict[tuple, list[Mapping]] = {}
+    for item in items:
+        if kind is not None and item["kind"] != kind:
+            continue
+        path = tuple(item["path"]) if item["mode"] != "exec" else ()
+        key = (item["kind"] != "verify", MODE_ORDER.get(item["mode"], 3), item["where"], path)
+        groups.setdefault(key, []).append(item)
+    out = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1])):  # stable: article order otherwise
+        run = groups[key]
+        first = run[0]
+        platform, mode, path = first["platform"], first["mode"], list(key[3])
+        commands = [i["command"] for i in run]
+        if mode == "config":
+            lines = [*path, *commands, *_closing(platform or "", path, leaving=True)]
+            heading = " → ".join(path)
+        elif mode == "ui":
+            place = {"fmc": "FMC", "fdm": "FDM"}.get(first["where"], "Web interface")
+            lines, heading = commands, f"{place}: {' → '.join(path)}"
+        else:
+            lines, heading = commands, ""
+        out.append(
+            Section(
+                kind=first["kind"],
+                platform=platform,
+                where=first["where"],
+                where_text=first["where_text"],
+                mode=mode,
+                heading=heading,
+                lines=tuple(lines),
+                placeholders=tuple(sorted({p for i in run for p in i["placeholders"]})),
+            )
         )
     return out

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
+from kb import answer
 from kb.article import Article, load_articles
 from kb.confidence import CONFIRMED
 from kb.events import Event
@@ -107,7 +108,10 @@ class Diagnosis:
         )
 
     def to_dict(self) -> dict:
+        first = answer.first_action(self.peers[0]) if self.peers else None
         return {
+            "headline": answer.paste_headline(self),
+            "first_action": first.to_dict() if first else None,
             "summary": self.summary(),
             "peer": self.peer,
             "local": self.local,

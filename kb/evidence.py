@@ -42,6 +42,13 @@ def gather(events: Sequence[Event], groups: Sequence[Group]) -> list[Signal]:
     return [signal for rule in _RULES for signal in rule(paste)]
 
 
+# Said of a repeating SPI: the once-a-minute rate limit is IOS's, so only an IOS paste hears it.
+_REPEATS = {
+    "ios": "a rekey race does not repeat; IOS logs this at most once a minute",
+    None: "a rekey race does not repeat",
+}
+
+
 @emits(
     ("repeating_spi", "symptom", "the same SPI from the same peer repeating over a minute or more"),
     (
@@ -67,7 +74,7 @@ def _timing(paste: Paste) -> list[Signal]:
                 Signal(
                     "repeating_spi",
                     f"the same SPI {spi} from {who} was logged {g.count} times over {span} "
-                    "(a rekey race does not repeat; IOS logs this at most once a minute)",
+                    f"({_REPEATS.get(g.platform, _REPEATS[None])})",
                     peer,
                 )
             )

@@ -42,9 +42,10 @@ class Incident:
     event_count: int
     spis: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    not_it: list[str] = field(default_factory=list)
+    not_it: list[str] = field(default_factory=list)  # a cause once per person who said it
     confirmed_cause: str | None = None  # what pasted device state proved
     proof: list[str] = field(default_factory=list)  # the lines that prove it
+    not_it_by: dict[str, list[str]] = field(default_factory=dict)  # cause -> who said "not it"
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +62,7 @@ class Incident:
             "top_cause": self.top_cause,
             "fixed_by": self.fixed_by,
             "not_it": self.not_it,
+            "not_it_by": self.not_it_by,
             "notes": [n.to_dict() for n in self.notes],
             "confirmed_cause": self.confirmed_cause,
             "proof": self.proof,

@@ -145,19 +145,24 @@ class Memory:
                     r["permalink"],
                 )
             )
-        not_it: dict[int, list[str]] = {r["id"]: [] for r in rows}
+        not_it: dict[int, list[tuple[str, str | None]]] = {r["id"]: [] for r in rows}
         for r in self.workspace.select(
             "feedback",
             f"verdict = 'not_it' and {one_of('incident_id', 'ids')}",
             ids,
-            columns="incident_id, article_id",
+            columns="incident_id, article_id, author",
             order="id",
         ):
-            not_it[r["incident_id"]].append(r["article_id"])
+            not_it[r["incident_id"]].append((r["article_id"], r["author"]))
         return [_incident(r, sorted(spis[r["id"]]), notes[r["id"]], not_it[r["id"]]) for r in rows]
 
 
-def _incident(row: dict, spis: list[str], notes: list[Note], not_it: list[str]) -> Incident:
+def _incident(
+    row: dict, spis: list[str], notes: list[Note], not_it: list[tuple[str, str | None]]
+) -> Incident:
+    by: dict[str, list[str]] = {}
+    for article, author in not_it:
+        by.setdefault(article, []).append(author or "someone")
     return Incident(
         id=row["id"],
         peer=row["peer"],
@@ -175,7 +180,8 @@ def _incident(row: dict, spis: list[str], notes: list[Note], not_it: list[str]) 
         event_count=row["event_count"] or 0,
         spis=spis,
         notes=notes,
-        not_it=not_it,
+        not_it=[article for article, _ in not_it],
+        not_it_by=by,
         # A read-only copy served without migration 0006 has neither column.
         confirmed_cause=row.get("confirmed_cause"),
         proof=json.loads(row.get("proof") or "[]"),

@@ -227,4 +227,25 @@ def _confirmed(db: sqlite_utils.Database) -> None:
     db["incidents"].add_column("proof", str)
 
 
-READ_OPTIONAL = frozenset({"0005_article_origin", "0006_confirmed"})
+@MIGRATIONS(name="0007_article_answer")
+def _article_answer(db: sqlite_utils.Database) -> None:
+    """An article's words for the answer first (kb/answer.py), as JSON: `short`, `action`,
+    `key_caveat`, `caveat_platforms`. Null for a row written before it: the answer falls back
+    to the title and the first caveat until the bundle (or `kb sync`) rewrites the row."""
+    db["articles"].add_column("answer", str)
+
+
+@MIGRATIONS(name="0008_verdict_per_person")
+def _verdict_per_person(db: sqlite_utils.Database) -> None:
+    """ "Not it" counts once per person (each engineer who checked a cause says so once), so
+    the unique index on verdicts takes the author too."""
+    db.execute("drop index if exists idx_feedback_once")
+    db.execute(
+        "create unique index idx_feedback_once_each on feedback "
+        "(incident_id, article_id, verdict, coalesce(author, ''))"
+    )
+
+
+READ_OPTIONAL = frozenset(
+    {"0005_article_origin", "0006_confirmed", "0007_article_answer", "0008_verdict_per_person"}
+)

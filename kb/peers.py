@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from kb import answer
 from kb.article import Article
 from kb.confidence import CONFIRMED, decide
 from kb.events import Event
@@ -73,7 +74,10 @@ class PeerDiagnosis:
         return busiest.spi if busiest else None
 
     def to_dict(self, top: int) -> dict:
+        first = answer.first_action(self)
         return {
+            "headline": answer.headline(self),
+            "first_action": first.to_dict() if first else None,
             "peer": self.peer,
             "local": self.local,
             "platform": self.platform,

@@ -65,6 +65,11 @@ class Cause:
     confidence: str = ""  # set by kb.confidence.assess once every cause is ranked
     # The lines of pasted device state that prove it (kb/state/confirm.py), when confirmed.
     proof: list[str] = field(default_factory=list)
+    # The article's words for the answer (kb/answer.py fills in {peer} and {local}); the key
+    # caveat is the platform's, and also first in `caveats`.
+    short: str = ""
+    action: str = ""
+    key_caveat: str | None = None
 
     @property
     def has_evidence(self) -> bool:
@@ -261,9 +266,12 @@ def rank(
                 commands=article.command_items(platform, peer, local),
                 verify_where=article.commands_by_where("verify", platform, peer, local),
                 fixes_where=article.commands_by_where("fix", platform, peer, local),
-                caveats=list(article.caveats),
+                caveats=article.caveats_for(platform),
                 sources=list(article.sources),
                 points=earned,
+                short=article.short,
+                action=article.action,
+                key_caveat=article.key_caveat_for(platform),
             )
         )
     prior = {a.id: a.prior for a in articles}

@@ -113,8 +113,35 @@ class Recorder:
             }
             self.workspace.update("incidents", values, "id = :id", {"id": incident_id})
 
+    def reopen(self, incident_id: int) -> bool:
+        """Undo "fixed": the incident is open again and its fix no longer counts for the peer;
+        False when it was not resolved."""
+        with self.connection.writing("reopen the incident"):
+            status, _ = self._require_incident(incident_id)
+            if status != "resolved":
+                return False
+            values = {"status": "open", "fixed_by": None, "resolved_at": None}
+            values["updated_at"] = stamp(utcnow())
+            self.workspace.update("incidents", values, "id = :id", {"id": incident_id})
+            self.workspace.delete(
+                "feedback", "incident_id = :id and verdict = 'fixed'", {"id": incident_id}
+            )
+            return True
+
+    def undo_not_it(self, incident_id: int, article_id: str, author: str | None) -> bool:
+        """Take back one person's "not it"; False when they had not said it."""
+        with self.connection.writing("take back the feedback"):
+            self._require_incident(incident_id)
+            where = (
+                "incident_id = :id and article_id = :article and verdict = 'not_it' "
+                "and coalesce(author, '') = :author"
+            )
+            args = {"id": incident_id, "article": article_id, "author": author or ""}
+            return self.workspace.delete("feedback", where, args) > 0
+
     def not_it(self, incident_id: int, article_id: str, author: str | None) -> bool:
-        """Record that a cause was checked and was not it; False when it already was."""
+        """Record that a person checked a cause and it was not it; False when they already
+        said so (each person counts once)."""
         with self.connection.writing("record the feedback"):
             self._require_incident(incident_id)
             return self._feedback(incident_id, article_id, "not_it", author, stamp(utcnow()))
@@ -177,11 +204,10 @@ class Recorder:
         return found["status"], found["fixed_by"]
 
     def _feedback(self, incident_id, article_id, verdict, author, when) -> bool:
-        # The unique index (migration 0004_once) makes a repeated verdict a no-op.
+        # The unique index (migration 0008) makes a person's repeated verdict a no-op.
         row = {"incident_id": incident_id, "article_id": article_id, "verdict": verdict}
         row |= {"author": author, "created_at": when}
-        conflict = "on conflict (incident_id, article_id, verdict) do nothing"
-        return self.workspace.insert("feedback", row, on_conflict=conflict)[1] == 1
+        return self.workspace.insert("feedback", row, on_conflict="on conflict do nothing")[1] == 1
 
     def _resolve(self, incident_id: int, article_id: str, author, when: str) -> bool:
         if self._require_incident(incident_id) == ("resolved", article_id):

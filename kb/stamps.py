@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -124,11 +125,23 @@ def _uptime_seconds(text: str) -> float | None:
     return float(((y * 365 + w * 7 + d) * 24 + h) * 3600)
 
 
+UNKNOWN_TIME = "an unknown time"
+BACKWARDS = "an unknown time, the timestamps going backwards"
+
+
 def duration(seconds: float | None) -> str:
-    """A span as an engineer says it: 45s, 5m 02s, 1h 07m."""
-    if seconds is None:
-        return "an unknown time"
+    """A span as an engineer says it: 45s, 5m 02s, 1h 07m; never negative.
+
+    A span below zero is a log whose clock went backwards (a midnight rollover on a stamp
+    without a date, a collector's unordered output, two boxes' clocks in one paste): it
+    measures nothing, so it is unknown, and saying why keeps "-5s" or "23h 59m" off the screen.
+    Under half a second backwards is the jitter of merged collectors: 0s.
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return UNKNOWN_TIME
     seconds = round(seconds)
+    if seconds < 0:
+        return BACKWARDS
     if seconds < 60:
         return f"{seconds}s"
     minutes, secs = divmod(seconds, 60)

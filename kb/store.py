@@ -312,10 +312,21 @@ class Store:
         self._recorder.confirm(incident_id, article_id, list(proof))
         return self.incident(incident_id)
 
-    def not_it(self, incident_id: int, article_id: str, author: str | None = None) -> bool:
-        """Record that a cause was checked and was not it, for this incident.
+    def reopen(self, incident_id: int) -> tuple[Incident, bool]:
+        """Undo "fixed": (the incident, open again; whether it was resolved). Its fix no
+        longer counts for the peer's next answers."""
+        changed = self._recorder.reopen(incident_id)
+        return self.incident(incident_id), changed
 
-        True when recorded; False when it already was (a second click counts once).
+    def undo_not_it(self, incident_id: int, article_id: str, author: str | None = None) -> bool:
+        """Take back one person's "not it" on a cause; False when they had not said it."""
+        self.article(article_id)
+        return self._recorder.undo_not_it(incident_id, article_id, author)
+
+    def not_it(self, incident_id: int, article_id: str, author: str | None = None) -> bool:
+        """Record that a person checked a cause and it was not it, for this incident.
+
+        True when recorded; False when this person already said so (each person counts once).
         """
         self.article(article_id)
         return self._recorder.not_it(incident_id, article_id, author)

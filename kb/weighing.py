@@ -124,18 +124,21 @@ def _single(signal: Signal, group: Group, last: dict, cleared: bool) -> Signal:
     if after is not None and after >= SILENCE_ENOUGH:
         return replace(signal, detail=signal.detail + f" for the {duration(after)} the paste shows")
     if after is not None and after >= SILENCE_SOME:
+        # The once-a-minute rate limit is IOS's: other platforms' reasons do not mention it.
+        minute = (
+            "barely the minute in which IOS would log it again"
+            if group.platform == "ios"
+            else "barely a minute"
+        )
         return _scaled(
-            signal,
-            SINGLE_SOME,
-            f"; but the paste shows only {duration(after)} after it, barely the minute in "
-            "which IOS would log it again",
+            signal, SINGLE_SOME, f"; but the paste shows only {duration(after)} after it, {minute}"
         )
     shown = "ends there" if not after else f"shows only {duration(after)} after it"
+    limit = " (IOS logs it at most once a minute)" if group.platform == "ios" else ""
     return _scaled(
         signal,
         SINGLE_UNSEEN,
-        f"; but the paste {shown}, too short to show whether it repeats (IOS, for one, "
-        "logs it at most once a minute)",
+        f"; but the paste {shown}, too short to show whether it repeats{limit}",
     )
 
 

@@ -105,6 +105,11 @@ class Workspace:
         params = {f"set_{column}": value for column, value in values.items()}
         return self.db.execute(sql, self._params({**(args or {}), **params})).rowcount
 
+    def delete(self, table: str, where: str, args: dict | None = None) -> int:
+        """Delete this workspace's rows matching `where`; how many."""
+        sql = f"delete from {_scoped(table)} where {_FILTER} and ({where})"
+        return self.db.execute(sql, self._params(args)).rowcount
+
     def search(self, table: str, expression: str, columns: list[str], limit: int) -> list[dict]:
         """Full-text matches for an FTS `expression` (already quoted) among this workspace's
         rows, best first."""

@@ -26,9 +26,15 @@ SPIBOT = [sys.executable, "-m", "bot"]
 # tests/child/sitecustomize.py puts the network guard into every Python process started with
 # this environment; ROOT makes `python -m bot` this checkout whatever the current directory.
 CHILD_PYTHONPATH = os.pathsep.join([str(Path(__file__).parent / "child"), str(ROOT)])
-# The developer's own Slack and spibot settings must not leak into a test's process.
+# The developer's own Slack and spibot settings must not leak into a test's process, nor the
+# test runner's terminal size: pytest-xdist's workers export COLUMNS=80, and spibot folds its
+# output to COLUMNS (a test that wants a width sets it).
 CLEAN_ENV = {
-    **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPIBOT_", "PORT"))},
+    **{
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "SPIBOT_", "PORT")) and k not in ("COLUMNS", "LINES")
+    },
     "PYTHONPATH": CHILD_PYTHONPATH,
 }
 # A test not marked slow that takes longer than this is named at the end of the run.

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from kb.article import ARTICLES_DIR, load_articles
-from kb.commands import PLATFORMS, render
+from kb.article import ARTICLES_DIR, ArticleError, load_articles, parse_article
+from kb.commands import PLATFORMS, render, render_by_where, sections
 from kb.ranking import rank
 from kb.signals import Signal
 from tests.conftest import ROOT
@@ -132,8 +132,8 @@ def test_the_structured_form_is_in_the_json_of_a_cause() -> None:
     assert clear["kind"] == "fix" and clear["where"] == "peer" and clear["mode"] == "exec"
     assert PEER in clear["where_text"] and clear["verified"] and clear["source"]
     dpd = next(c for c in doc["commands"] if c["command"] == "dpd 10 3 periodic")
-    assert dpd["path"] == ["configure terminal", "crypto ikev2 profile <PROFILE>"]
-    assert dpd["placeholders"] == ["<PROFILE>"] and dpd["verified"] is False
+    assert dpd["path"] == ["configure terminal", "crypto ikev2 profile <ikev2-profile-name>"]
+    assert dpd["placeholders"] == ["<ikev2-profile-name>"] and dpd["verified"] is False
     assert set(clear) == {
         "kind",
         "platform",
@@ -158,7 +158,7 @@ def test_config_lines_enter_and_leave_their_mode() -> None:
     forti = shown(BY_ID["sa-out-of-sync"], "fix", "fortigate")
     assert forti[-6:] == [
         "config vpn ipsec phase1-interface",
-        "edit <TUNNEL>",
+        "edit <phase1-name>",
         "set dpd on-idle",
         "set dpd-retryinterval 10",
         "next",
@@ -177,7 +177,11 @@ def test_asa_lifetime_is_set_per_peer_in_the_crypto_map_not_with_an_ikev2_comman
     for article in ("lifetime-mismatch", "rekey-race"):
         fixes = shown(BY_ID[article], "fix", "asa")
         assert any(
-            re.fullmatch(r"crypto map <MAP> <SEQ> set security-association lifetime seconds \d+", f)
+            re.fullmatch(
+                r"crypto map <crypto-map-name> <crypto-map-seq> set security-association "
+                r"lifetime seconds \d+",
+                f,
+            )
             for f in fixes
         ), fixes
 
@@ -212,7 +216,7 @@ def test_asa_ike_and_esp_to_the_box_are_filtered_by_a_control_plane_acl() -> Non
     for article in ("firewall-blocking", "unsolicited-esp"):
         for line in shown(BY_ID[article], "fix", "asa"):
             if line.startswith("access-list"):
-                assert line.startswith("access-list <CONTROL-PLANE-ACL>"), line
+                assert line.startswith("access-list <control-plane-acl-name>"), line
             if line.startswith("access-group"):
                 assert line.endswith(" control-plane"), line
         assert "control-plane" in BY_ID[article].body
@@ -234,8 +238,8 @@ def test_hsrp_redundancy_is_described_right_and_reapplying_crypto_maps_is_gone()
     text = RAW["ha-failover"]
     assert "re-apply" not in text.lower() and "reapply crypto maps after" not in text.lower()
     fixes = shown(ha, "fix", "ios")
-    assert "standby <GROUP> name <HSRP-NAME>" in fixes
-    assert "crypto map <MAP> redundancy <HSRP-NAME>" in fixes
+    assert "standby <hsrp-group-number> name <hsrp-group-name>" in fixes
+    assert "crypto map <crypto-map-name> redundancy <hsrp-group-name>" in fixes
     assert not any("redundancy inter-device" in f for f in fixes)
     said = " ".join([ha.body, *ha.caveats])
     assert "legacy" in said and "12.4T" in said and "redundancy groups" in said
@@ -295,3 +299,178 @@ def test_a_command_for_the_peer_is_shown_as_run_on_the_peer_in_the_terminal_and_
     assert shown.index("clear crypto sa peer 192.0.2.1") > on_peer
     rendered = json.dumps([b.to_dict() for b in blocks.diagnosis(result)])
     assert "*Fix*, on the peer 198.51.100.7 (the sender of the packets)" in rendered
+
+
+# -- commands that paste: every article x every platform, as the renderers get them -------------
+# Checked here on their own terms, not with kb.commands' own checker: a bracket that is no
+# `<lower-case-name>` placeholder (outside quotes, where a capture filter may need one), an
+# arrow, a sentence word before any `|` output filter, a trailing comment, a full stop.
+NAMED_PLACEHOLDER = re.compile(r"<[a-z][a-z0-9]*(?:-[a-z0-9]+)*>")
+PROSE_WORDS = re.compile(r"(?i)(?<![\w-])(then|if|e\.g\.|i\.e\.|etc|optionally)(?![\w-])")
+
+
+def line_problems(line: str) -> list[str]:
+    unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "''", line)
+    bare = NAMED_PLACEHOLDER.sub("NAME", unquoted)
+    found = []
+    if re.search(r"[<>\[\](){}]", bare):
+        found.append("bracket")
+    if "->" in line or "→" in line:
+        found.append("arrow")
+    if PROSE_WORDS.search(bare.split("|", 1)[0]):
+        found.append("prose")
+    if re.search(r"\s(#|!|//)", unquoted):
+        found.append("comment")
+    if line.endswith((".", ";", ":")) or line != line.strip() or "  " in line:
+        found.append("punctuation or padding")
+    return found
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("article", ARTICLES, ids=[a.id for a in ARTICLES])
+def test_every_rendered_command_line_is_runnable(article, platform) -> None:
+    items = article.command_items(platform, PEER, LOCAL)
+    blocks = sections(items)
+    assert sum(len(b.lines) for b in blocks if b.mode == "exec") == sum(
+        i["mode"] == "exec" for i in items
+    )
+    for block in blocks:
+        if block.mode == "ui":  # settings in FMC, FDM or a web page: shown as text, not pasted
+            assert block.heading.startswith(("FMC: ", "FDM: ", "Web interface: "))
+            assert "->" not in block.heading and all("->" not in line for line in block.lines)
+            continue
+        for line in block.lines:
+            assert line_problems(line) == [], (article.id, platform, line)
+        listed = {p for line in block.lines for p in NAMED_PLACEHOLDER.findall(line)}
+        assert set(block.placeholders) == listed, (article.id, platform, block)
+    # with no addresses known, the gaps are named placeholders too, never "None" or braces
+    for block in sections(article.command_items(platform, None, None)):
+        if block.mode != "ui":
+            assert all(line_problems(line) == [] for line in block.lines), block
+            assert not any("None" in line for line in block.lines)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("article", ARTICLES, ids=[a.id for a in ARTICLES])
+def test_commands_to_run_now_and_configuration_never_share_a_block(article, platform) -> None:
+    items = article.command_items(platform, PEER, LOCAL)
+    blocks = sections(items)
+    for kind in ("verify", "fix"):
+        modes = [b.mode for b in blocks if b.kind == kind]
+        assert modes == sorted(modes, key=["exec", "config", "ui"].index)  # run now first
+    for block in blocks:
+        mine = [
+            i
+            for i in items
+            if i["kind"] == block.kind and i["where"] == block.where and i["mode"] == block.mode
+        ]
+        if block.mode == "exec":
+            assert set(block.lines) <= {i["command"] for i in mine} and not block.heading
+        elif block.mode == "config":
+            path = block.heading.split(" → ")
+            assert list(block.lines[: len(path)]) == path  # enters its mode from the prompt
+            closing = {"ios": "end", "asa": "end", "fortigate": "end", "pix": "exit"}
+            assert block.lines[-1] == closing[platform]  # and leaves it
+            assert not any(i["command"] in path for i in mine)
+    # the lines the terminal and Slack show today, in runs by place: one mode per run too
+    for kind, table in (("verify", article.verify), ("fix", article.fix)):
+        runs = render_by_where(table.get(platform, ()), platform, PEER, LOCAL)
+        for _, lines in runs:
+            shown_modes = {
+                i.mode
+                for i in table.get(platform, ())
+                if render([i], platform, PEER, LOCAL)[-1] in lines
+                or render([i], platform, PEER, LOCAL)[0] in lines
+            }
+            assert len(shown_modes) <= 1 or lines[0].startswith("no command"), (kind, lines)
+
+
+def test_a_config_block_has_its_mode_path_as_heading() -> None:
+    blocks = sections(BY_ID["sa-out-of-sync"].command_items("ios", PEER, LOCAL), "fix")
+    assert [(b.where, b.mode, b.heading) for b in blocks] == [
+        ("peer", "exec", ""),
+        ("both", "config", "configure terminal"),
+        ("both", "config", "configure terminal → crypto ikev2 profile <ikev2-profile-name>"),
+        ("local", "config", "configure terminal"),
+    ]
+    assert blocks[0].lines == (
+        f"clear crypto sa peer {LOCAL}",
+        f"clear crypto session remote {LOCAL}",
+    )
+    assert blocks[2].lines == (
+        "configure terminal",
+        "crypto ikev2 profile <ikev2-profile-name>",
+        "dpd 10 3 periodic",
+        "end",
+    )
+    assert blocks[2].placeholders == ("<ikev2-profile-name>",)
+    assert blocks[0].to_dict()["where_text"].startswith(f"on the peer {PEER}")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "clear crypto sa peer {local} (on the peer)",
+        "clear crypto sa peer {local} then show crypto isakmp sa",
+        '"clear crypto sa peer {local} # on the peer"',  # quoted: YAML keeps the comment
+        "clear crypto sa peer {local} ! on the peer",
+        "crypto map <MAP> 10 set pfs group14",
+        "crypto map [name] 10 set pfs group14",
+        "set pfs group14 if the peer has it",
+    ],
+)
+def test_an_annotated_command_is_refused_when_the_article_loads(command) -> None:
+    text = RAW["rekey-race"].replace(
+        "    - command: show crypto ikev2 sa detail", f"    - command: {command}", 1
+    )
+    assert text != RAW["rekey-race"]
+    with pytest.raises(ArticleError, match="verify"):
+        parse_article(ARTICLES_DIR / "rekey-race.md", text)
+
+
+# -- reasons and caveats in the paste's own platform's terms ----------------------------------
+CASES = ROOT / "tests" / "cases"
+
+
+def case_text(path) -> str:
+    if path.is_dir():
+        return "\n".join(f.read_text() for f in sorted(path.iterdir()))
+    return path.read_text()
+
+
+@pytest.mark.slow
+def test_no_reason_or_caveat_speaks_of_another_platforms_behaviour() -> None:
+    from kb.diagnose import diagnose
+
+    seen = set()
+    for path in sorted(CASES.iterdir()):
+        if path.name in ("README.md", "labels.json"):
+            continue
+        for peer in diagnose(case_text(path)).peers:
+            seen.add(peer.platform)
+            for cause in peer.causes:
+                said = " ".join([*cause.reasons, *cause.caveats])
+                if peer.platform != "ios":
+                    assert "IOS logs" not in said and "IOS would" not in said, path.name
+                    assert "RECVD_PKT_NOT_IPSEC" not in " ".join(cause.caveats)
+                    assert "12.4T" not in said and "invalid-spi-recovery" not in said, path.name
+                if peer.platform not in ("asa", "ftd"):
+                    assert "On an ASA" not in said and "ASA and FTD logging" not in said
+                if peer.platform != "fortigate":
+                    assert "On a FortiGate, local-in" not in said, path.name
+    assert {"ios", "asa", "ftd", "fortigate", "panos", "pix", "screenos"} <= seen
+
+
+def test_the_ios_rate_limit_is_said_on_an_ios_paste_only() -> None:
+    from kb.diagnose import diagnose
+
+    ios = diagnose((ROOT / "kb" / "examples" / "out-of-sync.txt").read_text()).causes[0]
+    assert any("IOS logs this at most once a minute" in r for r in ios.reasons)
+    asa = diagnose(case_text(CASES / "asa-spi-mismatch-branch.txt")).causes[0]
+    repeating = [r for r in asa.reasons if "was logged" in r]
+    assert repeating and not any("IOS" in r for r in repeating)
+    assert any("a rekey race does not repeat" in r for r in repeating)
+    single = diagnose(case_text(CASES / "ftd-402114-rfc5424-single-line.txt")).peers[0]
+    [race] = [c for c in single.causes if c.id == "rekey-race"]
+    assert any("too short to show whether it repeats" in r for r in race.reasons)
+    assert not any("IOS" in r for r in race.reasons)

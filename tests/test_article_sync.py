@@ -92,7 +92,10 @@ def test_a_database_of_the_previous_release_gets_the_corrected_articles_on_first
                 assert after[article_id] == article.checksum, article_id
         # the corrected ASA lifetime, not `crypto ipsec ikev2 sa-lifetime`
         fixes = store.article("lifetime-mismatch").commands("fix", "asa", "198.51.100.50", "x")
-        assert any(f.startswith("crypto map <MAP> <SEQ> set security-association") for f in fixes)
+        assert any(
+            f.startswith("crypto map <crypto-map-name> <crypto-map-seq> set security-association")
+            for f in fixes
+        )
         assert "CSCwc48375" not in store.article("software-defect").summary
         # the operator's own packet-loss is kept, and still answers (in its old format)
         kept = store.article("packet-loss")

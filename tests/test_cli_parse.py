@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from kb.scan import ScanStats, scan
 from tests.conftest import CLEAN_ENV, PASTES, SPIBOT, spibot
 
 IOS = (
@@ -27,15 +29,50 @@ def test_table_lists_events_and_groups() -> None:
     assert result.returncode == 0
     assert out.count("invalid_spi ") == 6 and "ike_no_sa" in out
     assert "198.51.100.7 -> 192.0.2.1, 0x5A3D1F2C: 6 times" in out
-    assert "disagree" not in out  # the bundled example's decimals match their hex
+    assert "disagree" not in out and result.stderr == b""  # the example is a clean paste
 
 
-def test_table_says_when_an_spi_decimal_disagrees_with_its_hex(tmp_path) -> None:
-    line = (PASTES / "out-of-sync.txt").read_text().splitlines()[1]
-    edited = tmp_path / "edited.log"
-    edited.write_text(line.replace("(1513955116)", "(1514020652)") + "\n")
-    out = run("parse", str(edited)).stdout.decode()
-    assert "disagree" in out
+def test_a_decimal_spi_that_disagrees_with_its_hex_is_flagged_under_its_row() -> None:
+    edited = IOS.replace("(195948557)", "(195948558)")
+    out = run("parse", "-", stdin=edited.encode()).stdout.decode().splitlines()
+    assert out[1].startswith("1      invalid_spi")
+    assert out[2].startswith("       ! SPI hex 0x0BADF00D and decimal 195948558 disagree")
+
+
+def test_every_bundled_example_has_consistent_spis() -> None:
+    # The first thing a new user runs; "edited or corrupted" there would be the first answer.
+    examples = sorted(PASTES.glob("*.txt"))
+    assert len(examples) >= 3
+    for example in examples:
+        stats = ScanStats()
+        events = list(scan([example.read_bytes()], stats))
+        assert [e for e in events if e.kind == "invalid_spi"], example.name
+        assert {e.spi_consistent for e in events} <= {True, None}, example.name
+        assert [p for e in events for p in e.problems] == [], example.name
+        assert stats.warnings() == [], example.name
+
+
+def test_a_log_whose_clock_goes_backwards_shows_no_negative_time(tmp_path: Path) -> None:
+    later = IOS.replace("09:14:02.113", "09:14:07.113")
+    result = run("parse", "-", stdin=(later + IOS + IOS).encode())
+    out = result.stdout.decode()
+    assert "0x0BADF00D: 3 times, Mar  3 09:14:07.113 .. Mar  3 09:14:02.113" in out
+    assert "(an unknown time, the timestamps going backwards)" in out
+    assert not re.search(r"-\d+s\b|-\d+m\b", out)
+    db = str(tmp_path / "kb.db")
+    diagnosis = spibot("diagnose", "--no-record", "--db", db, "-", stdin=later + IOS + IOS)
+    assert diagnosis.returncode == 0, diagnosis.stderr
+    assert "over an unknown time, the timestamps going backwards" in diagnosis.stdout
+    assert not re.search(r"-\d+s\b|-\d+m\b", diagnosis.stdout)
+
+
+def test_folded_table_keeps_rows_whole_and_wraps_the_groups() -> None:
+    result = spibot("parse", str(PASTES / "out-of-sync.txt"), env={"COLUMNS": "60"})
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines if "invalid_spi " in line]
+    assert len(rows) == 6 and all(len(row) > 60 for row in rows)  # a row is read by its columns
+    group = lines.index("  198.51.100.7 -> 192.0.2.1, 0x5A3D1F2C: 6 times, Mar  3")
+    assert lines[group + 1] == "      09:14:02.113 .. Mar  3 09:19:03.689 (5m 02s)"
 
 
 def test_json_has_the_design_shape() -> None:

@@ -127,12 +127,12 @@ def test_diagnose_first_reads_each_text_once_and_picks_the_first_with_events(
     assert result.recognised and not result.found
 
 
-def peak(args: list[str], tmp_path: Path) -> tuple[int, int, str]:
-    """Exit code, peak RSS in KiB and standard output of `spibot ARGS`, measured alone:
-    RUSAGE_CHILDREN of a fresh wrapper process."""
+def peak(args: list[str], tmp_path: Path) -> tuple[int, int, str, str]:
+    """Exit code, peak RSS in KiB, standard output and standard error of `spibot ARGS`,
+    measured alone: RUSAGE_CHILDREN of a fresh wrapper process."""
     probe = (
         "import resource, subprocess, sys;"
-        "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL);"
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE);"
         "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
         "sys.stdout.write(r.stdout.decode())"
     )
@@ -146,7 +146,7 @@ def peak(args: list[str], tmp_path: Path) -> tuple[int, int, str]:
     )
     head, _, body = result.stdout.partition("\n")
     code, peak_kib = map(int, head.split())
-    return code, peak_kib, body
+    return code, peak_kib, body, result.stderr
 
 
 def test_200_megabytes_without_a_newline_stream_in_flat_memory(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_200_megabytes_without_a_newline_stream_in_flat_memory(tmp_path: Path) -
             f.write(block)
         f.write("\n" + ios(0x1) + "\n")
     db = str(tmp_path / "kb.db")
-    code, peak_kib, out = peak(
+    code, peak_kib, out, _ = peak(
         ["diagnose", "--json", "--no-record", "--db", db, str(big)], tmp_path
     )
     assert code == 0
@@ -175,10 +175,11 @@ def test_150_000_distinct_spis_keep_memory_flat(tmp_path: Path) -> None:
         for start in range(0, 150_000, 10_000):
             f.write("".join(ios(spi) + "\n" for spi in range(start, start + 10_000)))
     db = str(tmp_path / "kb.db")
-    code, peak_kib, out = peak(["diagnose", "--no-record", "--db", db, str(log)], tmp_path)
+    code, peak_kib, out, err = peak(["diagnose", "--no-record", "--db", db, str(log)], tmp_path)
     assert code == 0
     assert out.startswith("150000 invalid-SPI line(s)")
-    assert out.rstrip().endswith(
+    assert "warning:" not in out  # on standard error, before the answer
+    assert err.rstrip().endswith(
         "warning: more than 10,000 distinct device, peer and SPI combinations: "
         "140,000 invalid-SPI line(s) of the others were not grouped"
     )

@@ -244,6 +244,8 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
             "0004_once",
             "0005_article_origin",
             "0006_confirmed",
+            "0007_article_answer",
+            "0008_verdict_per_person",
         ]
         assert store.counts()["articles"] >= 10
 
@@ -269,13 +271,38 @@ def test_workspace_scoped_queries_still_use_their_index(tmp_path: Path, call, in
         assert "SCAN incidents" not in plan, plan
 
 
-def test_a_second_not_it_click_counts_once(tmp_path: Path) -> None:
+def test_not_it_counts_once_per_person_and_can_be_taken_back(tmp_path: Path) -> None:
     with Store(tmp_path / "kb.db") as store:
         incident = diagnose(PASTE, store).recorded[0]
         assert store.not_it(incident, "rekey-race", author="U1") is True
-        assert store.not_it(incident, "rekey-race", author="U2") is False
-        assert store.incident(incident).not_it == ["rekey-race"]
+        assert store.not_it(incident, "rekey-race", author="U1") is False  # a double click
+        assert store.not_it(incident, "rekey-race", author="U2") is True  # a second engineer
+        assert store.incident(incident).not_it_by == {"rekey-race": ["U1", "U2"]}
         assert store.not_it(incident, "nat-traversal") is True  # another cause is news
+        assert store.undo_not_it(incident, "rekey-race", author="U1") is True
+        assert store.undo_not_it(incident, "rekey-race", author="U1") is False
+        assert store.incident(incident).not_it_by == {
+            "rekey-race": ["U2"],
+            "nat-traversal": ["someone"],
+        }
+
+
+def test_a_fix_can_be_undone_and_no_longer_counts(tmp_path: Path) -> None:
+    with Store(tmp_path / "kb.db") as store:
+        incident_id = diagnose(PASTE, store).recorded[0]
+        store.resolve(incident_id, "sa-out-of-sync", author="U1")
+        reopened, changed = store.reopen(incident_id)
+        assert changed and (reopened.status, reopened.fixed_by, reopened.resolved_at) == (
+            "open",
+            None,
+            None,
+        )
+        assert store.reopen(incident_id)[1] is False  # already open
+        fixed = store.db.execute("select count(*) from feedback where verdict = 'fixed'")
+        assert fixed.fetchone()[0] == 0
+        # The next paste for the peer gets no +4 for a fix that was taken back.
+        again = diagnose(PASTE, store, record=False)
+        assert not any("history:peer-fix" in s for s, _ in again.causes[0].points)
 
 
 def test_a_second_fixed_click_counts_once(tmp_path: Path) -> None:
@@ -357,10 +384,10 @@ def test_migration_keeps_the_first_of_each_repeated_verdict(tmp_path: Path) -> N
             ("fixed", "rekey-race", "U3"),
             ("not_it", "packet-loss", "U5"),
         ]
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(sqlite3.IntegrityError):  # the same person's verdict again
             store.db.execute(
-                "insert into feedback (incident_id, article_id, verdict, created_at) "
-                "values (1, 'packet-loss', 'not_it', 'now')"
+                "insert into feedback (incident_id, article_id, verdict, author, created_at) "
+                "values (1, 'packet-loss', 'not_it', 'U5', 'now')"
             )
 
 

@@ -65,6 +65,8 @@ EXERCISE: dict[str, Callable[[Store, int], object]] = {
     "add_note": lambda s, i: s.add_note(peer=PEER, text="more", spi=SPI, device="hub-rtr-a"),
     "resolve": lambda s, i: s.resolve(i, "sa-out-of-sync"),
     "not_it": lambda s, i: s.not_it(i, "packet-loss"),
+    "undo_not_it": lambda s, i: s.undo_not_it(i, "packet-loss"),
+    "reopen": lambda s, i: s.reopen(i),
     "confirm_incident": lambda s, i: s.confirm_incident(i, "sa-out-of-sync", ["hub: line 1: x"]),
     "close": lambda s, i: None,  # closing is the end of the test
 }
