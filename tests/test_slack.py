@@ -267,7 +267,7 @@ def test_slash_command_forms_answer_within_three_seconds(slack: SlackHarness) ->
     # Slack's own window: a /spi answered later than 3 s is an error the user sees, so this
     # wall-clock bound stays. Each answer takes milliseconds even on a loaded 2-core machine.
     assert max(timings.values()) < 3.0
-    # /spi help is generated from the CLI's docstrings
+    # /spi help: one line per form the /spi function answers
     assert "Look up a peer IP, an SPI" in answers["help"]["text"]
     assert "/spi watch on|off" in answers[""]["text"]
     assert (
