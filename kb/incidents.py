@@ -46,6 +46,8 @@ class Incident:
     confirmed_cause: str | None = None  # what pasted device state proved
     proof: list[str] = field(default_factory=list)  # the lines that prove it
     not_it_by: dict[str, list[str]] = field(default_factory=dict)  # cause -> who said "not it"
+    fixed_author: str | None = None  # who said "this fixed it" (a Slack user id, or a name)
+    closed_reason: str | None = None  # why it closed with nobody's fix (a quiet rekey race)
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +68,8 @@ class Incident:
             "notes": [n.to_dict() for n in self.notes],
             "confirmed_cause": self.confirmed_cause,
             "proof": self.proof,
+            "fixed_author": self.fixed_author,
+            "closed_reason": self.closed_reason,
         }
 
 

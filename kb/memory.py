@@ -30,10 +30,17 @@ class Memory:
             raise StoreError(f"no incident #{incident_id}")
         return found[0]
 
-    def incidents(self, peer: str | None = None, limit: int = 50) -> list[Incident]:
+    def incidents(
+        self, peer: str | None = None, limit: int = 50, status: str | None = None
+    ) -> list[Incident]:
+        clauses, args = ["1 = 1"], {}
         if peer:
-            return self._incidents("peer = :peer", {"peer": peer}, limit)
-        return self._incidents("1 = 1", {}, limit)
+            clauses.append("peer = :peer")
+            args["peer"] = peer
+        if status:
+            clauses.append("status = :status")
+            args["status"] = status
+        return self._incidents(" and ".join(clauses), args, limit)
 
     def history(
         self,
@@ -146,19 +153,36 @@ class Memory:
                 )
             )
         not_it: dict[int, list[tuple[str, str | None]]] = {r["id"]: [] for r in rows}
+        fixers: dict[tuple[int, str], str | None] = {}
         for r in self.workspace.select(
             "feedback",
-            f"verdict = 'not_it' and {one_of('incident_id', 'ids')}",
+            f"verdict in ('not_it', 'fixed') and {one_of('incident_id', 'ids')}",
             ids,
-            columns="incident_id, article_id, author",
+            columns="incident_id, article_id, verdict, author",
             order="id",
         ):
-            not_it[r["incident_id"]].append((r["article_id"], r["author"]))
-        return [_incident(r, sorted(spis[r["id"]]), notes[r["id"]], not_it[r["id"]]) for r in rows]
+            if r["verdict"] == "fixed":
+                fixers[r["incident_id"], r["article_id"]] = r["author"]
+            else:
+                not_it[r["incident_id"]].append((r["article_id"], r["author"]))
+        return [
+            _incident(
+                r,
+                sorted(spis[r["id"]]),
+                notes[r["id"]],
+                not_it[r["id"]],
+                fixers.get((r["id"], r["fixed_by"])),
+            )
+            for r in rows
+        ]
 
 
 def _incident(
-    row: dict, spis: list[str], notes: list[Note], not_it: list[tuple[str, str | None]]
+    row: dict,
+    spis: list[str],
+    notes: list[Note],
+    not_it: list[tuple[str, str | None]],
+    fixed_author: str | None = None,
 ) -> Incident:
     by: dict[str, list[str]] = {}
     for article, author in not_it:
@@ -185,4 +209,6 @@ def _incident(
         # A read-only copy served without migration 0006 has neither column.
         confirmed_cause=row.get("confirmed_cause"),
         proof=json.loads(row.get("proof") or "[]"),
+        fixed_author=fixed_author,
+        closed_reason=row.get("closed_reason"),  # null before migration 0009
     )

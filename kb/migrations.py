@@ -246,6 +246,19 @@ def _verdict_per_person(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0009_closed_reason")
+def _closed_reason(db: sqlite_utils.Database) -> None:
+    """Why an incident closed without anyone's fix (null: a person resolved it, or it is
+    open): a one-line rekey race that stayed quiet closes by itself, and says so."""
+    db["incidents"].add_column("closed_reason", str)
+
+
 READ_OPTIONAL = frozenset(
-    {"0005_article_origin", "0006_confirmed", "0007_article_answer", "0008_verdict_per_person"}
+    {
+        "0005_article_origin",
+        "0006_confirmed",
+        "0007_article_answer",
+        "0008_verdict_per_person",
+        "0009_closed_reason",
+    }
 )

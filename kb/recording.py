@@ -15,10 +15,22 @@ from datetime import datetime, timedelta
 
 from kb.db import Connection, StoreError, stamp, utcnow
 from kb.incidents import Sighting
-from kb.workspace import Workspace
+from kb.workspace import Workspace, listed, one_of
 
 REUSE_WINDOW = timedelta(hours=24)  # a paste for the same peer within a day is the same incident
 _LATEST_OPEN = "peer = :peer and status = 'open'"
+# A lone rekey race: one line, ranked rekey-race, nothing proved, nobody wrote or judged
+# anything, and no line from its peer since `:cutoff` (in any incident of the peer).
+_LONE_REKEY_RACE = (
+    "status = 'open' and top_cause = 'rekey-race' and event_count = 1 "
+    "and confirmed_cause is null and updated_at <= :cutoff "
+    "and not exists (select 1 from notes n where n.team_id = :team "
+    "and n.incident_id = incidents.id) "
+    "and not exists (select 1 from feedback f where f.team_id = :team "
+    "and f.incident_id = incidents.id) "
+    "and not exists (select 1 from incidents o where o.team_id = :team "
+    "and o.peer = incidents.peer and o.updated_at > :cutoff)"
+)
 
 
 class Recorder:
@@ -101,6 +113,35 @@ class Recorder:
         with self.connection.writing("resolve the incident"):
             return self._resolve(incident_id, article_id, author, stamp(utcnow()))
 
+    def close_quiet_rekey_races(
+        self, quiet: timedelta, now: datetime, keep: Iterable[int] = ()
+    ) -> list[int]:
+        """Resolve each lone rekey race quiet for `quiet` with nobody's fix (fixed_by null, no
+        "fixed" verdict: it never counts as a fix in ranking) and a closed_reason; the ids.
+        `keep`: incidents the caller knows are still talked about (a thread with a new paste)."""
+        cutoff, when = stamp(now - quiet), stamp(now)
+        minutes = int(quiet.total_seconds() // 60)
+        reason = f"closed: a single rekey race, quiet for {minutes} min"
+        kept = set(keep)
+
+        def quiet_ones() -> list[int]:
+            rows = self.workspace.select(
+                "incidents", _LONE_REKEY_RACE, {"cutoff": cutoff}, columns="id", order="id"
+            )
+            return [r["id"] for r in rows if r["id"] not in kept]
+
+        # Looked for first without the write lock: most pastes and Home visits find none.
+        if not quiet_ones():
+            return []
+        with self.connection.writing("close quiet rekey races"):
+            ids = quiet_ones()  # again, under the lock: a paste may have just added a line
+            if ids:
+                values = {"status": "resolved", "fixed_by": None, "resolved_at": when}
+                values |= {"updated_at": when, "closed_reason": reason}
+                where, args = one_of("id", "ids"), {"ids": listed(ids)}
+                self.workspace.update("incidents", values, where, args)
+        return ids
+
     def confirm(self, incident_id: int, article_id: str, proof: list[str]) -> None:
         """Record the cause device state proved, and its proof; it is the top cause now."""
         with self.connection.writing("record the confirmed cause"):
@@ -121,7 +162,7 @@ class Recorder:
             if status != "resolved":
                 return False
             values = {"status": "open", "fixed_by": None, "resolved_at": None}
-            values["updated_at"] = stamp(utcnow())
+            values |= {"updated_at": stamp(utcnow()), "closed_reason": None}
             self.workspace.update("incidents", values, "id = :id", {"id": incident_id})
             self.workspace.delete(
                 "feedback", "incident_id = :id and verdict = 'fixed'", {"id": incident_id}
@@ -214,7 +255,14 @@ class Recorder:
             return False
         self.workspace.update(
             "incidents",
-            {"status": "resolved", "fixed_by": article_id, "resolved_at": when, "updated_at": when},
+            # A person's fix replaces a reason it closed by itself.
+            {
+                "status": "resolved",
+                "fixed_by": article_id,
+                "resolved_at": when,
+                "updated_at": when,
+                "closed_reason": None,
+            },
             "id = :id",
             {"id": incident_id},
         )

@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
@@ -211,8 +211,11 @@ class Store:
         """The incident, or StoreError when there is none in this workspace."""
         return self._memory.incident(incident_id)
 
-    def incidents(self, peer: str | None = None, limit: int = 50) -> list[Incident]:
-        return self._memory.incidents(peer, limit)
+    def incidents(
+        self, peer: str | None = None, limit: int = 50, status: str | None = None
+    ) -> list[Incident]:
+        """Newest first; `status` "open" or "resolved" for those only."""
+        return self._memory.incidents(peer, limit, status)
 
     def history(
         self,
@@ -311,6 +314,18 @@ class Store:
         self.article(article_id)
         self._recorder.confirm(incident_id, article_id, list(proof))
         return self.incident(incident_id)
+
+    def close_quiet_rekey_races(
+        self, quiet: timedelta, *, now: datetime | None = None, keep: Iterable[int] = ()
+    ) -> list[int]:
+        """Close, as resolved with nobody's fix and a `closed_reason`, every open incident
+        whose only evidence is one rekey-race line (no note, verdict or proof) when its peer
+        has logged nothing for `quiet`; the ids closed. A zero `quiet` (the setting turned
+        off) or a read-only file closes nothing. Not a fix: ranking history ignores it.
+        `keep`: ids the caller knows are still active (a Slack thread with a newer paste)."""
+        if quiet <= timedelta(0) or self.readonly:
+            return []
+        return self._recorder.close_quiet_rekey_races(quiet, now or utcnow(), keep)
 
     def reopen(self, incident_id: int) -> tuple[Incident, bool]:
         """Undo "fixed": (the incident, open again; whether it was resolved). Its fix no

@@ -246,6 +246,7 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
             "0006_confirmed",
             "0007_article_answer",
             "0008_verdict_per_person",
+            "0009_closed_reason",
         ]
         assert store.counts()["articles"] >= 10
 

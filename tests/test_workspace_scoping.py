@@ -7,12 +7,13 @@ import contextlib
 import inspect
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from kb.incidents import Incident, Sighting
-from kb.store import MIGRATIONS, Store, StoreError
+from kb.store import MIGRATIONS, Store, StoreError, utcnow
 from kb.workspace import Workspace
 
 PEER, LOCAL, SPI = "198.51.100.7", "192.0.2.1", "0x0000ABCD"
@@ -53,7 +54,7 @@ EXERCISE: dict[str, Callable[[Store, int], object]] = {
     "search_articles": lambda s, i: s.search_articles("rekey race"),
     "search_notes": lambda s, i: s.search_notes("secret"),
     "incident": lambda s, i: s.incident(i),
-    "incidents": lambda s, i: s.incidents() + s.incidents(peer=PEER),
+    "incidents": lambda s, i: s.incidents() + s.incidents(peer=PEER, status="open"),
     "history": lambda s, i: s.history([PEER], [LOCAL], [SPI], DEVICES, exclude_peers=["x"]),
     "devices": lambda s, i: s.devices(),
     "similar_devices": lambda s, i: s.similar_devices("hub-rtr-c"),
@@ -67,6 +68,9 @@ EXERCISE: dict[str, Callable[[Store, int], object]] = {
     "not_it": lambda s, i: s.not_it(i, "packet-loss"),
     "undo_not_it": lambda s, i: s.undo_not_it(i, "packet-loss"),
     "reopen": lambda s, i: s.reopen(i),
+    "close_quiet_rekey_races": lambda s, i: s.close_quiet_rekey_races(
+        timedelta(minutes=60), now=utcnow() + timedelta(days=2), keep=[i]
+    ),
     "confirm_incident": lambda s, i: s.confirm_incident(i, "sa-out-of-sync", ["hub: line 1: x"]),
     "close": lambda s, i: None,  # closing is the end of the test
 }
