@@ -20,6 +20,7 @@ DEFAULT_PORT = 3000
 DEFAULT_NOTE_REACTION = "pushpin"
 DEFAULT_BUSY_MS = 5000
 DEFAULT_THREAD_DAYS = 14
+DEFAULT_REKEY_QUIET_MINUTES = 60
 # The bot scopes of slack-manifest*.yaml: OAuth installs ask for them, `doctor` checks them.
 BOT_SCOPES = (
     "app_mentions:read",
@@ -128,6 +129,15 @@ TABLE = (
         "serve",
     ),
     Setting(
+        "SPIBOT_REKEY_QUIET_MINUTES",
+        str(DEFAULT_REKEY_QUIET_MINUTES),
+        "how long an incident whose only evidence is one rekey-race line (no note, no verdict) "
+        "stays open with no new line from its peer before it closes by itself (checked when "
+        "someone opens App Home and after each paste; not counted as a fix); `0` keeps them open",
+        "a whole number of minutes, 0 or more",
+        "serve",
+    ),
+    Setting(
         "SLACK_CLIENT_ID",
         "",
         "with `SLACK_CLIENT_SECRET`, switches on OAuth distribution (HTTP mode): "
@@ -196,6 +206,18 @@ def thread_days() -> int:
     if not text.isdigit() or int(text) < 1:
         raise SettingsError(
             f"SPIBOT_THREAD_DAYS must be a whole number of days (1 or more), not {text!r}"
+        )
+    return int(text)
+
+
+def rekey_quiet_minutes() -> int:
+    """SPIBOT_REKEY_QUIET_MINUTES (0: lone rekey races stay open); `spibot serve` refuses a
+    bad value at start."""
+    text = value("SPIBOT_REKEY_QUIET_MINUTES")
+    if not text.isdigit():
+        raise SettingsError(
+            f"SPIBOT_REKEY_QUIET_MINUTES must be a whole number of minutes (0 or more), "
+            f"not {text!r}"
         )
     return int(text)
 
@@ -269,6 +291,7 @@ def load(http: bool, port: int | None = None) -> Settings:
         port = int(text)
     reaction = raw("SPIBOT_NOTE_REACTION").strip(":") or DEFAULT_NOTE_REACTION
     thread_days()  # read by bot/slack_state.py when it forgets old threads
+    rekey_quiet_minutes()  # read by bot/listeners/home.py when it closes quiet rekey races
     return Settings(
         bot_token, app_token, signing_secret, api_url, port, reaction, client_id, client_secret
     )

@@ -18,6 +18,7 @@ import logging
 from slack_sdk import WebClient
 
 from bot import blocks, delivery, metrics
+from bot.listeners import home
 from bot.listeners.deps import Deps
 from bot.slack_state import SlackState, Thread
 from kb.diagnose import MAX_PASTE_CHARS, Diagnosis, diagnose
@@ -79,6 +80,9 @@ def answer(
         # event whose ack came late) may still answer it.
         state.release(key)
         raise
+    # After the paste is recorded (a second line keeps its peer's incident open): lone rekey
+    # races elsewhere that stayed quiet close now, with no scheduler (bot/listeners/home.py).
+    home.close_quiet_rekey_races(store, state)
 
 
 def _rich_text(elements: list) -> list[str]:
