@@ -42,9 +42,18 @@ def on_home(event: dict, body: dict, client: WebClient, context, deps: Deps) -> 
 def publish_home(
     event: dict, body: dict, client: WebClient, context, deps: Deps, now: datetime | None = None
 ) -> None:
-    store, state = deps.paste_stores.get(context)
+    _, state = deps.paste_stores.get(context)
     if not state.first_time(f"event:{body.get('event_id')}"):
         return
+    refresh_home(event["user"], client, context, deps, now=now)
+
+
+def refresh_home(
+    user: str, client: WebClient, context, deps: Deps, now: datetime | None = None
+) -> None:
+    """Publish `user`'s Home as it is now: on opening it, and after a verdict given from it
+    (its buttons are the reply's, bot/listeners/actions.py)."""
+    store, state = deps.paste_stores.get(context)
     now = now or utcnow()
     close_quiet_rekey_races(store, state, now=now)
     counts = store.counts()
@@ -60,7 +69,7 @@ def publish_home(
         now=now,
         quiet_minutes=_quiet_minutes(),
     )
-    client.views_publish(user_id=event["user"], view=view.to_dict())
+    client.views_publish(user_id=user, view=view.to_dict())
 
 
 def _quiet_minutes() -> int:
