@@ -368,3 +368,19 @@ def with_not_it(
         len(blocks),
     )
     return [*blocks[:at], line, *blocks[at:]]
+
+
+def as_recorded(blocks: list[dict], incidents: list, titles: dict[str, str]) -> list[dict]:
+    """A freshly rendered answer with each incident's "not it"s struck out again (for a
+    listener that re-renders an answer, such as more log pasted in its thread)."""
+    for incident in incidents:
+        for cause, people in (getattr(incident, "not_it_by", None) or {}).items():
+            blocks = with_not_it(
+                blocks,
+                incident=incident.id,
+                cause=cause,
+                title=titles.get(cause, cause),
+                people=people,
+                peer=incident.peer,
+            )
+    return blocks

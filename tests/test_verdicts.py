@@ -424,6 +424,19 @@ def test_the_current_multi_peer_reply_fixed_for_one_peer_keeps_the_others(tmp_pa
     assert len({b["block_id"] for b in fixed}) == len(fixed)  # Slack wants them unique
 
 
+def test_a_re_rendered_answer_strikes_out_the_recorded_not_its_again(client, deps, db) -> None:
+    answer = answered(client, deps)
+    for user in ("U2", "U3"):
+        not_it = button(answer, "spi_not_it", "firewall-blocking")
+        actions.on_not_it(Ack(), clicked(answer, user), not_it, client, CONTEXT, deps)
+    struck = updated(client, answer)
+    with Store(db) as store:
+        titles = {a.id: a.title for a in store.articles()}
+        again = verdict_blocks.as_recorded(answer["blocks"], [store.incident(1)], titles)
+    assert buttons({"blocks": again}) == buttons(struck)
+    assert [b.get("text") for b in again] == [b.get("text") for b in struck["blocks"]]
+
+
 def test_notes_show_who_and_when() -> None:
     note = {"author": "alice", "created_at": "2024-03-03T09:10:00+00:00", "text": "<@U1> hi"}
     byline, text = verdict_blocks.note_context(note).to_dict()["elements"]
