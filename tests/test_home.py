@@ -404,3 +404,34 @@ def test_home_opened_through_the_real_app(slack: SlackHarness) -> None:
     shown = buttons(view, incident.id)
     assert set(shown) == {"spi_fixed", "spi_not_it", "spi_add_note"}
     assert json.loads(shown["spi_fixed"]["value"])["article"] == incident.top_cause
+
+
+# --- the buttons, clicked in the Home view --------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/listeners/actions.py reads the clicked message's channel; a click in App Home "
+    "has a view container and no channel (its owner's to fix; then drop this mark)",
+)
+def test_the_buttons_work_when_clicked_in_home(client, deps, db) -> None:
+    from bot.listeners import actions
+    from tests.test_listeners import Ack
+
+    [incident] = record(db, seen("198.51.100.7", "sa-out-of-sync", lines=6))
+    view = opened(client, deps, now=T0)
+    shown = buttons(view, incident)
+    body = {
+        "type": "block_actions",
+        "user": {"id": "U2"},
+        "trigger_id": "trigger-1",
+        "container": {"type": "view", "view_id": "V1"},
+        "view": view,
+    }
+    actions.on_fixed(Ack(), body, shown["spi_fixed"], client, CONTEXT, deps)
+    actions.on_add_note(Ack(), body, shown["spi_add_note"], client)
+    assert len(client.to("views_open")) == 2  # the "Fixed it" form, the note form
+    actions.on_not_it(Ack(), body, shown["spi_not_it"], client, CONTEXT, deps)
+    with Store(db) as store:
+        assert store.incident(incident).not_it == ["sa-out-of-sync"]
+    assert all(call.get("channel") for call in client.to("chat_postEphemeral"))
