@@ -409,11 +409,6 @@ def test_home_opened_through_the_real_app(slack: SlackHarness) -> None:
 # --- the buttons, clicked in the Home view --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/listeners/actions.py reads the clicked message's channel; a click in App Home "
-    "has a view container and no channel (its owner's to fix; then drop this mark)",
-)
 def test_the_buttons_work_when_clicked_in_home(client, deps, db) -> None:
     from bot.listeners import actions
     from tests.test_listeners import Ack

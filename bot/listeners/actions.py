@@ -14,15 +14,26 @@ from slack_sdk import WebClient
 
 from bot import blocks, verdict_blocks
 from bot.listeners.deps import Deps
+from bot.listeners.home import refresh_home
 from kb.db import stamp, utcnow
 from kb.incidents import Incident
 from kb.store import Store, StoreError
 
 
+def _channel(body: dict) -> str | None:
+    """The channel of the clicked answer; None for a click in App Home (a view)."""
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+
+
 def tell(client: WebClient, body: dict, text: str) -> None:
-    """An ephemeral line to the person who clicked."""
-    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id")
-    client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+    """A line to the person who clicked: ephemeral in the channel, or, for a click in App
+    Home (no channel), in their messages with the app."""
+    user = body["user"]["id"]
+    channel = _channel(body)
+    if channel is None:
+        client.chat_postMessage(channel=user, text=text)
+        return
+    client.chat_postEphemeral(channel=channel, user=user, text=text)
 
 
 def _message(body: dict) -> dict | None:
@@ -39,7 +50,7 @@ def _update(
 ) -> None:
     """The answer replaced for everyone; its text (what notifications and screen readers
     use) kept, or what changed when it has none."""
-    channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+    channel = _channel(body)
     text = message.get("text") or said
     client.chat_update(channel=channel, ts=message["ts"], text=text, blocks=new_blocks)
 
@@ -79,7 +90,7 @@ def on_fixed(ack, body: dict, action: dict, client: WebClient, context, deps: De
     metadata = {
         "incident": incident.id,
         "peer": picked.get("peer") or incident.peer,
-        "channel": (body.get("channel") or {}).get("id") or body["container"]["channel_id"],
+        "channel": _channel(body),
         "ts": message["ts"] if message else None,
         "thread_ts": original.get("thread_ts") or original.get("ts"),
     }
@@ -133,7 +144,7 @@ def on_not_it(ack, body: dict, action: dict, client: WebClient, context, deps: D
     if not recorded:
         tell(client, body, blocks.esc(f"You already said {cause} is not it."))
         return
-    _show_not_it(client, body, store, incident, cause, picked.get("peer"))
+    _show_not_it(client, body, store, incident, cause, picked.get("peer"), context, deps)
 
 
 def on_undo_not_it(ack, body: dict, action: dict, client: WebClient, context, deps: Deps) -> None:
@@ -154,14 +165,24 @@ def on_undo_not_it(ack, body: dict, action: dict, client: WebClient, context, de
         whose = ", ".join(verdict_blocks.who(p) for p in people) or "whoever said it"
         tell(client, body, f"Only {whose} can take back their “not it”.")
         return
-    _show_not_it(client, body, store, incident, cause, picked.get("peer"))
+    _show_not_it(client, body, store, incident, cause, picked.get("peer"), context, deps)
 
 
 def _show_not_it(
-    client: WebClient, body: dict, store: Store, incident: Incident, cause: str, peer
+    client: WebClient,
+    body: dict,
+    store: Store,
+    incident: Incident,
+    cause: str,
+    peer,
+    context=None,
+    deps: Deps | None = None,
 ) -> None:
     message = _message(body)
     people = incident.not_it_by.get(cause) or []
+    if message is None and _channel(body) is None:  # clicked in App Home: show it there
+        refresh_home(body["user"]["id"], client, context, deps)
+        return
     if message is None:
         said = ", ".join(verdict_blocks.who(p) for p in people) or "nobody"
         tell(client, body, f"Not it: {blocks.esc(cause)} — {said}.")
@@ -185,7 +206,7 @@ def on_add_note(ack, body: dict, action: dict, client: WebClient) -> None:
     message = body.get("message") or {}
     metadata = {
         "incident": picked.get("incident"),
-        "channel": body["channel"]["id"],
+        "channel": _channel(body),
         "thread_ts": message.get("thread_ts") or message.get("ts"),
     }
     view = blocks.note_modal("", picked.get("peer"), metadata)

@@ -115,9 +115,11 @@ def _show_verdict(
         )
         message = next((m for m in found.get("messages", []) if m.get("ts") == ts), None)
     if message is None:
+        said = f"✅ Marked incident #{incident} as fixed by {blocks.esc(title)}."
         if channel:
-            said = f"✅ Marked incident #{incident} as fixed by {blocks.esc(title)}."
             client.chat_postEphemeral(channel=channel, user=user, text=said)
+        else:  # given from App Home: said in the person's messages with the app
+            client.chat_postMessage(channel=user, text=said)
         return
     new_blocks = verdict_blocks.with_verdict(
         message.get("blocks") or [],
