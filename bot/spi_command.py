@@ -289,9 +289,9 @@ def _nothing_found(result: dict, typo: str | None) -> Reply:
     """An empty lookup: what was looked for, and what to try instead."""
     query = result["query"]
     said = {
-        "peer": f"No incidents for {_code(query)} yet.",
-        "spi": f"No incident has seen SPI {_code(query)}.",
-    }.get(result["kind"], f"Nothing matches {_code(query)}: no cause, device or note.")
+        "peer": f"Nothing found: no incidents for {_code(query)} yet.",
+        "spi": f"Nothing found: no incident has seen SPI {_code(query)}.",
+    }.get(result["kind"], f"Nothing found for {_code(query)}: no cause, device or note matches.")
     return _said("Nothing found", said, did_you_mean([f"/spi {typo}"] if typo else []), TRY)
 
 
