@@ -177,33 +177,7 @@ def test_spi_note_is_stored_once_per_request_and_said_in_the_ack(deps, db) -> No
         assert [n.text for n in store.incidents()[0].notes] == ["cleared SAs on the hub"]
 
 
-def test_not_it_is_recorded_once_per_click_and_said_to_the_clicker(client, deps, db) -> None:
-    reply = answered(client, deps)
-    action = button(reply, "spi_not_it", "firewall-blocking")
-    for _ in range(2):
-        ack = Ack()
-        actions.on_not_it(ack, clicked(reply), action, client, CONTEXT, deps)
-        assert ack.calls == [{}]
-    said = [e["text"] for e in client.to("chat_postEphemeral")]
-    assert said[0].startswith("Noted: firewall-blocking will rank lower for 198.51.100.7")
-    assert said[1].startswith("Already noted")
-    assert {e["user"] for e in client.to("chat_postEphemeral")} == {"U2"}
-    with Store(db) as store:
-        assert store.incidents()[0].not_it == ["firewall-blocking"]
-
-
-def test_this_fixed_it_resolves_and_replaces_the_buttons(client, deps, db) -> None:
-    reply = answered(client, deps)
-    action = button(reply, "spi_fixed", "sa-out-of-sync")
-    actions.on_fixed(Ack(), clicked(reply), action, client, CONTEXT, deps)
-    [update] = client.to("chat_update")
-    assert update["ts"] == "1700000900.000001" and "sa-out-of-sync" in update["text"]
-    assert not any(b["type"] == "actions" for b in update["blocks"])
-    actions.on_fixed(Ack(), clicked(reply), action, client, CONTEXT, deps)
-    assert len(client.to("chat_update")) == 1
-    assert "Already marked as fixed" in client.to("chat_postEphemeral")[0]["text"]
-    with Store(db) as store:
-        assert store.incidents()[0].fixed_by == "sa-out-of-sync"
+# "Fixed it…", "Not it" and their Undos: tests/test_verdicts.py.
 
 
 def test_add_note_opens_the_form_and_its_submission_files_one_note(client, deps, db) -> None:

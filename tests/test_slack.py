@@ -330,26 +330,27 @@ def _reply_and_payload(
     return reply, payload
 
 
-def test_this_fixed_it_resolves_the_incident_and_updates_the_message(slack: SlackHarness) -> None:
+def test_fixed_it_opens_the_form_and_records_nothing_yet(slack: SlackHarness) -> None:
     _, payload = _reply_and_payload(slack, "spi_fixed", "sa-out-of-sync")
     status, _ = slack.interact(payload)
     assert status == 200
+    [opened] = slack.fake.wait_for("views.open")
+    slack.executor.drain()
+    assert opened["view"]["callback_id"] == "spi_fixed_modal"
+    assert opened["trigger_id"] == "trigger-2"
+    assert slack.fake.calls_to("chat.update") == []
+    with Store(slack.db) as store:
+        assert store.incidents()[0].status == "open"  # the form records it: test_verdicts.py
+
+
+def test_not_it_records_feedback_and_strikes_the_cause_out(slack: SlackHarness) -> None:
+    _, payload = _reply_and_payload(slack, "spi_not_it", "firewall-blocking")
+    slack.interact(payload)
     [update] = slack.fake.wait_for("chat.update")
     slack.executor.drain()
     assert update["ts"] == "1700000099.000100"
-    assert not any(b["type"] == "actions" for b in update["blocks"])
-    assert "Fixed by `sa-out-of-sync`" in posted_text(update)
-    with Store(slack.db) as store:
-        incident = store.incidents()[0]
-        assert (incident.status, incident.fixed_by) == ("resolved", "sa-out-of-sync")
-
-
-def test_not_it_records_feedback(slack: SlackHarness) -> None:
-    _, payload = _reply_and_payload(slack, "spi_not_it", "firewall-blocking")
-    slack.interact(payload)
-    [ephemeral] = slack.fake.wait_for("chat.postEphemeral")
-    slack.executor.drain()
-    assert "firewall-blocking will rank lower" in ephemeral["text"]
+    [line] = [b for b in update["blocks"] if b.get("block_id") == "notit_1_firewall-blocking"]
+    assert line["text"]["text"].startswith("~") and line["text"]["text"].endswith("— <@U2>")
     with Store(slack.db) as store:
         assert store.incidents()[0].not_it == ["firewall-blocking"]
 

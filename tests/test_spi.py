@@ -416,41 +416,65 @@ def test_spi_paste_buttons_and_share_work_on_the_ephemeral_answer(slack: SlackHa
     # needs the bot in the channel; /spi does not).
     assert slack.interact(ephemeral_click(slack, not_it, "trigger-e2"))[0] == 200
     [said] = slack.fake.wait_for("respond")
-    assert "firewall-blocking will rank lower" in said["text"]
+    assert said["text"] == "Not it: firewall-blocking — <@U2>."
     assert said["replace_original"] is False and said["response_type"] == "ephemeral"
-
-    # "This fixed it": an ephemeral message cannot be chat.update'd; the verdict is said under
-    # it through the response_url, and recorded.
-    slack.interact(ephemeral_click(slack, fixed, "trigger-e3"))
-    said = slack.fake.wait_for("respond", 2)[1]
-    slack.executor.drain()
-    assert "Fixed by `sa-out-of-sync`" in json.dumps(said)
-    assert slack.fake.calls_to("chat.update") == []
     assert slack.fake.calls_to("chat.postEphemeral") == []
+
+    # "Fixed it…": the form opens from the ephemeral answer, and its submission records it;
+    # nothing tries to chat.update a message that is not in the channel.
+    slack.interact(ephemeral_click(slack, fixed, "trigger-e3"))
+    [opened] = slack.fake.wait_for("views.open")
+    form = opened["view"]
+    assert form["callback_id"] == "spi_fixed_modal" and opened["trigger_id"] == "trigger-e3"
+    assert json.loads(form["private_metadata"])["ts"] is None
+    values = {
+        "cause": {
+            "value": {"type": "static_select", "selected_option": {"value": "sa-out-of-sync"}}
+        },
+        "note": {"value": {"type": "plain_text_input", "value": "cleared on the hub"}},
+    }
+    submission = {
+        "type": "view_submission",
+        "team": {"id": TEAM},
+        "user": {"id": "U2"},
+        "api_app_id": "A0FAKE",
+        "view": {**form, "id": "VSPI", "state": {"values": values}},
+    }
+    assert slack.interact(submission)[0] == 200
+    slack.executor.drain()
+    assert slack.fake.calls_to("chat.update") == []
     with Store(slack.db) as store:
         [incident] = store.incidents()
         assert (incident.status, incident.fixed_by) == ("resolved", "sa-out-of-sync")
+        assert [n.text for n in incident.notes] == ["cleared on the hub"]
 
     # "Share in channel": the answer in the channel, with its buttons; the ephemeral copy is
     # replaced by a line that says so.
     [share_button] = found["spi_share"]
     slack.interact(ephemeral_click(slack, share_button, "trigger-e4"))
     [posted] = slack.fake.wait_for("chat.postMessage")
-    replaced = slack.fake.wait_for("respond", 3)[2]
+    replaced = slack.fake.wait_for("respond", 2)[1]
     slack.executor.drain()
     assert posted["channel"] == "C1" and "thread_ts" not in posted
     assert "sa-out-of-sync" in json.dumps(posted["blocks"]) and PEER in posted["text"]
     assert buttons(posted["blocks"])["spi_fixed"]
+    # The "not it" said on the ephemeral answer is struck out on the shared one.
+    [struck] = [b for b in posted["blocks"] if b.get("block_id") == "notit_1_firewall-blocking"]
+    assert struck["text"]["text"].startswith("~")
     assert replaced["replace_original"] is True and "Shared in the channel" in replaced["text"]
-    # Its buttons are an ordinary message's: "Not it" on it answers with chat.postEphemeral.
-    click = ephemeral_click(slack, not_it, "trigger-e5")
+    # Its buttons are an ordinary message's: "Not it" on it updates it for everyone.
+    other = next(
+        b for b in buttons(posted["blocks"])["spi_not_it"] if "nat-traversal" in b["value"]
+    )
+    click = ephemeral_click(slack, other, "trigger-e5")
     shared_ts = "1700000300.000100"
     click["container"] = {"type": "message", "message_ts": shared_ts, "channel_id": "C1"}
     click["message"] = {"ts": shared_ts, "bot_id": BOT_ID, "blocks": posted["blocks"]}
     slack.interact(click)
-    slack.fake.wait_for("chat.postEphemeral")
+    [update] = slack.fake.wait_for("chat.update")
     slack.executor.drain()
-    assert len(slack.fake.calls_to("respond")) == 3
+    assert update["ts"] == shared_ts
+    assert len(slack.fake.calls_to("respond")) == 2
 
 
 def test_spi_fixed_show_typo_and_help_over_http(slack: SlackHarness) -> None:

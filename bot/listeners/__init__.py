@@ -4,9 +4,9 @@
     spi        the /spi slash command
     share      "Share in channel" under a /spi answer
     ephemeral  buttons on an ephemeral message answer through its response_url
-    actions    the reply's buttons: "This fixed it", "Not it", "Add note"
+    actions    the reply's buttons: "Fixed it…", "Not it" and their Undos, "Add note"
     shortcut   the "Add to SPI incident" message shortcut
-    views      the note form submitted
+    views      the note form and the "Fixed it" form submitted
     reactions  the note reaction: a message filed as a note
     home       App Home
 
@@ -22,7 +22,7 @@ from functools import partial
 
 from slack_bolt import App
 
-from bot import blocks
+from bot import blocks, verdict_blocks
 from bot.listeners import actions, ephemeral, home, paste, reactions, share, shortcut, spi, views
 from bot.listeners.deps import Deps, Stores
 
@@ -45,8 +45,11 @@ def register(app: App, deps: Deps) -> None:
     app.action(share.SHARE)(_bound(share.on_share, deps))
     app.action("spi_fixed")(_bound(actions.on_fixed, deps))
     app.action("spi_not_it")(_bound(actions.on_not_it, deps))
+    app.action(verdict_blocks.REOPEN)(_bound(actions.on_reopen, deps))
+    app.action(verdict_blocks.UNDO_NOT_IT)(_bound(actions.on_undo_not_it, deps))
     app.action("spi_add_note")(actions.on_add_note)
     app.shortcut(shortcut.SHORTCUT)(_bound(shortcut.on_shortcut, deps))
     app.view(blocks.NOTE_MODAL)(_bound(views.on_note_submitted, deps))
+    app.view(verdict_blocks.FIXED_MODAL)(_bound(views.on_fixed_submitted, deps))
     app.event("reaction_added")(_bound(reactions.on_reaction, deps))
     app.event("app_home_opened")(_bound(home.on_home, deps))

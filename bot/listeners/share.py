@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
-from bot import blocks, delivery, metrics
+from bot import blocks, delivery, metrics, verdict_blocks
 from bot.listeners.deps import Deps
 from bot.slack_state import SlackState
 from kb.diagnose import Diagnosis, diagnose
@@ -124,9 +124,12 @@ def _post(client: WebClient, store, state: SlackState, kept: dict, user: str) ->
         p.incident = own.get(p.peer or "")
     result.recorded = [p.incident for p in result.peers if p.incident is not None]
     result.incidents = [i for i in result.incidents if i.id not in set(own.values())]
-    answer = blocks.diagnosis(result)
-    by = blocks.context(f"Shared by <@{blocks.esc(user)}> from `/spi`")
-    rendered = [b.to_dict() for b in [*blocks.fit(answer, blocks.MAX_BLOCKS - 1), by]]
+    answer = [b.to_dict() for b in blocks.fit(blocks.diagnosis(result), blocks.MAX_BLOCKS - 1)]
+    # A "not it" said on the ephemeral answer before it was shared is struck out here too.
+    titles = {a.id: a.title for a in store.articles()}
+    answer = verdict_blocks.as_recorded(answer, store.incidents_by_id(own.values()), titles)
+    by = blocks.context(f"Shared by <@{blocks.esc(user)}> from `/spi`").to_dict()
+    rendered = [*answer[: blocks.MAX_BLOCKS - 1], by]  # Slack's limit, the struck lines too
     posted = delivery.post_reply(
         client,
         channel=channel,
