@@ -1,9 +1,11 @@
-"""What the Slack door remembers: deliveries seen, replies posted, channels watched, and
-each answered thread's conversation (what was pasted in it, and what it confirmed).
+"""What the Slack door remembers: deliveries seen, replies posted, channels watched, each
+answered thread's conversation (what was pasted in it, and what it confirmed), and the /spi
+answers that can still be shared in their channel.
 
 Kept in the knowledge base's SQLite file (its own migration set, so kb stays Slack-free), so
 a retry or a second worker sees what the first one did, across restarts. Delivery keys are
-forgotten after Slack's retry window, threads after SPIBOT_THREAD_DAYS without a paste.
+forgotten after Slack's retry window, threads (and /spi answers kept to share) after
+SPIBOT_THREAD_DAYS without a paste.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -156,6 +159,30 @@ def _thread_upkeep(db: sqlite_utils.Database) -> None:
     threads.transform(drop={"confirmed"})
 
 
+@MIGRATIONS(name="0005_shares")
+def _shares(db: sqlite_utils.Database) -> None:
+    # A /spi paste answered ephemerally, kept for its "Share in channel" button: the button's
+    # value carries only `id` (a paste can be 40,000 characters; a value 2,000). `incidents` is
+    # JSON {peer: incident id} as the answer recorded them; `shared_ts` is set once it is
+    # shared ('' while a click is posting it), so a second click posts nothing.
+    db["slack_shares"].create(
+        {
+            "team_id": str,
+            "id": str,
+            "channel": str,
+            "user": str,
+            "paste": str,
+            "incidents": str,
+            "confirmed": str,
+            "created_at": str,
+            "shared_ts": str,
+            "shared_by": str,
+        },
+        pk=("team_id", "id"),
+    )
+    db["slack_shares"].create_index(["created_at"])
+
+
 _THREAD_KEY = "team_id = ? and channel = ? and thread_ts = ?"
 _OLD_THREADS = "select team_id, channel, thread_ts from slack_threads where updated_at < ?"
 
@@ -222,7 +249,8 @@ class SlackState:
 
     def forget_old(self, thread_days: int | None = None) -> int:
         """Delivery keys past Slack's retry window, and threads without a paste for
-        `thread_days` (SPIBOT_THREAD_DAYS) with what was pasted in them: how many were
+        `thread_days` (SPIBOT_THREAD_DAYS) with what was pasted in them, and /spi answers
+        kept as long for their "Share in channel" button: how many were
         forgotten. Housekeeping, never a reason not to start: on a read-only or full database
         they stay (/healthz and `spibot doctor` report why writes fail)."""
         global _forgotten_at
@@ -243,7 +271,10 @@ class SlackState:
                 threads = db.execute(
                     "delete from slack_threads where updated_at < ?", [thread_cutoff]
                 )
-                return seen.rowcount + threads.rowcount
+                shares = db.execute(
+                    "delete from slack_shares where created_at < ?", [thread_cutoff]
+                )
+                return seen.rowcount + threads.rowcount + shares.rowcount
         except StoreError as exc:
             log.warning("old delivery keys and threads kept: %s", exc)
             return 0
@@ -463,6 +494,69 @@ class SlackState:
                 )
         except StoreError as exc:
             log.warning("confirmation in %s/%s kept: %s", channel, thread_ts, exc)
+
+    def keep_share(
+        self,
+        channel: str,
+        user: str | None,
+        paste: str,
+        incidents: dict[str, int],
+        confirmed: str | None = None,
+    ) -> str | None:
+        """A /spi answer kept for its "Share in channel" button: the short id its button
+        carries, or None when the database takes no writes (the answer then has no button)."""
+        if self.store.readonly:
+            return None
+        share_id = secrets.token_urlsafe(9)
+        row = [self.team, share_id, channel, user, paste, json.dumps(incidents), confirmed]
+        try:
+            with self.store.writing("keep the answer to share") as db:
+                db.execute(
+                    "insert into slack_shares (team_id, id, channel, user, paste, incidents, "
+                    "confirmed, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*row, _now()],
+                )
+        except StoreError as exc:
+            log.warning("the /spi answer in %s is not shareable: %s", channel, exc)
+            return None
+        self._forget_now_and_then()
+        return share_id
+
+    def share(self, share_id: str) -> dict | None:
+        """A kept /spi answer: its channel, user, paste, incidents ({peer: id}), confirmed
+        cause and, once shared, shared_ts and shared_by."""
+        rows = self.db.query(
+            "select * from slack_shares where team_id = ? and id = ?", [self.team, share_id]
+        )
+        row = next(rows, None)
+        if row is not None:
+            row["incidents"] = json.loads(row["incidents"] or "{}")
+        return row
+
+    def claim_share(self, share_id: str, user: str) -> bool:
+        """True once per kept answer: the claim to post it in the channel."""
+        with self.store.writing("claim the answer to share") as db:
+            cursor = db.execute(
+                "update slack_shares set shared_ts = '', shared_by = ? "
+                "where team_id = ? and id = ? and shared_ts is null",
+                [user, self.team, share_id],
+            )
+            return cursor.rowcount == 1
+
+    def shared(self, share_id: str, ts: str | None) -> None:
+        """The claim settled: posted at `ts`, or (None) given back for a later click."""
+        with self.store.writing("remember the shared answer") as db:
+            if ts is None:
+                db.execute(
+                    "update slack_shares set shared_ts = null, shared_by = null "
+                    "where team_id = ? and id = ?",
+                    [self.team, share_id],
+                )
+            else:
+                db.execute(
+                    "update slack_shares set shared_ts = ? where team_id = ? and id = ?",
+                    [ts, self.team, share_id],
+                )
 
     def watch(self, channel: str, user: str | None, on: bool) -> None:
         with self.store.writing("change the watch list") as db:

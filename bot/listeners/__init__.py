@@ -2,6 +2,8 @@
 
     paste      message, app_mention: a paste answered in its thread, the thread conversation
     spi        the /spi slash command
+    share      "Share in channel" under a /spi answer
+    ephemeral  buttons on an ephemeral message answer through its response_url
     actions    the reply's buttons: "Fixed it…", "Not it" and their Undos, "Add note"
     shortcut   the "Add to SPI incident" message shortcut
     views      the note form and the "Fixed it" form submitted
@@ -21,7 +23,7 @@ from functools import partial
 from slack_bolt import App
 
 from bot import blocks, verdict_blocks
-from bot.listeners import actions, home, paste, reactions, shortcut, spi, views
+from bot.listeners import actions, ephemeral, home, paste, reactions, share, shortcut, spi, views
 from bot.listeners.deps import Deps, Stores
 
 __all__ = ["Deps", "Stores", "register"]
@@ -38,7 +40,9 @@ def _bound(listener: Callable, deps: Deps) -> Callable:
 def register(app: App, deps: Deps) -> None:
     app.event("message")(_bound(paste.on_message, deps))
     app.event("app_mention")(_bound(paste.on_mention, deps))
+    app.middleware(ephemeral.through_response_url)
     app.command("/spi")(_bound(spi.on_spi, deps))
+    app.action(share.SHARE)(_bound(share.on_share, deps))
     app.action("spi_fixed")(_bound(actions.on_fixed, deps))
     app.action("spi_not_it")(_bound(actions.on_not_it, deps))
     app.action(verdict_blocks.REOPEN)(_bound(actions.on_reopen, deps))

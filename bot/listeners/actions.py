@@ -94,6 +94,10 @@ def on_fixed(ack, body: dict, action: dict, client: WebClient, context, deps: De
         "ts": message["ts"] if message else None,
         "thread_ts": original.get("thread_ts") or original.get("ts"),
     }
+    if message is None and body.get("response_url"):
+        # An ephemeral answer (/spi): the form's submission carries no response_url, and the
+        # bot may not be in the channel, so the confirmation goes back through this click's.
+        metadata["response_url"] = body["response_url"]
     view = verdict_blocks.fixed_modal(shown, others, picked.get("article"), metadata)
     client.views_open(trigger_id=body["trigger_id"], view=view.to_dict())
 

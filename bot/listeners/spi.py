@@ -1,10 +1,12 @@
 """The /spi slash command, answered inside its acknowledgement (Slack's 3 seconds: its lock
 waits are SLACK_BUSY_MS at most). What each form does is bot/spi_command.py, shared with the
-console."""
+console. The answer is ephemeral; a paste's answer carries "Share in channel"
+(bot/listeners/share.py), and its buttons work there too (bot/listeners/ephemeral.py)."""
 
 from __future__ import annotations
 
 from bot import blocks, spi_command
+from bot.listeners import share
 from bot.listeners.deps import Deps
 from kb.store import StoreError
 
@@ -25,8 +27,13 @@ def on_spi(ack, command: dict, context, deps: Deps) -> None:
         source=f"slack:{command.get('channel_id')}",
         request_key=f"command:{trigger}" if trigger else None,
     )
+    shown = reply.blocks
+    if reply.diagnosis is not None:
+        channel, user = command.get("channel_id"), command.get("user_id")
+        pasted = command.get("text") or ""
+        shown = share.offer(shown, reply.diagnosis, pasted, state, channel, user)
     ack(
         response_type="ephemeral",
         text=blocks.clip(blocks.esc(reply.text)),
-        blocks=[b.to_dict() for b in reply.blocks],
+        blocks=[b.to_dict() for b in shown],
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 
 from bot import blocks, metrics, verdict_blocks
 from bot.listeners.deps import Deps
@@ -116,7 +117,11 @@ def _show_verdict(
         message = next((m for m in found.get("messages", []) if m.get("ts") == ts), None)
     if message is None:
         said = f"✅ Marked incident #{incident} as fixed by {blocks.esc(title)}."
-        if channel:
+        if metadata.get("response_url"):
+            WebhookClient(metadata["response_url"]).send(
+                text=said, response_type="ephemeral", replace_original=False
+            )
+        elif channel:
             client.chat_postEphemeral(channel=channel, user=user, text=said)
         else:  # given from App Home: said in the person's messages with the app
             client.chat_postMessage(channel=user, text=said)
