@@ -337,7 +337,10 @@ def test_this_fixed_it_resolves_the_incident_and_updates_the_message(slack: Slac
     [update] = slack.fake.wait_for("chat.update")
     slack.executor.drain()
     assert update["ts"] == "1700000099.000100"
-    assert not any(b["type"] == "actions" for b in update["blocks"])
+    left = [
+        e["action_id"] for b in update["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert left == ["spi_details"]  # the verdict buttons are gone; the details stay
     assert "Fixed by `sa-out-of-sync`" in posted_text(update)
     with Store(slack.db) as store:
         incident = store.incidents()[0]
@@ -345,13 +348,13 @@ def test_this_fixed_it_resolves_the_incident_and_updates_the_message(slack: Slac
 
 
 def test_not_it_records_feedback(slack: SlackHarness) -> None:
-    _, payload = _reply_and_payload(slack, "spi_not_it", "firewall-blocking")
+    _, payload = _reply_and_payload(slack, "spi_not_it", "sa-out-of-sync")
     slack.interact(payload)
     [ephemeral] = slack.fake.wait_for("chat.postEphemeral")
     slack.executor.drain()
-    assert "firewall-blocking will rank lower" in ephemeral["text"]
+    assert "sa-out-of-sync will rank lower" in ephemeral["text"]
     with Store(slack.db) as store:
-        assert store.incidents()[0].not_it == ["firewall-blocking"]
+        assert store.incidents()[0].not_it == ["sa-out-of-sync"]
 
 
 def _submission(metadata: dict, peer: str, note: str) -> dict:

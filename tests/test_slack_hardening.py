@@ -247,7 +247,8 @@ def _feedback(slack: SlackHarness) -> list[tuple]:
 def test_double_clicks_count_once(slack) -> None:
     from tests.test_slack import _reply_and_payload
 
-    _, not_it = _reply_and_payload(slack, "spi_not_it", "firewall-blocking")
+    # "Not it" is on the card's top cause only; "Fixed it" then names another (as its form may).
+    _, not_it = _reply_and_payload(slack, "spi_not_it", "sa-out-of-sync")
     slack.interact(not_it)
     slack.interact(not_it)
     # The two clicks are answered on two listener threads: either may be first.
@@ -256,15 +257,15 @@ def test_double_clicks_count_once(slack) -> None:
     fixed = json.loads(json.dumps(not_it))
     fixed["actions"][0]["action_id"] = "spi_fixed"
     fixed["actions"][0]["value"] = fixed["actions"][0]["value"].replace(
-        "firewall-blocking", "sa-out-of-sync"
+        "sa-out-of-sync", "ha-failover"
     )
     slack.interact(fixed)
     slack.interact(fixed)
     *_, again = slack.fake.wait_for("chat.postEphemeral", 3)
     slack.executor.drain()
-    assert again["text"] == "Already marked as fixed by sa-out-of-sync."
+    assert again["text"] == "Already marked as fixed by ha-failover."
     assert len(slack.fake.calls_to("chat.update")) == 1
-    assert _feedback(slack) == [("firewall-blocking", "not_it"), ("sa-out-of-sync", "fixed")]
+    assert _feedback(slack) == [("sa-out-of-sync", "not_it"), ("ha-failover", "fixed")]
 
 
 def test_a_form_submitted_twice_is_one_note_and_one_confirmation(slack) -> None:

@@ -403,7 +403,7 @@ def test_a_confirmation_that_could_not_be_posted_is_said_by_a_later_delivery(
 
 def test_state_from_both_ends_confirms_in_place(slack: SlackHarness) -> None:
     answer = answered(slack)
-    assert "*likely*" in shown(answer) and "Confirmed" not in shown(answer)
+    assert "*Likely SAs out of sync" in shown(answer) and "Confirmed" not in shown(answer)
     assert "To confirm:" in shown(answer) and "paste the output in this thread" in shown(answer)
     slack.event(message(RECEIVER_STATE, "1700000116.000100", ROOT_TS))
     slack.fake.wait_for("chat.update")
@@ -448,11 +448,20 @@ def _with_findings(state: bool) -> object:
 def test_slack_shows_confirmed_proof_contradiction_prevention_notes_and_asks() -> None:
     from bot import blocks
 
-    rendered = [b.to_dict() for b in blocks.diagnosis(_with_findings(state=False))]
+    d = _with_findings(state=False)
+    card = [b.to_dict() for b in blocks.diagnosis(d)]
+    rendered = [b.to_dict() for b in blocks.details(d)]
+    on_card = json.dumps(card, ensure_ascii=False)
     body = json.dumps(rendered, ensure_ascii=False)
-    assert len(rendered) <= blocks.MAX_BLOCKS
-    [heading] = [json.dumps(b, ensure_ascii=False) for b in rendered if "Confirmed" in str(b)]
-    assert "✅ *Confirmed*" in heading and "score" not in heading
+    assert len(card) <= blocks.CARD_BLOCKS and len(rendered) <= blocks.MAX_BLOCKS
+    # The card: confirmed, its first proof line, the contradiction; no score anywhere.
+    assert "✅ *Confirmed:* SAs out of sync" in on_card and "score" not in on_card + body
+    assert "Proof: `hub: line 23: inbound esp sas: no SPI 0x5A3D1F2C" in on_card
+    assert "To confirm" not in on_card  # it is confirmed
+    assert "State contradicts the log:* 0x5A3D1F2C is active on both ends &lt;@U999&gt;" in on_card
+    # The details: every proof line, the contradiction's, prevention, notes and asks.
+    [heading] = [json.dumps(b, ensure_ascii=False) for b in rendered[1:2]]
+    assert "✅ Confirmed" in heading
     assert "current outbound spi: 0x5A3D1F2C" in body and "… and 3 more line(s)" in body
     assert "State contradicts the log:* 0x5A3D1F2C is active on both ends &lt;@U999&gt;" in body
     assert "*Prevent it:* configure DPD on 198.51.100.7 &lt;!here&gt;" in body
@@ -463,8 +472,9 @@ def test_slack_shows_confirmed_proof_contradiction_prevention_notes_and_asks() -
     ) in body
     assert f"on this box ({HUB}): `show crypto ipsec sa peer {BRANCH}`" in body
     for live in ("<@U999>", "<!here>", "<!channel>"):
-        assert live not in body
-    with_state = str([b.to_dict() for b in blocks.diagnosis(_with_findings(state=True))])
+        assert live not in body + on_card
+    state = _with_findings(state=True)
+    with_state = str([b.to_dict() for b in [*blocks.diagnosis(state), *blocks.details(state)]])
     assert "To confirm" not in with_state  # the state is pasted: nothing left to ask
 
 
