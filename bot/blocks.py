@@ -223,6 +223,11 @@ def _why(action: answer.Action | None, p: PeerDiagnosis, ask: bool) -> ContextBl
     return context("\n".join(lines)) if lines else None
 
 
+def _typed(text: str) -> str:
+    """What a person wrote, escaped for mrkdwn where no backtick may open a code span."""
+    return esc(text).replace("`", "'")
+
+
 def last_fixed(p: PeerDiagnosis) -> Incident | None:
     """The peer's most recently fixed past incident, if it has one."""
     fixed = [
@@ -241,10 +246,11 @@ def _last_time(p: PeerDiagnosis) -> ContextBlock | None:
     said = f"🕘 *Last time* ({esc(when)}): fixed by {literal(last.fixed_by)}"
     note = last.notes[-1] if last.notes else None
     if note is not None:
-        who = f"{esc(note.author)}: " if note.author else ""
-        said += f" — {who}“{esc(cut(note.text, NOTE_CHARS))}”"
+        # What a person wrote, in mrkdwn for the link beside it: no backtick may open code.
+        who = f"{_typed(note.author)}: " if note.author else ""
+        said += f" — {who}“{_typed(cut(note.text, NOTE_CHARS))}”"
     thread = next((n.permalink for n in reversed(last.notes) if n.permalink), None)
-    if thread:
+    if thread and _SAFE_URL.fullmatch(thread):
         said += f" · {link(thread, 'the thread')}"
     return context(said)
 
