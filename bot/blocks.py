@@ -579,40 +579,6 @@ def fit(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
     ]
 
 
-def resolved(
-    blocks: list[dict], article: str, user: str, incident: int | None = None, peer=None
-) -> list[dict]:
-    """The reply after "Fixed it": that incident's verdict buttons gone (every one when no
-    incident is named) but its Details, the verdict stated; other peers' buttons stay."""
-
-    def ours(block: dict) -> bool:
-        if block.get("type") != "actions":
-            return False
-        if incident is None:
-            return True
-        values = [_value(e.get("value")) for e in block.get("elements") or []]
-        return any(v.get("incident") == incident for v in values)
-
-    def details_only(block: dict) -> dict | None:
-        # The verdict is in; the details are still one tap away.
-        kept = [e for e in block.get("elements") or [] if e.get("action_id") == DETAILS]
-        return {**block, "elements": kept} if kept else None
-
-    kept = [b for b in (details_only(b) if ours(b) else b for b in blocks) if b is not None]
-    whose = f" for {literal(peer)}" if peer and incident is not None else ""
-    said = f"✅ Fixed by {literal(article)}{whose}, marked by <@{esc(user)}>"
-    kept.append(context(said).to_dict())
-    return kept
-
-
-def _value(text: object) -> dict:
-    try:
-        found = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def lookup(result: dict) -> list[Block]:
     out = text_reply(f"{result['kind']}: {result['query']}")
     for a in result["articles"]:

@@ -1,13 +1,12 @@
-"""The Slack door: thin Bolt handlers around kb.
+"""The Slack door: the Bolt app, its pools and its stores.
 
-Each handler turns a Slack payload into a call on kb (or on the shared /spi function) and
-renders the answer; nothing here ranks or parses logs.
+The listeners, one module per surface, are in bot/listeners/ and registered there; each turns
+a Slack payload into a call on kb (or on the shared /spi function) and renders the answer.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
@@ -16,12 +15,13 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 
-from bot import blocks, delivery, metrics, slack_interactions, slack_pastes, spi_command
+from bot import delivery, listeners, metrics
 from bot.background import Background
+from bot.listeners import Deps, Stores
 from bot.oauth_states import ExpiringOAuthStateStore
 from bot.settings import BOT_SCOPES, Settings, authorize_url, busy_timeout_ms, database_path
 from bot.slack_state import SlackState
-from kb.store import Store, StoreError, resolve_db_path
+from kb.store import Store, resolve_db_path
 
 log = logging.getLogger("spibot.slack")
 
@@ -39,28 +39,6 @@ BACKGROUND_THREADS = 8  # answer pastes, reactions and App Home after their ack
 # A lock wait in a path that answers inside Slack's 3-second window (/spi note, the note form,
 # buttons) must end in time to answer.
 SLACK_BUSY_MS = 1500
-
-
-class Stores:
-    """One connection per thread (Bolt runs listeners on a thread pool, SQLite wants a
-    connection per thread), scoped per request to the workspace it came from."""
-
-    def __init__(self, db_path: str | None, per_workspace: bool, busy_ms: int | None) -> None:
-        self.db_path = db_path
-        self.per_workspace = per_workspace
-        self.busy_ms = busy_ms
-        self._local = threading.local()
-
-    def get(self, context) -> tuple[Store, SlackState]:
-        if getattr(self._local, "store", None) is None:
-            store = Store(self.db_path, busy_ms=self.busy_ms)
-            self._local.store, self._local.state = store, SlackState(store)
-        # A single-workspace install shares its memory with the CLI (team ''); a distributed
-        # app keeps each workspace's incidents, notes and settings to itself.
-        team = (context.team_id or context.enterprise_id or "?") if self.per_workspace else ""
-        if team == self._local.store.team:
-            return self._local.store, self._local.state
-        return self._local.store.for_team(team), self._local.state.for_team(team)
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -84,34 +62,6 @@ def _oauth(settings: Settings, db_path: str | None, client: WebClient) -> dict:
         "oauth_flow": OAuthFlow(client=client, settings=oauth_settings),
         "installation_store": installations,
     }
-
-
-def _spi_command(stores: Stores):
-    """/spi, answered inside the acknowledgement (its lock waits are SLACK_BUSY_MS at most)."""
-
-    def on_spi(ack, command: dict, context) -> None:
-        try:
-            store, state = stores.get(context)
-        except StoreError as exc:
-            ack(response_type="ephemeral", text=blocks.esc(f"Sorry: {exc}"))
-            return
-        trigger = command.get("trigger_id")
-        reply = spi_command.run(
-            store,
-            command.get("text") or "",
-            state=state,
-            channel=command.get("channel_id"),
-            user=command.get("user_id"),
-            source=f"slack:{command.get('channel_id')}",
-            request_key=f"command:{trigger}" if trigger else None,
-        )
-        ack(
-            response_type="ephemeral",
-            text=blocks.clip(blocks.esc(reply.text)),
-            blocks=[b.to_dict() for b in reply.blocks],
-        )
-
-    return on_spi
 
 
 def build_app(
@@ -147,12 +97,7 @@ def build_app(
         **(_oauth(settings, db_path, client) if settings.oauth else {}),
     )
 
-    app.command("/spi")(_spi_command(stores))
-    slack_pastes.Pastes(stores, paste_stores, background).register(app)
-    interactions = slack_interactions.Interactions(
-        stores, paste_stores, background, settings.note_reaction
-    )
-    interactions.register(app)
+    listeners.register(app, Deps(stores, paste_stores, background, settings.note_reaction))
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:

@@ -21,28 +21,35 @@ class Reply:
     diagnosis: object | None = None
 
 
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if doc else ""
+# What /spi does, written for someone in Slack: one row per form that `run` answers.
+HELP = (
+    (
+        "/spi <pasted log lines>",
+        "Diagnose invalid-SPI lines: the likely causes, ranked, with the commands to check "
+        "and fix them.",
+    ),
+    (
+        "/spi <peer IP | SPI | device | text>",
+        "Look up a peer IP, an SPI (0x1A2B3C4D or decimal), a device name or free text: "
+        "past incidents and their notes, or the cause articles that match the text.",
+    ),
+    ("/spi note <peer IP> <text>", "Add a note to the peer's open incident (or open one)."),
+    (
+        "/spi incidents [peer IP]",
+        "The 10 latest incidents, or that peer's, with their notes and what fixed them.",
+    ),
+    ("/spi watch on|off", "Answer pastes from other bots (syslog feeds) in this channel, or stop."),
+    ("/spi help", "This list."),
+)
+# Said in Slack only: the console has no channel to paste in.
+PASTE_HINT = "Or paste the log lines in a channel I am in: I answer in the message's thread."
 
 
 def spi_help() -> Reply:
     """Show what /spi can do."""
-    from bot.cli import diagnose as diagnose_cmd
-    from bot.cli import incidents as incidents_cmd
-    from bot.cli import lookup as lookup_cmd
-    from bot.cli import note_add
-
-    rows = [
-        ("/spi <peer IP | SPI | device | text>", _first_line(lookup_cmd.help)),
-        ("/spi <pasted log lines>", _first_line(diagnose_cmd.help)),
-        ("/spi note <peer IP> <text>", _first_line(note_add.help)),
-        ("/spi incidents [peer IP]", _first_line(incidents_cmd.help)),
-        ("/spi watch on|off", _first_line(spi_watch.__doc__)),
-        ("/spi help", _first_line(spi_help.__doc__)),
-    ]
-    plain = "\n".join(f"{form}  {doc}" for form, doc in rows)
-    body = "\n".join(f"`{blocks.esc(form)}`  {blocks.esc(doc)}" for form, doc in rows)
-    return Reply(plain, blocks.text_reply("spibot commands", body))
+    plain = "\n".join(f"{form}  {doc}" for form, doc in HELP)
+    body = "\n".join(f"`{blocks.esc(form)}`  {blocks.esc(doc)}" for form, doc in HELP)
+    return Reply(plain, blocks.text_reply("spibot commands", f"{body}\n\n{blocks.esc(PASTE_HINT)}"))
 
 
 def spi_watch(state: SlackState | None, channel: str | None, user: str | None, arg: str) -> Reply:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import blocks
+from bot import blocks, verdict_blocks
 from kb import answer
 from kb.commands import sections
 from kb.diagnose import diagnose
@@ -183,8 +183,10 @@ def test_the_buttons_carry_what_their_handlers_read(store) -> None:
         "spi_add_note": {"incident": p.incident, "peer": p.peer},
         "spi_details": {"incident": p.incident, "peer": p.peer},
     }
-    after = blocks.resolved(rendered(d), "sa-out-of-sync", "U1", p.incident, p.peer)
-    assert [e["action_id"] for e in buttons(after)] == ["spi_details"]
+    after = verdict_blocks.with_verdict(
+        rendered(d), incident=p.incident, cause="sa-out-of-sync", title="t", user="U1", at="x"
+    )
+    assert [e["action_id"] for e in buttons(after)] == ["spi_details"]  # details stay
     # Without an incident (a paste not recorded) only the details can be asked for.
     unrecorded = rendered(diagnose(paste("out-of-sync.txt")))
     assert [e["action_id"] for e in buttons(unrecorded)] == ["spi_details"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.listeners.shortcut import SHORTCUT
 from bot.settings import BOT_SCOPES
-from bot.slack_interactions import SHORTCUT
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ["slack-manifest.yaml", "slack-manifest-http.yaml"]

@@ -316,25 +316,7 @@ def test_a_deny_between_the_same_two_addresses_outweighs_repetition() -> None:
     )
 
 
-# Slack: fixing one peer leaves the others' buttons -------------------------------------------
-
-
-def test_this_fixed_it_for_one_peer_keeps_the_other_peers_buttons(store) -> None:
-    from bot import blocks
-
-    result = diagnose(THREE_PEERS, store)
-    rendered = [b.to_dict() for b in blocks.diagnosis(result)]
-    fixed = result.peers[1]
-    after = blocks.resolved(rendered, fixed.causes[0].id, "U1", fixed.incident, fixed.peer)
-    left = {
-        json.loads(e["value"])["incident"]
-        for b in after
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] != "spi_details"  # details stay one tap away after a verdict
-    }
-    assert left == {result.peers[0].incident, result.peers[2].incident}
-    assert f"for `{fixed.peer}`" in json.dumps(after)
+# Slack: fixing one peer leaves the others' buttons: tests/test_verdicts.py
 
 
 def test_many_peers_stay_within_slack_limits_and_name_the_rest() -> None:

@@ -267,7 +267,7 @@ def test_slash_command_forms_answer_within_three_seconds(slack: SlackHarness) ->
     # Slack's own window: a /spi answered later than 3 s is an error the user sees, so this
     # wall-clock bound stays. Each answer takes milliseconds even on a loaded 2-core machine.
     assert max(timings.values()) < 3.0
-    # /spi help is generated from the CLI's docstrings
+    # /spi help: one line per form the /spi function answers
     assert "Look up a peer IP, an SPI" in answers["help"]["text"]
     assert "/spi watch on|off" in answers[""]["text"]
     assert (
@@ -330,29 +330,27 @@ def _reply_and_payload(
     return reply, payload
 
 
-def test_this_fixed_it_resolves_the_incident_and_updates_the_message(slack: SlackHarness) -> None:
+def test_fixed_it_opens_the_form_and_records_nothing_yet(slack: SlackHarness) -> None:
     _, payload = _reply_and_payload(slack, "spi_fixed", "sa-out-of-sync")
     status, _ = slack.interact(payload)
     assert status == 200
+    [opened] = slack.fake.wait_for("views.open")
+    slack.executor.drain()
+    assert opened["view"]["callback_id"] == "spi_fixed_modal"
+    assert opened["trigger_id"] == "trigger-2"
+    assert slack.fake.calls_to("chat.update") == []
+    with Store(slack.db) as store:
+        assert store.incidents()[0].status == "open"  # the form records it: test_verdicts.py
+
+
+def test_not_it_records_feedback_and_strikes_the_cause_out(slack: SlackHarness) -> None:
+    _, payload = _reply_and_payload(slack, "spi_not_it", "sa-out-of-sync")
+    slack.interact(payload)
     [update] = slack.fake.wait_for("chat.update")
     slack.executor.drain()
     assert update["ts"] == "1700000099.000100"
-    left = [
-        e["action_id"] for b in update["blocks"] if b["type"] == "actions" for e in b["elements"]
-    ]
-    assert left == ["spi_details"]  # the verdict buttons are gone; the details stay
-    assert "Fixed by `sa-out-of-sync`" in posted_text(update)
-    with Store(slack.db) as store:
-        incident = store.incidents()[0]
-        assert (incident.status, incident.fixed_by) == ("resolved", "sa-out-of-sync")
-
-
-def test_not_it_records_feedback(slack: SlackHarness) -> None:
-    _, payload = _reply_and_payload(slack, "spi_not_it", "sa-out-of-sync")
-    slack.interact(payload)
-    [ephemeral] = slack.fake.wait_for("chat.postEphemeral")
-    slack.executor.drain()
-    assert "sa-out-of-sync will rank lower" in ephemeral["text"]
+    [line] = [b for b in update["blocks"] if b.get("block_id") == "notit_1_sa-out-of-sync"]
+    assert line["text"]["text"].startswith("~") and line["text"]["text"].endswith("— <@U2>")
     with Store(slack.db) as store:
         assert store.incidents()[0].not_it == ["sa-out-of-sync"]
 

@@ -31,10 +31,26 @@ _CONFIG = {
     "pix": "show running-config crypto",
     "fortigate": "show vpn ipsec phase2-interface",
 }
+# What the peer runs if it is another vendor's box: every platform family but this one's.
 _ELSEWHERE = {
-    "sa": "on a FortiGate `diagnose vpn tunnel list`, on PAN-OS `show vpn ipsec-sa`",
-    "config": "on a FortiGate `show vpn ipsec phase2-interface`",
+    "sa": {
+        "cisco": "on IOS or an ASA `show crypto ipsec sa peer {other}`",
+        "fortigate": "on a FortiGate `diagnose vpn tunnel list`",
+        "panos": "on PAN-OS `show vpn ipsec-sa`",
+    },
+    "config": {
+        "cisco": "on IOS `show running-config | section crypto`, on an ASA "
+        "`show running-config crypto`",
+        "fortigate": "on a FortiGate `show vpn ipsec phase2-interface`",
+    },
 }
+_FAMILY = {"ios": "cisco", "asa": "cisco", "ftd": "cisco", "pix": "cisco"}
+
+
+def _elsewhere(kind: str, platform: str, other: str) -> str:
+    family = _FAMILY.get(platform, platform)
+    said = [t.format(other=other) for f, t in _ELSEWHERE[kind].items() if f != family]
+    return "; ".join(said)
 
 
 def ask(
@@ -68,7 +84,7 @@ def ask(
             Ask(
                 f"on {peer} (the peer)",
                 table[platform].format(other=other_of_peer),
-                f"{what} (if it is another vendor: {_ELSEWHERE[kind]})",
+                f"{what} (if it is another vendor: {_elsewhere(kind, platform, other_of_peer)})",
             )
         )
     return asks
