@@ -299,8 +299,10 @@ def test_a_command_for_the_peer_is_shown_as_run_on_the_peer_in_the_terminal_and_
     assert shown.index("clear crypto sa peer 192.0.2.1", on_peer) > on_peer
     first = shown.index("Do this first, on the peer 198.51.100.7, not on this box:")
     assert shown.index("clear crypto sa peer 192.0.2.1") > first
-    rendered = json.dumps([b.to_dict() for b in blocks.diagnosis(result)])
-    assert "*Fix*, on the peer 198.51.100.7 (the sender of the packets)" in rendered
+    card = json.dumps([b.to_dict() for b in blocks.diagnosis(result)])
+    assert "*Do this first*, on the peer 198.51.100.7, not on this box" in card
+    details = json.dumps([b.to_dict() for b in blocks.details(result)])
+    assert "*Fix*, on the peer 198.51.100.7 (the sender of the packets)" in details
 
 
 # -- commands that paste: every article x every platform, as the renderers get them -------------

@@ -200,14 +200,14 @@ def test_a_running_bot_answers_with_a_synced_article_without_a_restart(tmp_path:
     with serving(db) as server:
         status, before = spi(server, "rekey race")
         assert status == 200 and "rekey-race" in before and "Zanzibar" not in before
-        status, before = spi(server, paste)
+        status, before = spi(server, paste, whole=True)
         assert status == 200 and "rekey-race" in before and "ZANZIBAR" not in before
         synced = run("kb", "sync", str(articles), "--db", str(db))
         assert synced.returncode == 0 and "1 updated" in synced.stdout, synced.stderr
         for _ in range(4):  # whichever worker thread answers, it has the synced article
             status, after = spi(server, "rekey race")
             assert status == 200 and "Zanzibar marker" in after, after
-            status, after = spi(server, paste)
+            status, after = spi(server, paste, whole=True)
             assert status == 200 and "show logging | include ZANZIBAR" in after, after
 
 

@@ -35,9 +35,12 @@ def get(server: ServeProcess, path: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def spi(server: ServeProcess, text: str) -> tuple[int, str]:
+def spi(server: ServeProcess, text: str, *, whole: bool = False) -> tuple[int, str]:
+    """The /spi answer's text (the notification); `whole`: its text and blocks as JSON."""
     status, body = server.post(command_body(text), FORM)
-    return status, json.loads(body)["text"] if status == 200 else body
+    if status != 200:
+        return status, body
+    return status, body if whole else json.loads(body)["text"]
 
 
 @contextlib.contextmanager

@@ -275,8 +275,8 @@ def test_slash_command_forms_answer_within_three_seconds(slack: SlackHarness) ->
     )
     assert "cleared SAs on the hub" in answers["198.51.100.7"]["text"]
     assert "cleared SAs on the hub" in answers["incidents 198.51.100.7"]["text"]
-    assert "sa-out-of-sync" in answers[OUT_OF_SYNC]["text"]
-    assert "rekey-race" in answers["rekey race"]["text"]
+    assert "SAs out of sync on 198.51.100.7" in answers[OUT_OF_SYNC]["text"]
+    assert "rekey race" in answers["rekey race"]["text"].lower()
 
 
 def _reply_and_payload(
@@ -344,15 +344,15 @@ def test_fixed_it_opens_the_form_and_records_nothing_yet(slack: SlackHarness) ->
 
 
 def test_not_it_records_feedback_and_strikes_the_cause_out(slack: SlackHarness) -> None:
-    _, payload = _reply_and_payload(slack, "spi_not_it", "firewall-blocking")
+    _, payload = _reply_and_payload(slack, "spi_not_it", "sa-out-of-sync")
     slack.interact(payload)
     [update] = slack.fake.wait_for("chat.update")
     slack.executor.drain()
     assert update["ts"] == "1700000099.000100"
-    [line] = [b for b in update["blocks"] if b.get("block_id") == "notit_1_firewall-blocking"]
+    [line] = [b for b in update["blocks"] if b.get("block_id") == "notit_1_sa-out-of-sync"]
     assert line["text"]["text"].startswith("~") and line["text"]["text"].endswith("— <@U2>")
     with Store(slack.db) as store:
-        assert store.incidents()[0].not_it == ["firewall-blocking"]
+        assert store.incidents()[0].not_it == ["sa-out-of-sync"]
 
 
 def _submission(metadata: dict, peer: str, note: str) -> dict:

@@ -247,15 +247,16 @@ def _feedback(slack: SlackHarness) -> list[tuple]:
 def test_double_clicks_count_once(slack) -> None:
     from tests.test_slack import _reply_and_payload
 
-    _, not_it = _reply_and_payload(slack, "spi_not_it", "firewall-blocking")
+    # "Not it" is on the answer card's top cause only.
+    _, not_it = _reply_and_payload(slack, "spi_not_it", "sa-out-of-sync")
     slack.interact(not_it)
     slack.interact(not_it)
     # The two clicks are answered on two listener threads: either may be first.
     [again] = slack.fake.wait_for("chat.postEphemeral")
     slack.executor.drain()
-    assert again["text"] == "You already said firewall-blocking is not it."
+    assert again["text"] == "You already said sa-out-of-sync is not it."
     assert len(slack.fake.calls_to("chat.update")) == 1
-    assert _feedback(slack) == [("firewall-blocking", "not_it")]
+    assert _feedback(slack) == [("sa-out-of-sync", "not_it")]
     # "Fixed it…" clicked twice opens the form twice; the verdict is the form's, submitted
     # twice in tests/test_verdicts.py.
 

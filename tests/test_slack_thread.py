@@ -195,12 +195,12 @@ def confirmations(slack: SlackHarness) -> list[dict]:
 
 def test_more_log_in_the_thread_updates_the_same_answer(slack: SlackHarness) -> None:
     answer = answered(slack)
-    assert "3 invalid-SPI line(s)" in shown(answer)
+    assert "(3 lines" in shown(answer)
     slack.event(message(MORE_LOG, "1700000102.000100", ROOT_TS))
     [update] = slack.fake.wait_for("chat.update")
     slack.executor.drain()
     assert update["channel"] == "C1" and update["ts"] == ANSWER_TS
-    assert "5 invalid-SPI line(s)" in shown(update)  # the root paste and the reply, read as one
+    assert "(5 lines" in shown(update)  # the root paste and the reply, read as one
     assert len(slack.fake.calls_to("chat.postMessage")) == 1
     # The incident the first answer recorded keeps its buttons, and is not a "past" incident.
     assert '"action_id": "spi_fixed"' in shown(update) and "Past incidents" not in shown(update)
@@ -217,7 +217,7 @@ def test_an_edited_reply_replaces_its_text_in_the_thread(slack: SlackHarness) ->
     slack.event(edit(inv_spi(19), reply_ts, ROOT_TS, "1700000104.000000"))
     first, second = slack.fake.wait_for("chat.update", 2)
     slack.executor.drain()
-    assert "5 invalid-SPI line(s)" in shown(first) and "4 invalid-SPI line(s)" in shown(second)
+    assert "(5 lines" in shown(first) and "(4 lines" in shown(second)
     assert len(slack.fake.calls_to("chat.postMessage")) == 1
 
 
@@ -233,7 +233,7 @@ def test_the_thread_survives_a_restart(tmp_path: Path) -> None:
         [update] = after.fake.wait_for("chat.update")
         after.executor.drain()
         assert update["ts"] == ANSWER_TS
-        assert "5 invalid-SPI line(s)" in shown(update)
+        assert "(5 lines" in shown(update)
         assert after.fake.calls_to("chat.postMessage") == []
     finally:
         after.close()
@@ -263,7 +263,7 @@ def test_a_thread_spibot_did_not_answer_gets_an_answer_then_a_conversation(
     slack.event(message(MORE_LOG, "1700000108.000100", parent))
     [update] = slack.fake.wait_for("chat.update")
     slack.executor.drain()
-    assert update["ts"] == ANSWER_TS and "5 invalid-SPI line(s)" in shown(update)
+    assert update["ts"] == ANSWER_TS and "(5 lines" in shown(update)
 
 
 def test_chat_in_the_thread_changes_nothing(slack: SlackHarness) -> None:
@@ -289,7 +289,7 @@ def test_another_workspace_never_reads_this_thread(tmp_path: Path) -> None:
         _, other = slack.fake.wait_for("chat.postMessage", 2)
         slack.executor.drain()
         assert other["_auth"] == "Bearer xoxb-T2-token" and other["thread_ts"] == ROOT_TS
-        assert "2 invalid-SPI line(s)" in shown(other)
+        assert "(2 lines" in shown(other)
         assert slack.fake.calls_to("chat.update") == []
     finally:
         slack.close()
@@ -306,13 +306,13 @@ def test_a_thread_is_read_up_to_the_paste_budget(
     slack.event(message(inv_spi(30), "1700000112.000100", ROOT_TS))
     _, update = slack.fake.wait_for("chat.update", 2)
     slack.executor.drain()
-    assert "5 invalid-SPI line(s)" in shown(update)  # the oldest kept, the latest left out
+    assert "(5 lines" in shown(update)  # the oldest kept, the latest left out
     assert "1 later message(s) in this thread (" in shown(update)
     # Edited (still past the budget): read as before, and counted once, not twice.
     slack.event(edit(inv_spi(31), "1700000112.000100", ROOT_TS, "1700000113.000000"))
     update = slack.fake.wait_for("chat.update", 3)[-1]
     slack.executor.drain()
-    assert "5 invalid-SPI line(s)" in shown(update)
+    assert "(5 lines" in shown(update)
     assert "1 later message(s) in this thread (" in shown(update)
     with Store(slack.db) as store:
         kept = store.db.execute("select message_ts, text from slack_thread_texts").fetchall()
@@ -403,7 +403,7 @@ def test_a_confirmation_that_could_not_be_posted_is_said_by_a_later_delivery(
 
 def test_state_from_both_ends_confirms_in_place(slack: SlackHarness) -> None:
     answer = answered(slack)
-    assert "*likely*" in shown(answer) and "Confirmed" not in shown(answer)
+    assert "*Likely SAs out of sync" in shown(answer) and "Confirmed" not in shown(answer)
     assert "To confirm:" in shown(answer) and "paste the output in this thread" in shown(answer)
     slack.event(message(RECEIVER_STATE, "1700000116.000100", ROOT_TS))
     slack.fake.wait_for("chat.update")
@@ -448,11 +448,20 @@ def _with_findings(state: bool) -> object:
 def test_slack_shows_confirmed_proof_contradiction_prevention_notes_and_asks() -> None:
     from bot import blocks
 
-    rendered = [b.to_dict() for b in blocks.diagnosis(_with_findings(state=False))]
+    d = _with_findings(state=False)
+    card = [b.to_dict() for b in blocks.diagnosis(d)]
+    rendered = [b.to_dict() for b in blocks.details(d)]
+    on_card = json.dumps(card, ensure_ascii=False)
     body = json.dumps(rendered, ensure_ascii=False)
-    assert len(rendered) <= blocks.MAX_BLOCKS
-    [heading] = [json.dumps(b, ensure_ascii=False) for b in rendered if "Confirmed" in str(b)]
-    assert "✅ *Confirmed*" in heading and "score" not in heading
+    assert len(card) <= blocks.CARD_BLOCKS and len(rendered) <= blocks.MAX_BLOCKS
+    # The card: confirmed, its first proof line, the contradiction; no score anywhere.
+    assert "✅ *Confirmed:* SAs out of sync" in on_card and "score" not in on_card + body
+    assert "Proof: `hub: line 23: inbound esp sas: no SPI 0x5A3D1F2C" in on_card
+    assert "To confirm" not in on_card  # it is confirmed
+    assert "State contradicts the log:* 0x5A3D1F2C is active on both ends &lt;@U999&gt;" in on_card
+    # The details: every proof line, the contradiction's, prevention, notes and asks.
+    [heading] = [json.dumps(b, ensure_ascii=False) for b in rendered[1:2]]
+    assert "✅ Confirmed" in heading
     assert "current outbound spi: 0x5A3D1F2C" in body and "… and 3 more line(s)" in body
     assert "State contradicts the log:* 0x5A3D1F2C is active on both ends &lt;@U999&gt;" in body
     assert "*Prevent it:* configure DPD on 198.51.100.7 &lt;!here&gt;" in body
@@ -463,8 +472,9 @@ def test_slack_shows_confirmed_proof_contradiction_prevention_notes_and_asks() -
     ) in body
     assert f"on this box ({HUB}): `show crypto ipsec sa peer {BRANCH}`" in body
     for live in ("<@U999>", "<!here>", "<!channel>"):
-        assert live not in body
-    with_state = str([b.to_dict() for b in blocks.diagnosis(_with_findings(state=True))])
+        assert live not in body + on_card
+    state = _with_findings(state=True)
+    with_state = str([b.to_dict() for b in [*blocks.diagnosis(state), *blocks.details(state)]])
     assert "To confirm" not in with_state  # the state is pasted: nothing left to ask
 
 

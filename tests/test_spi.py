@@ -409,14 +409,15 @@ def test_spi_paste_buttons_and_share_work_on_the_ephemeral_answer(slack: SlackHa
     answer = command(slack, OUT_OF_SYNC, "trigger-e1")
     assert answer["response_type"] == "ephemeral"
     found = buttons(answer["blocks"])
-    not_it = next(b for b in found["spi_not_it"] if "firewall" in b["value"])
+    # The card carries the top cause's buttons.
+    not_it = next(b for b in found["spi_not_it"] if "sa-out-of-sync" in b["value"])
     fixed = next(b for b in found["spi_fixed"] if "sa-out-of-sync" in b["value"])
 
     # "Not it": said to the clicker through the response_url, not chat.postEphemeral (which
     # needs the bot in the channel; /spi does not).
     assert slack.interact(ephemeral_click(slack, not_it, "trigger-e2"))[0] == 200
     [said] = slack.fake.wait_for("respond")
-    assert said["text"] == "Not it: firewall-blocking — <@U2>."
+    assert said["text"] == "Not it: sa-out-of-sync — <@U2>."
     assert said["replace_original"] is False and said["response_type"] == "ephemeral"
     assert slack.fake.calls_to("chat.postEphemeral") == []
 
@@ -465,14 +466,14 @@ def test_spi_paste_buttons_and_share_work_on_the_ephemeral_answer(slack: SlackHa
     assert "sa-out-of-sync" in json.dumps(posted["blocks"]) and PEER in posted["text"]
     assert buttons(posted["blocks"])["spi_fixed"]
     # The "not it" said on the ephemeral answer is struck out on the shared one.
-    [struck] = [b for b in posted["blocks"] if b.get("block_id") == "notit_1_firewall-blocking"]
+    [struck] = [b for b in posted["blocks"] if b.get("block_id") == "notit_1_sa-out-of-sync"]
     assert struck["text"]["text"].startswith("~")
     assert replaced["replace_original"] is True and "Shared in the channel" in replaced["text"]
-    # Its buttons are an ordinary message's: "Not it" on it updates it for everyone.
-    other = next(
-        b for b in buttons(posted["blocks"])["spi_not_it"] if "nat-traversal" in b["value"]
-    )
+    # Its buttons are an ordinary message's: another person's "Not it" on it updates it for
+    # everyone.
+    [other] = buttons(posted["blocks"])["spi_not_it"]
     click = ephemeral_click(slack, other, "trigger-e5")
+    click["user"] = {"id": "U3"}
     shared_ts = "1700000300.000100"
     click["container"] = {"type": "message", "message_ts": shared_ts, "channel_id": "C1"}
     click["message"] = {"ts": shared_ts, "bot_id": BOT_ID, "blocks": posted["blocks"]}

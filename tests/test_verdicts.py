@@ -122,16 +122,16 @@ def title(db: str, cause: str) -> str:
 
 def test_fixed_it_opens_one_form_with_the_clicked_cause_preselected(client, deps, db) -> None:
     answer = answered(client, deps)
-    form = open_form(client, deps, answer, "firewall-blocking")
+    form = open_form(client, deps, answer, "sa-out-of-sync")  # the answer card's cause
     assert form["callback_id"] == "spi_fixed_modal"
     [select] = [b["element"] for b in form["blocks"] if b.get("block_id") == "cause"]
-    assert select["initial_option"]["value"] == "firewall-blocking"
+    assert select["initial_option"]["value"] == "sa-out-of-sync"
     shown, others = select["option_groups"]
     on_answer = [v["article"] for a, v in buttons(answer) if a == "spi_fixed"]
     # the clicked cause first, then the answer's others in order, then every other cause
     assert [o["value"] for o in shown["options"]][: len(on_answer)] == [
-        "firewall-blocking",
-        *[c for c in on_answer if c != "firewall-blocking"],
+        "sa-out-of-sync",
+        *[c for c in on_answer if c != "sa-out-of-sync"],
     ]
     with Store(db) as store:
         every = {a.id for a in store.articles()}
@@ -172,7 +172,8 @@ def test_the_form_resolves_files_the_note_once_and_puts_the_verdict_on_top(
     shown = json.dumps(update["blocks"])
     assert "&lt;!channel&gt;" in text["text"] and "<!channel>" not in shown
     assert "<@U0BOSS>" not in shown and "<https://evil" not in shown
-    assert [a for a, _ in buttons({"blocks": update["blocks"]})] == ["spi_reopen"]
+    # the verdict's Undo, and the answer card's Details, which stays
+    assert [a for a, _ in buttons({"blocks": update["blocks"]})] == ["spi_reopen", "spi_details"]
     assert update["text"].startswith(f"✅ Fixed by {title(db, 'firewall-blocking')}.")
 
 
@@ -248,7 +249,7 @@ def test_undo_brings_the_buttons_back_and_fixing_again_counts_once(client, deps,
 
 def test_not_it_by_two_people_is_struck_out_for_everyone_once_each(client, deps, db) -> None:
     answer = answered(client, deps)
-    cause = "firewall-blocking"
+    cause = "sa-out-of-sync"  # the answer card's cause
     struck = f"~{title(db, cause)}~ not it — "
     actions.on_not_it(
         Ack(), clicked(answer, "U2"), button(answer, "spi_not_it", cause), client, CONTEXT, deps
@@ -270,7 +271,8 @@ def test_not_it_by_two_people_is_struck_out_for_everyone_once_each(client, deps,
     assert line["accessory"]["action_id"] == "spi_undo_not_it"
     # right above that cause's own buttons, which stay for whoever has not said it yet
     below = twice["blocks"][ids.index(line["block_id"]) + 1]
-    assert [json.loads(e["value"])["article"] for e in below["elements"]] == [cause, cause]
+    verdicts = [json.loads(e["value"]).get("article") for e in below["elements"]]
+    assert [a for a in verdicts if a] == [cause, cause]  # Fixed it… and Not it
     assert sum(1 for b in twice["blocks"] if b.get("block_id", "").startswith("notit_")) == 1
     with Store(db) as store:
         assert store.incident(1).not_it_by == {cause: ["U2", "U3"]}
@@ -278,7 +280,7 @@ def test_not_it_by_two_people_is_struck_out_for_everyone_once_each(client, deps,
 
 def test_only_who_said_not_it_can_take_it_back(client, deps, db) -> None:
     answer = answered(client, deps)
-    cause = "firewall-blocking"
+    cause = "sa-out-of-sync"  # the answer card's cause
     for user in ("U2", "U3"):
         actions.on_not_it(
             Ack(), clicked(answer, user), button(answer, "spi_not_it", cause), client, CONTEXT, deps
@@ -418,7 +420,9 @@ def test_the_current_multi_peer_reply_fixed_for_one_peer_keeps_the_others(tmp_pa
         at="2024-03-03T09:10:00+00:00",
         peer=one.peer,
     )
-    left = {v["incident"] for a, v in buttons({"blocks": fixed}) if a != "spi_reopen"}
+    left = {
+        v["incident"] for a, v in buttons({"blocks": fixed}) if a in verdict_blocks.VERDICT_BUTTONS
+    }
     assert left == {result.peers[0].incident, result.peers[2].incident}
     assert f"for `{one.peer}`" in fixed[0]["text"]["text"]
     assert len({b["block_id"] for b in fixed}) == len(fixed)  # Slack wants them unique
@@ -427,7 +431,7 @@ def test_the_current_multi_peer_reply_fixed_for_one_peer_keeps_the_others(tmp_pa
 def test_a_re_rendered_answer_strikes_out_the_recorded_not_its_again(client, deps, db) -> None:
     answer = answered(client, deps)
     for user in ("U2", "U3"):
-        not_it = button(answer, "spi_not_it", "firewall-blocking")
+        not_it = button(answer, "spi_not_it", "sa-out-of-sync")
         actions.on_not_it(Ack(), clicked(answer, user), not_it, client, CONTEXT, deps)
     struck = updated(client, answer)
     with Store(db) as store:
@@ -535,7 +539,7 @@ def test_end_to_end_fixed_with_a_note_submitted_twice_then_undone(slack: SlackHa
 
 def test_end_to_end_not_it_by_two_and_a_third_persons_undo_refused(slack: SlackHarness) -> None:
     answer = _answered(slack)
-    cause = "firewall-blocking"
+    cause = "sa-out-of-sync"  # the answer card's cause
     slack.interact(_click(answer, "spi_not_it", "U2", cause))
     answer = _latest(slack, answer, 1)
     slack.interact(_click(answer, "spi_not_it", "U3", cause))

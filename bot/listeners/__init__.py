@@ -23,7 +23,18 @@ from functools import partial
 from slack_bolt import App
 
 from bot import blocks, verdict_blocks
-from bot.listeners import actions, ephemeral, home, paste, reactions, share, shortcut, spi, views
+from bot.listeners import (
+    actions,
+    details,
+    ephemeral,
+    home,
+    paste,
+    reactions,
+    share,
+    shortcut,
+    spi,
+    views,
+)
 from bot.listeners.deps import Deps, Stores
 
 __all__ = ["Deps", "Stores", "register"]
@@ -48,6 +59,7 @@ def register(app: App, deps: Deps) -> None:
     app.action(verdict_blocks.REOPEN)(_bound(actions.on_reopen, deps))
     app.action(verdict_blocks.UNDO_NOT_IT)(_bound(actions.on_undo_not_it, deps))
     app.action("spi_add_note")(actions.on_add_note)
+    app.action(details.DETAILS)(_bound(details.on_details, deps))
     app.shortcut(shortcut.SHORTCUT)(_bound(shortcut.on_shortcut, deps))
     app.view(blocks.NOTE_MODAL)(_bound(views.on_note_submitted, deps))
     app.view(verdict_blocks.FIXED_MODAL)(_bound(views.on_fixed_submitted, deps))

@@ -17,7 +17,7 @@ import logging
 
 from slack_sdk import WebClient
 
-from bot import blocks, delivery, metrics
+from bot import blocks, delivery, metrics, verdict_blocks
 from bot.listeners import home
 from bot.listeners.deps import Deps
 from bot.slack_state import SlackState, Thread
@@ -133,7 +133,7 @@ def _reply(message, channel, texts, client, store, state) -> None:
         return
     metrics.PASTES.inc()
     rendered = [b.to_dict() for b in blocks.diagnosis(result)]
-    fallback = blocks.esc(result.summary())
+    fallback = blocks.notification(result)
     if prior is not None:  # an answer from before threads were remembered
         client.chat_update(channel=channel, ts=prior["reply_ts"], text=fallback, blocks=rendered)
         metrics.REPLIES.labels("update").inc()
@@ -183,10 +183,14 @@ def _in_thread(
     metrics.PASTES.inc()
     _as_recorded(result, thread)
     rendered = [b.to_dict() for b in blocks.diagnosis(result)]
+    # The "not it"s already given on the answer stay struck out when it is drawn again.
+    titles = {a.id: a.title for a in store.articles()}
+    known = store.incidents_by_id(thread.incidents.values()) if thread.incidents else []
+    rendered = verdict_blocks.as_recorded(rendered, known, titles)
     client.chat_update(
         channel=channel,
         ts=thread.reply_ts,
-        text=blocks.esc(result.summary()),
+        text=blocks.notification(result),
         blocks=rendered,
     )
     metrics.REPLIES.labels("update").inc()

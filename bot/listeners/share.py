@@ -133,7 +133,7 @@ def _post(client: WebClient, store, state: SlackState, kept: dict, user: str) ->
     posted = delivery.post_reply(
         client,
         channel=channel,
-        text=blocks.esc(result.summary()),
+        text=blocks.notification(result),
         blocks=rendered,
         unfurl_links=False,
         unfurl_media=False,

@@ -32,8 +32,9 @@ def on_spi(ack, command: dict, context, deps: Deps) -> None:
         channel, user = command.get("channel_id"), command.get("user_id")
         pasted = command.get("text") or ""
         shown = share.offer(shown, reply.diagnosis, pasted, state, channel, user)
+    said = blocks.notification(reply.diagnosis) if reply.diagnosis is not None else None
     ack(
         response_type="ephemeral",
-        text=blocks.clip(blocks.esc(reply.text)),
+        text=said or blocks.clip(blocks.esc(reply.text)),
         blocks=[b.to_dict() for b in shown],
     )
