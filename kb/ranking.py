@@ -116,8 +116,9 @@ def _fmt(points: float) -> str:
 def _note_excerpt(incident: Incident) -> str:
     if not incident.notes:
         return ""
-    text = incident.notes[-1].text
-    return f': note "{text[:120]}{"…" if len(text) > 120 else ""}"'
+    note = incident.notes[-1]
+    who, when = note.author or "someone", (note.created_at or "")[:10]
+    return f': note by {who}, {when}: "{note.text[:120]}{"…" if len(note.text) > 120 else ""}"'
 
 
 def _history_points(article: Article, history: History) -> list[tuple[str, float, str]]:
