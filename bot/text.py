@@ -173,6 +173,8 @@ def _do_first(d: Diagnosis) -> list[str]:
     if len(d.peers) != 1 or (action := first_action(d.peers[0])) is None:
         return []
     out = ["", shown(f"Do this first, {action.where_text}:"), Code(shown(f"    {action.command}"))]
+    if action.placeholders:
+        out.append(shown(f"  put your own value for {', '.join(action.placeholders)}"))
     if action.caveat:
         out.append(shown(f"! {action.caveat}"))
     out.append("")

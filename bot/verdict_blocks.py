@@ -371,9 +371,22 @@ def with_not_it(
 
 
 def as_recorded(blocks: list[dict], incidents: list, titles: dict[str, str]) -> list[dict]:
-    """A freshly rendered answer with each incident's "not it"s struck out again (for a
-    listener that re-renders an answer, such as more log pasted in its thread)."""
+    """A freshly rendered answer with each incident's verdict on top again (with its Undo)
+    and its "not it"s struck out again (for a listener that re-renders an answer, such as
+    more log pasted in its thread, or a /spi answer shared after a verdict)."""
     for incident in incidents:
+        if getattr(incident, "status", None) == "resolved" and incident.fixed_by:
+            fix_notes = [n for n in incident.notes if n.created_at == incident.resolved_at]
+            blocks = with_verdict(
+                blocks,
+                incident=incident.id,
+                cause=incident.fixed_by,
+                title=titles.get(incident.fixed_by, incident.fixed_by),
+                user=getattr(incident, "fixed_author", None) or "someone",
+                at=incident.resolved_at or "",
+                note=fix_notes[-1].to_dict() if fix_notes else None,
+                peer=incident.peer,
+            )
         for cause, people in (getattr(incident, "not_it_by", None) or {}).items():
             blocks = with_not_it(
                 blocks,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kb.confidence import CONFIRMED, LIKELY, POSSIBLE, STRONG
+from kb.confidence import CONFIRMED, LIKELY, PLATFORM_NAMES, POSSIBLE, STRONG
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnosis
@@ -188,8 +188,16 @@ class Action:
         }
 
 
-def where_text(where: str, peer: str | None, local: str | None) -> str:
-    """Where to run it, said so that nobody runs it on the wrong box."""
+def where_text(where: str, peer: str | None, local: str | None, platform: str | None = None) -> str:
+    """Where to run it, said so that nobody runs it on the wrong box; a command for the peer
+    says whose syntax it is written in (the peer's vendor is not in this box's log)."""
+    said = _where(where, peer, local)
+    if where in ("peer", "both") and platform in PLATFORM_NAMES:
+        said += f" ({PLATFORM_NAMES[platform]} syntax; on another vendor, its own)"
+    return said
+
+
+def _where(where: str, peer: str | None, local: str | None) -> str:
     return {
         "peer": f"on the peer {peer}, not on this box" if peer else "on the peer, not on this box",
         "local": f"on this box ({local}), the one that logged the lines"
@@ -249,7 +257,7 @@ def first_action(peer: PeerDiagnosis, platform: str | None = None) -> Action | N
             kind="ask",
             platform=platform,
             where=where,
-            where_text=where_text(where, peer.peer, peer.local),
+            where_text=where_text(where, peer.peer, peer.local, platform),
             command=ask.command,
             placeholders=tuple(sorted(set(re.findall(r"<[a-z][a-z0-9-]*>", ask.command)))),
             why=(_cut(f"its output shows {ask.why}"),),
@@ -264,7 +272,7 @@ def first_action(peer: PeerDiagnosis, platform: str | None = None) -> Action | N
                 kind=kind,
                 platform=platform,
                 where=chosen["where"],
-                where_text=where_text(chosen["where"], peer.peer, peer.local),
+                where_text=where_text(chosen["where"], peer.peer, peer.local, platform),
                 command=chosen["command"],
                 placeholders=tuple(chosen["placeholders"]),
                 why=_why(top, chosen["note"]),

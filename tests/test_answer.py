@@ -202,7 +202,11 @@ def test_the_first_action_is_one_command_to_run_now_where_it_runs(platform) -> N
     assert item["mode"] == "exec" and item["platform"] == platform
     assert action.placeholders == tuple(re.findall(r"<[a-z0-9-]+>", command))
     if where == "peer":
-        assert action.where_text == f"on the peer {peer.peer}, not on this box"
+        syntax = answer.PLATFORM_NAMES[platform]
+        assert action.where_text == (
+            f"on the peer {peer.peer}, not on this box ({syntax} syntax; on another vendor, "
+            "its own)"
+        )
     else:
         assert action.where_text.startswith(f"on this box ({peer.local})")
     assert 1 <= len(action.why) <= 2 and all(len(w) <= answer.MAX_WHY_CHARS for w in action.why)

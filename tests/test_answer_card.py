@@ -153,7 +153,7 @@ def test_the_three_example_cards(store) -> None:
         "*SPI*\n`0x5A3D1F2C`",
         "*Seen*\n6 lines in 5 min",
     ]
-    assert "Do this first, on the peer 198.51.100.7, not on this box:" in said
+    assert "Do this first, on the peer 198.51.100.7, not on this box (IOS syntax" in said
     assert code_blocks(sync) == ["clear crypto sa peer 192.0.2.1"]
     assert "Clearing on the receiver (the box that logged the error) alone does not help" in said
     assert [e["text"]["text"] for e in buttons(sync)] == [

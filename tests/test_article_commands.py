@@ -297,7 +297,7 @@ def test_a_command_for_the_peer_is_shown_as_run_on_the_peer_in_the_terminal_and_
     shown = text.diagnosis(result)
     on_peer = shown.index("Fix, on the peer 198.51.100.7 (the sender of the packets):")
     assert shown.index("clear crypto sa peer 192.0.2.1", on_peer) > on_peer
-    first = shown.index("Do this first, on the peer 198.51.100.7, not on this box:")
+    first = shown.index("Do this first, on the peer 198.51.100.7, not on this box (IOS syntax")
     assert shown.index("clear crypto sa peer 192.0.2.1") > first
     card = json.dumps([b.to_dict() for b in blocks.diagnosis(result)])
     assert "*Do this first*, on the peer 198.51.100.7, not on this box" in card

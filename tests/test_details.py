@@ -54,11 +54,11 @@ def test_details_of_an_ephemeral_spi_answer_come_from_its_kept_paste(client, dep
     spi.on_spi(ack, {"text": OUT_OF_SYNC, "channel_id": "C9", "user_id": "U1"}, CONTEXT, deps)
     [answer] = ack.calls
     assert answer["text"].startswith("Very likely SAs out of sync on 198.51.100.7")
+    # As Slack sends a click on an ephemeral message: no `message` with it.
     body = {
         "user": {"id": "U1"},
         "container": {"type": "message", "is_ephemeral": True, "channel_id": "C9"},
         "channel": {"id": "C9"},
-        "message": {"blocks": answer["blocks"]},
     }
     details.on_details(Ack(), body, button(answer, "spi_details"), client, CONTEXT, deps)
     [shown] = client.to("chat_postEphemeral")
@@ -73,3 +73,29 @@ def test_details_without_a_kept_paste_say_so(client, deps) -> None:
     details.on_details(Ack(), body, action, client, CONTEXT, deps)
     [said] = client.to("chat_postEphemeral")
     assert "no longer kept" in said["text"]
+
+
+def test_a_verdict_stays_on_top_when_more_log_redraws_the_answer(client, deps, db) -> None:
+    from bot.listeners import paste
+    from tests.test_listeners import message
+
+    reply = answered_in(client, deps)
+    with Store(db) as store:
+        [incident] = store.incidents()
+        store.add_note(
+            peer="198.51.100.7",
+            text="cleared on the spoke",
+            author="U2",
+            incident_id=incident.id,
+            fixed_by="sa-out-of-sync",
+        )
+    more = OUT_OF_SYNC.splitlines()[1]
+    paste.on_message(
+        message(more, ts="1700000002.000100", thread_ts=reply["thread_ts"]), client, CONTEXT, deps
+    )
+    [update] = client.to("chat_update")
+    ids = [b.get("block_id") for b in update["blocks"]]
+    assert f"verdict_{incident.id}" in ids and f"verdict_{incident.id}_note" in ids
+    rendered = json.dumps(update["blocks"])
+    assert "spi_reopen" in rendered and "cleared on the spoke" in rendered
+    assert '"spi_fixed"' not in rendered  # a resolved incident offers Undo, not Fixed again

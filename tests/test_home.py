@@ -430,3 +430,19 @@ def test_the_buttons_work_when_clicked_in_home(client, deps, db) -> None:
     with Store(db) as store:
         assert store.incident(incident).not_it == ["sa-out-of-sync"]
     assert all(call.get("channel") for call in client.to("chat_postEphemeral"))
+    # The "Fixed it" form, submitted: the verdict is recorded and Home shows it at once.
+    from bot.listeners import views
+
+    form = client.to("views_open")[0]["view"]
+    values = {
+        "cause": {"value": {"selected_option": {"value": "sa-out-of-sync"}}},
+        "note": {"value": {"value": ""}},
+    }
+    published = len(client.to("views_publish"))
+    submitted = {**form, "id": "VHOME", "state": {"values": values}}
+    views.on_fixed_submitted(Ack(), {"user": {"id": "U2"}}, submitted, client, CONTEXT, deps)
+    with Store(db) as store:
+        assert store.incident(incident).fixed_by == "sa-out-of-sync"
+    assert len(client.to("views_publish")) == published + 1
+    said = client.to("chat_postMessage")[-1]
+    assert said["channel"] == "U2" and said["text"].startswith("✅ Marked incident")

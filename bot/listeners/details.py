@@ -5,8 +5,9 @@ for the rest (`details`): the other causes with evidence, every command grouped 
 which mode it runs, caveats, sources, device-state findings, past incidents. The paste is read
 again from what the thread remembers (bot/slack_state.py) without recording it a second time,
 on the background pool: a long paste must not hold a listener thread past Slack's 3 seconds.
-An ephemeral `/spi` answer has no thread: its paste is the one kept for "Share in channel",
-and the details come back through the click's response_url (bot/listeners/ephemeral.py).
+An ephemeral `/spi` answer has no thread: its Details button carries the id of the paste kept
+for "Share in channel", and the details come back through the click's response_url
+(bot/listeners/ephemeral.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from slack_sdk import WebClient
 from bot import blocks, delivery
 from bot.listeners.actions import _channel, tell
 from bot.listeners.deps import Deps
-from bot.listeners.share import SHARE
 from kb.diagnose import diagnose
 
 DETAILS = blocks.DETAILS
@@ -33,9 +33,10 @@ def post_details(body: dict, action: dict, client: WebClient, context, deps: Dep
     """Read the answer's paste again and post its details where the person can see them."""
     store, state = deps.paste_stores.get(context)
     try:
-        peer = json.loads(action.get("value") or "{}").get("peer")
+        picked = json.loads(action.get("value") or "{}")
     except ValueError:
-        peer = None
+        picked = {}
+    peer, share_id = picked.get("peer"), picked.get("share")
     message = body.get("message") or {}
     channel = _channel(body)
     thread_ts = message.get("thread_ts") or message.get("ts")
@@ -43,8 +44,8 @@ def post_details(body: dict, action: dict, client: WebClient, context, deps: Dep
     if channel and thread_ts and not (body.get("container") or {}).get("is_ephemeral"):
         thread = state.thread(channel, thread_ts)
         paste = thread.combined() if thread is not None else None
-    if paste is None:
-        kept = _kept_share(message, state)
+    if paste is None and share_id:
+        kept = state.share(str(share_id))
         paste = kept["paste"] if kept else None
     if not paste:
         tell(client, body, "The paste of this answer is no longer kept: paste it again.")
@@ -68,16 +69,3 @@ def post_details(body: dict, action: dict, client: WebClient, context, deps: Dep
         return
     # An ephemeral answer: the middleware sends this through the click's response_url.
     client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text, blocks=rendered)
-
-
-def _kept_share(message: dict, state) -> dict | None:
-    """The /spi paste kept for the answer's "Share in channel" button, found by its id."""
-    for block in message.get("blocks") or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == SHARE:
-                try:
-                    share_id = json.loads(element.get("value") or "{}").get("id")
-                except ValueError:
-                    continue
-                return state.share(share_id) if share_id else None
-    return None

@@ -65,6 +65,12 @@ def offer(
     if kept is None:
         tip = "Only you see this. To show the team, paste the lines in a channel I am in."
         return [*blocks.fit(answer, blocks.MAX_BLOCKS - 1), blocks.context(tip)]
+    # Slack sends no message with a click on an ephemeral answer: its Details buttons carry
+    # the kept paste's id themselves.
+    for block in answer:
+        for element in getattr(block, "elements", None) or []:
+            if getattr(element, "action_id", None) == blocks.DETAILS:
+                element.value = json.dumps({**json.loads(element.value or "{}"), "share": kept})
     button = ButtonElement(
         text="Share in channel", action_id=SHARE, style="primary", value=blocks.value(id=kept)
     )

@@ -12,6 +12,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot import blocks, metrics, verdict_blocks
 from bot.listeners.deps import Deps
+from bot.listeners.home import refresh_home
 from kb.db import stamp, utcnow
 from kb.events import canonical_ip
 from kb.store import Store, StoreError
@@ -101,6 +102,8 @@ def on_fixed_submitted(ack, body: dict, view: dict, client: WebClient, context, 
     if note is not None:
         metrics.NOTES.labels("fixed").inc()
     _show_verdict(client, metadata, user, incident.id, cause, title, note)
+    if not metadata.get("channel"):  # given from App Home: show it there
+        refresh_home(user, client, context, deps)
 
 
 def _show_verdict(
