@@ -464,14 +464,20 @@ def test_spi_paste_buttons_and_share_work_on_the_ephemeral_answer(slack: SlackHa
     slack.executor.drain()
     assert posted["channel"] == "C1" and "thread_ts" not in posted
     assert "sa-out-of-sync" in json.dumps(posted["blocks"]) and PEER in posted["text"]
-    assert buttons(posted["blocks"])["spi_fixed"]
+    # Fixed on the ephemeral answer before it was shared: the shared copy says so on top.
+    ids = [b.get("block_id") for b in posted["blocks"]]
+    assert "verdict_1" in ids and "spi_fixed" not in buttons(posted["blocks"])
     # The "not it" said on the ephemeral answer is struck out on the shared one.
     [struck] = [b for b in posted["blocks"] if b.get("block_id") == "notit_1_sa-out-of-sync"]
     assert struck["text"]["text"].startswith("~")
     assert replaced["replace_original"] is True and "Shared in the channel" in replaced["text"]
-    # Its buttons are an ordinary message's: another person's "Not it" on it updates it for
+    # Its buttons are an ordinary message's: another person's Undo on it updates it for
     # everyone.
-    [other] = buttons(posted["blocks"])["spi_not_it"]
+    [other] = [
+        b["accessory"]
+        for b in posted["blocks"]
+        if (b.get("accessory") or {}).get("action_id") == "spi_reopen"
+    ]
     click = ephemeral_click(slack, other, "trigger-e5")
     click["user"] = {"id": "U3"}
     shared_ts = "1700000300.000100"
