@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from kb.state.model import Line, StateBlock
 
@@ -41,6 +42,25 @@ class Command:
 
 
 COMMANDS: list[Command] = []
+
+
+class LineReader(Protocol):
+    def feed(self, line: Line) -> None: ...
+    def finish(self, lines: list[Line]) -> None: ...
+
+
+def read_each(reader: LineReader, lines: list[Line], block: StateBlock) -> None:
+    """Feed every line to a line-by-line parser, then let it finish; a line it fails on is a
+    problem in words and the next line is read: a parser never raises."""
+    for line in lines:
+        try:
+            reader.feed(line)
+        except Exception as error:
+            block.problems.append(f"line {line.number}: not read ({type(error).__name__})")
+    try:
+        reader.finish(lines)
+    except Exception as error:
+        block.problems.append(f"the end of the output was not checked ({type(error).__name__})")
 
 
 def register(command: Command) -> Command:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from kb.events import canonical_ip
-from kb.state.commands import Command, register
+from kb.state.commands import Command, read_each, register
 from kb.state.model import Line, Sa, StateBlock, Tunnel
 
 _HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
@@ -421,16 +421,7 @@ def _remaining_seconds(low: str) -> int | None:
 
 
 def parse(lines: list[Line], block: StateBlock) -> None:
-    reader = _Reader(block)
-    for line in lines:
-        try:
-            reader.feed(line)
-        except Exception as error:  # a parser never raises: say what was not read, go on
-            block.problems.append(f"line {line.number}: not read ({type(error).__name__})")
-    try:
-        reader.finish(lines)
-    except Exception as error:
-        block.problems.append(f"the end of the output was not checked ({type(error).__name__})")
+    read_each(_Reader(block), lines, block)
 
 
 COMMAND = register(

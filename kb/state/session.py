@@ -19,7 +19,7 @@ ShowCryptoSession and ShowCryptoSessionDetail (the IPv6 `IKEv2 SA: local A/500` 
 
 from __future__ import annotations
 
-from kb.state.commands import Command, register
+from kb.state.commands import Command, read_each, register
 from kb.state.ipsec_sa import address_port, to_int
 from kb.state.model import IkeSa, Line, StateBlock, Tunnel
 
@@ -263,16 +263,7 @@ class _Reader:
 
 
 def parse(lines: list[Line], block: StateBlock) -> None:
-    reader = _Reader(block)
-    for line in lines:
-        try:
-            reader.feed(line)
-        except Exception as error:  # a parser never raises: say what was not read, go on
-            block.problems.append(f"line {line.number}: not read ({type(error).__name__})")
-    try:
-        reader.finish(lines)
-    except Exception as error:
-        block.problems.append(f"the end of the output was not checked ({type(error).__name__})")
+    read_each(_Reader(block), lines, block)
 
 
 COMMAND = register(
