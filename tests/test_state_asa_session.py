@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.state_expect as expect
 from kb.state import asa_session, asp_drop
 from kb.state.commands import COMMANDS
 from kb.state.lines import to_lines
@@ -72,21 +73,15 @@ def tunnel(
 
 
 def ike(peer, version, line, lifetime, remaining):
-    return {
-        "peer": peer,
-        "local": None,
-        "version": version,
-        "state": "up",
-        "up": True,
-        "vrf": None,
-        "role": None,
-        "lifetime_seconds": lifetime,
-        "remaining_seconds": remaining,
-        "line": line,
-        "dst": None,
-        "src": None,
-        "status": None,
-    }
+    return expect.ike(
+        peer=peer,
+        version=version,
+        state="up",
+        up=True,
+        lifetime_seconds=lifetime,
+        remaining_seconds=remaining,
+        line=line,
+    )
 
 
 def test_summary_one_tunnel_per_connection():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.state_expect as expect
 from kb.state import fortigate_state
 from kb.state.commands import COMMANDS
 from kb.state.lines import to_lines
@@ -52,29 +53,7 @@ def sa(direction, spi, line, transform, remaining, lifetime, udp=False):
     }
 
 
-def tunnel(**fields):
-    out = {
-        "peer": None,
-        "local": None,
-        "name": None,
-        "vrf": None,
-        "peer_port": None,
-        "current_outbound_spi": None,
-        "pfs": None,
-        "dh_group": None,
-        "status": None,
-        "local_ident": None,
-        "remote_ident": None,
-        "sas": [],
-        "counters": {},
-        "line": None,
-        "dpd": None,
-        "lifetime_seconds": None,
-        "remaining_seconds": None,
-        "complete": True,
-    }
-    out.update(fields)
-    return out
+tunnel = expect.tunnel
 
 
 VPN1_STAT = {"rx_packets": 1200, "tx_packets": 1180, "rx_bytes": 152000, "tx_bytes": 98000}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.state_expect as expect
 from kb.state import ipsec_sa
 from kb.state.commands import COMMANDS
 from kb.state.lines import to_lines
@@ -136,26 +137,15 @@ def asa_counters(encaps: int, decaps: int, recv: int) -> dict[str, int]:
 
 
 def tunnel(peer, local, name, line, **over):
-    out = {
-        "peer": peer,
-        "local": local,
-        "name": name,
-        "vrf": None,
-        "peer_port": 500,
-        "current_outbound_spi": None,
-        "pfs": False,
-        "dh_group": "none",
-        "status": None,
-        "local_ident": None,
-        "remote_ident": None,
-        "dpd": None,
-        "sas": [],
-        "counters": {},
-        "line": line,
-        "lifetime_seconds": None,
-        "remaining_seconds": None,
-        "complete": True,
-    }
+    out = expect.tunnel(
+        peer=peer,
+        local=local,
+        name=name,
+        peer_port=500,
+        pfs=False,
+        dh_group="none",
+        line=line,
+    )
     out.update(over)
     return out
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.state_expect as expect
 from kb.state import panos
 from kb.state.commands import COMMANDS
 from kb.state.lines import to_lines
@@ -53,47 +54,19 @@ def sa(direction, spi, line, transform=None, remaining=None, lifetime=None, stat
     }
 
 
-def tunnel(**fields):
-    out = {
-        "peer": None,
-        "local": None,
-        "name": None,
-        "vrf": None,
-        "peer_port": None,
-        "current_outbound_spi": None,
-        "pfs": None,
-        "dh_group": None,
-        "status": None,
-        "local_ident": None,
-        "remote_ident": None,
-        "sas": [],
-        "counters": {},
-        "line": None,
-        "dpd": None,
-        "lifetime_seconds": None,
-        "remaining_seconds": None,
-        "complete": True,
-    }
-    out.update(fields)
-    return out
+tunnel = expect.tunnel
 
 
 def ike(peer, version, state, up, role, lifetime, line):
-    return {
-        "peer": peer,
-        "local": None,
-        "version": version,
-        "state": state,
-        "up": up,
-        "vrf": None,
-        "role": role,
-        "lifetime_seconds": lifetime,
-        "remaining_seconds": None,
-        "line": line,
-        "dst": None,
-        "src": None,
-        "status": None,
-    }
+    return expect.ike(
+        peer=peer,
+        version=version,
+        state=state,
+        up=up,
+        role=role,
+        lifetime_seconds=lifetime,
+        line=line,
+    )
 
 
 IPSEC_SA_TUNNELS = [

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import tests.state_expect as expect
 from kb.state import session
 from kb.state.commands import COMMANDS
 from kb.state.lines import to_lines
@@ -27,46 +28,27 @@ def parse(text: str, platform: str | None = None) -> StateBlock:
 
 
 def tunnel(peer, local, name, status, line, **over):
-    out = {
-        "peer": peer,
-        "local": local,
-        "name": name,
-        "vrf": None,
-        "peer_port": 500,
-        "current_outbound_spi": None,
-        "pfs": None,
-        "dh_group": None,
-        "status": status,
-        "local_ident": None,
-        "remote_ident": None,
-        "dpd": None,
-        "sas": [],
-        "counters": {},
-        "line": line,
-        "lifetime_seconds": None,
-        "remaining_seconds": None,
-        "complete": True,
-    }
+    out = expect.tunnel(
+        peer=peer,
+        local=local,
+        name=name,
+        peer_port=500,
+        status=status,
+        line=line,
+    )
     out.update(over)
     return out
 
 
 def ike(peer, local, version, state, line, **over):
-    out = {
-        "peer": peer,
-        "local": local,
-        "version": version,
-        "state": state,
-        "up": state == "Active",
-        "vrf": None,
-        "role": None,
-        "lifetime_seconds": None,
-        "remaining_seconds": None,
-        "line": line,
-        "dst": None,
-        "src": None,
-        "status": None,
-    }
+    out = expect.ike(
+        peer=peer,
+        local=local,
+        version=version,
+        state=state,
+        up=state == "Active",
+        line=line,
+    )
     out.update(over)
     return out
 

@@ -20,7 +20,7 @@ from kb.incidents import Incident
 from kb.store import Store, StoreError
 
 
-def _channel(body: dict) -> str | None:
+def channel_of(body: dict) -> str | None:
     """The channel of the clicked answer; None for a click in App Home (a view)."""
     return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
@@ -29,7 +29,7 @@ def tell(client: WebClient, body: dict, text: str) -> None:
     """A line to the person who clicked: ephemeral in the channel, or, for a click in App
     Home (no channel), in their messages with the app."""
     user = body["user"]["id"]
-    channel = _channel(body)
+    channel = channel_of(body)
     if channel is None:
         client.chat_postMessage(channel=user, text=text)
         return
@@ -50,7 +50,7 @@ def _update(
 ) -> None:
     """The answer replaced for everyone; its text (what notifications and screen readers
     use) kept, or what changed when it has none."""
-    channel = _channel(body)
+    channel = channel_of(body)
     text = message.get("text") or said
     client.chat_update(channel=channel, ts=message["ts"], text=text, blocks=new_blocks)
 
@@ -90,7 +90,7 @@ def on_fixed(ack, body: dict, action: dict, client: WebClient, context, deps: De
     metadata = {
         "incident": incident.id,
         "peer": picked.get("peer") or incident.peer,
-        "channel": _channel(body),
+        "channel": channel_of(body),
         "ts": message["ts"] if message else None,
         "thread_ts": original.get("thread_ts") or original.get("ts"),
     }
@@ -135,41 +135,47 @@ def on_reopen(ack, body: dict, action: dict, client: WebClient, context, deps: D
 def on_not_it(ack, body: dict, action: dict, client: WebClient, context, deps: Deps) -> None:
     """One "not it" per person, struck out on the answer for everyone with who said it."""
     ack()
-    store, _ = deps.stores.get(context)
-    picked = _picked(action)
-    user = body["user"]["id"]
-    try:
-        cause = str(picked["article"])
-        recorded = store.not_it(int(picked["incident"]), cause, author=user)
-        incident = store.incident(int(picked["incident"]))
-    except (StoreError, KeyError, TypeError, ValueError) as exc:
-        tell(client, body, blocks.esc(f"Not recorded: {exc}."))
+    found = _change_not_it(body, action, client, context, deps, Store.not_it, "Not recorded")
+    if found is None:
         return
+    store, incident, cause, recorded = found
     if not recorded:
         tell(client, body, blocks.esc(f"You already said {cause} is not it."))
         return
-    _show_not_it(client, body, store, incident, cause, picked.get("peer"), context, deps)
+    _show_not_it(client, body, store, incident, cause, _picked(action).get("peer"), context, deps)
 
 
 def on_undo_not_it(ack, body: dict, action: dict, client: WebClient, context, deps: Deps) -> None:
     """Takes back the clicker's own "not it"; anyone else's is theirs to take back."""
     ack()
-    store, _ = deps.stores.get(context)
-    picked = _picked(action)
-    user = body["user"]["id"]
-    try:
-        cause = str(picked["article"])
-        taken = store.undo_not_it(int(picked["incident"]), cause, author=user)
-        incident = store.incident(int(picked["incident"]))
-    except (StoreError, KeyError, TypeError, ValueError) as exc:
-        tell(client, body, blocks.esc(f"Not changed: {exc}."))
+    found = _change_not_it(body, action, client, context, deps, Store.undo_not_it, "Not changed")
+    if found is None:
         return
+    store, incident, cause, taken = found
     if not taken:
         people = incident.not_it_by.get(cause) or []
         whose = ", ".join(verdict_blocks.who(p) for p in people) or "whoever said it"
         tell(client, body, f"Only {whose} can take back their “not it”.")
         return
-    _show_not_it(client, body, store, incident, cause, picked.get("peer"), context, deps)
+    _show_not_it(client, body, store, incident, cause, _picked(action).get("peer"), context, deps)
+
+
+def _change_not_it(
+    body: dict, action: dict, client: WebClient, context, deps: Deps, change, failed: str
+) -> tuple[Store, Incident, str, bool] | None:
+    """The clicker's "not it" said or taken back (`change` is Store.not_it or undo_not_it):
+    (store, the incident as it is now, the cause, whether anything changed), or None when it
+    could not be (said to the clicker)."""
+    store, _ = deps.stores.get(context)
+    picked = _picked(action)
+    try:
+        cause = str(picked["article"])
+        changed = change(store, int(picked["incident"]), cause, author=body["user"]["id"])
+        incident = store.incident(int(picked["incident"]))
+    except (StoreError, KeyError, TypeError, ValueError) as exc:
+        tell(client, body, blocks.esc(f"{failed}: {exc}."))
+        return None
+    return store, incident, cause, changed
 
 
 def _show_not_it(
@@ -179,12 +185,12 @@ def _show_not_it(
     incident: Incident,
     cause: str,
     peer,
-    context=None,
-    deps: Deps | None = None,
+    context,
+    deps: Deps,
 ) -> None:
     message = _message(body)
     people = incident.not_it_by.get(cause) or []
-    if message is None and _channel(body) is None:  # clicked in App Home: show it there
+    if message is None and channel_of(body) is None:  # clicked in App Home: show it there
         refresh_home(body["user"]["id"], client, context, deps)
         return
     if message is None:
@@ -210,7 +216,7 @@ def on_add_note(ack, body: dict, action: dict, client: WebClient) -> None:
     message = body.get("message") or {}
     metadata = {
         "incident": picked.get("incident"),
-        "channel": _channel(body),
+        "channel": channel_of(body),
         "thread_ts": message.get("thread_ts") or message.get("ts"),
     }
     view = blocks.note_modal("", picked.get("peer"), metadata)

@@ -17,7 +17,7 @@ import json
 from slack_sdk import WebClient
 
 from bot import blocks, delivery
-from bot.listeners.actions import _channel, tell
+from bot.listeners.actions import channel_of, tell
 from bot.listeners.deps import Deps
 from kb.diagnose import diagnose
 
@@ -38,7 +38,7 @@ def post_details(body: dict, action: dict, client: WebClient, context, deps: Dep
         picked = {}
     peer, share_id = picked.get("peer"), picked.get("share")
     message = body.get("message") or {}
-    channel = _channel(body)
+    channel = channel_of(body)
     thread_ts = message.get("thread_ts") or message.get("ts")
     paste = None
     if channel and thread_ts and not (body.get("container") or {}).get("is_ephemeral"):
