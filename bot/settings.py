@@ -21,6 +21,10 @@ DEFAULT_NOTE_REACTION = "pushpin"
 DEFAULT_BUSY_MS = 5000
 DEFAULT_THREAD_DAYS = 14
 DEFAULT_REKEY_QUIET_MINUTES = 60
+DEFAULT_FEED_QUIET_MINUTES = 15
+DEFAULT_ALERT_FLOOD = 10
+# Vector's http sink batches up to 10 MB by default; Fluent Bit and Logstash send less.
+DEFAULT_INGEST_MAX_BYTES = 10 * 1024 * 1024
 # The bot scopes of slack-manifest*.yaml: OAuth installs ask for them, `doctor` checks them.
 BOT_SCOPES = (
     "app_mentions:read",
@@ -154,6 +158,68 @@ TABLE = (
         "serve --http, doctor",
     ),
     Setting(
+        "SPIBOT_SYSLOG",
+        "",
+        "feed mode: where `serve` and `listen` receive syslog, one or more of "
+        "`udp://HOST:PORT`, `tcp://HOST:PORT`, `tls://HOST:PORT` separated by spaces or commas "
+        "(`--syslog` adds to them)",
+        "an address your routers or your log collector can reach, e.g. udp://0.0.0.0:5514",
+        "serve, listen",
+    ),
+    Setting(
+        "SPIBOT_SYSLOG_TLS_CERT",
+        "",
+        "the PEM certificate (with its chain) that `tls://` syslog listeners present (RFC 5425)",
+        "a file from your CA, readable by spibot",
+        "serve, listen",
+    ),
+    Setting(
+        "SPIBOT_SYSLOG_TLS_KEY",
+        "",
+        "the PEM private key of `SPIBOT_SYSLOG_TLS_CERT`",
+        "a file readable by spibot only",
+        "serve, listen",
+    ),
+    Setting(
+        "SPIBOT_INGEST_TOKEN",
+        "",
+        "feed mode: the bearer token `POST /ingest` requires (HTTP mode and `listen --http`); "
+        "unset, the route is off",
+        "a long random string you generate (`openssl rand -hex 32`), given to your collector",
+        "serve --http, listen",
+    ),
+    Setting(
+        "SPIBOT_INGEST_MAX_BYTES",
+        str(DEFAULT_INGEST_MAX_BYTES),
+        "the largest `POST /ingest` body, in bytes; a bigger one is refused with 413",
+        "at least your collector's batch size",
+        "serve --http, listen",
+    ),
+    Setting(
+        "SPIBOT_ALERT_CHANNEL",
+        "",
+        "feed mode: the channel (id, `C...`) that gets one alert per incident; `/spi alerts "
+        "here` adds channels, `/spi alerts off` removes one",
+        "the channel's id (channel name > About, at the bottom); invite spibot there",
+        "serve",
+    ),
+    Setting(
+        "SPIBOT_FEED_QUIET_MINUTES",
+        str(DEFAULT_FEED_QUIET_MINUTES),
+        "feed mode: an incident with no new invalid-SPI line for this long is resolved, and its "
+        "alert says so",
+        "a whole number of minutes, 1 or more",
+        "serve, listen",
+    ),
+    Setting(
+        "SPIBOT_ALERT_FLOOD",
+        str(DEFAULT_ALERT_FLOOD),
+        "feed mode: past this many new incidents in a minute, further ones are folded into one "
+        "digest message per channel instead of an alert each",
+        "a whole number, 1 or more",
+        "serve, listen",
+    ),
+    Setting(
         "PROMETHEUS_MULTIPROC_DIR",
         "",
         "where HTTP workers keep the metrics `/metrics` adds up; default: a new temporary "
@@ -220,6 +286,50 @@ def rekey_quiet_minutes() -> int:
             f"not {text!r}"
         )
     return int(text)
+
+
+def _whole(name: str, least: int, unit: str) -> int:
+    text = value(name)
+    if not text.isascii() or not text.isdigit() or int(text) < least:
+        raise SettingsError(
+            f"{name} must be a whole number of {unit} ({least} or more), not {text!r}"
+        )
+    return int(text)
+
+
+def syslog_urls() -> list[str]:
+    """SPIBOT_SYSLOG as a list (spaces or commas between addresses)."""
+    return [u for u in raw("SPIBOT_SYSLOG").replace(",", " ").split() if u]
+
+
+def syslog_tls() -> tuple[str, str] | None:
+    """(certificate, key) for tls:// listeners, None when neither is set; one alone is an error."""
+    cert, key = raw("SPIBOT_SYSLOG_TLS_CERT"), raw("SPIBOT_SYSLOG_TLS_KEY")
+    if bool(cert) != bool(key):
+        raise SettingsError(
+            "SPIBOT_SYSLOG_TLS_CERT and SPIBOT_SYSLOG_TLS_KEY go together: set both"
+        )
+    return (cert, key) if cert else None
+
+
+def ingest_token() -> str | None:
+    return raw("SPIBOT_INGEST_TOKEN") or None
+
+
+def ingest_max_bytes() -> int:
+    return _whole("SPIBOT_INGEST_MAX_BYTES", 1024, "bytes")
+
+
+def alert_channel() -> str | None:
+    return raw("SPIBOT_ALERT_CHANNEL").strip() or None
+
+
+def feed_quiet_minutes() -> int:
+    return _whole("SPIBOT_FEED_QUIET_MINUTES", 1, "minutes")
+
+
+def alert_flood() -> int:
+    return _whole("SPIBOT_ALERT_FLOOD", 1, "new incidents a minute")
 
 
 def team() -> str:

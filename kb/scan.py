@@ -256,8 +256,13 @@ def parse_text(text: str) -> list[Event]:
     return list(scan([text.encode("utf-8", "surrogatepass")]))
 
 
-def may_hold_events(text: str) -> bool:
-    """Whether any line of text carries a marker the scanner would look at: the same C-speed
-    test as a full scan, without recognising anything, so a chat message costs next to nothing."""
-    data = text.encode("utf-8", "surrogatepass")
+def has_candidate(data: bytes) -> bool:
+    """Whether any line of data carries a marker the scanner would look at: the same C-speed
+    test as a full scan, without recognising anything, so a chat message or a syslog datagram
+    about something else costs next to nothing."""
     return bool(_candidate_starts(data, len(data)))
+
+
+def may_hold_events(text: str) -> bool:
+    """has_candidate for text."""
+    return has_candidate(text.encode("utf-8", "surrogatepass"))

@@ -1,0 +1,1 @@
+"""Feed mode's doors: syslog listeners, HTTP ingest, the ingest queue and the alerts."""
