@@ -1,4 +1,4 @@
-"""Prometheus metrics: pastes diagnosed, replies, errors, latency.
+"""Prometheus metrics: pastes diagnosed, replies, errors, latency, and feed mode's ingest.
 
 Under gunicorn every worker is its own process, so prometheus-client runs in multiprocess
 mode (PROMETHEUS_MULTIPROC_DIR, set by `spibot serve` before the workers start) and /metrics
@@ -41,6 +41,21 @@ DIAGNOSE_SECONDS = Histogram(
     "spibot_diagnose_seconds",
     "Time to diagnose a paste, including history lookups and recording",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+# Feed mode (bot/feed). Lines are counted per call, not per line: a datagram costs one inc().
+INGEST_LINES = Counter("spibot_ingest_lines_total", "Lines received by feed mode", ["door"])
+INGEST_RECOGNISED = Counter(
+    "spibot_ingest_recognised_total", "Received lines recognised as invalid-SPI or companion"
+)
+# reasons: queue_full, flood (one sender over its share), too_long, unfinished, not_text
+INGEST_DROPPED = Counter("spibot_ingest_dropped_total", "Received lines dropped", ["reason"])
+INCIDENTS_OPENED = Counter("spibot_incidents_opened_total", "Incidents opened by feed mode")
+ALERTS = Counter("spibot_alerts_total", "Alert messages posted or updated", ["kind"])
+INGEST_COMMIT_SECONDS = Histogram(
+    "spibot_ingest_commit_seconds",
+    "Time from a line's arrival to its incident's commit",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
 
