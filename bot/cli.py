@@ -456,6 +456,7 @@ def incidents(peer: str | None, as_json: bool, limit: int, db_path: str | None) 
         "spibot serve",
         "spibot serve --http --port 3000",
         "spibot serve --http --host 0.0.0.0 --workers 4 --log-format json",
+        "spibot serve --syslog udp://0.0.0.0:5514 --syslog tcp://0.0.0.0:5514",
     )
 )
 @click.option("--http", "http_mode", is_flag=True, help="Serve HTTP instead of Socket Mode.")
@@ -485,14 +486,24 @@ def incidents(peer: str | None, as_json: bool, limit: int, db_path: str | None) 
     show_default=True,
     help="json: one JSON object per log line, for log pipelines.",
 )
+@click.option(
+    "--syslog",
+    "syslog",
+    multiple=True,
+    metavar="URL",
+    help="Feed mode: receive syslog at udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT "
+    "(repeatable; added to SPIBOT_SYSLOG) and alert in SPIBOT_ALERT_CHANNEL.",
+)
 @db_option
-def serve(http_mode, port, host, workers, log_format, db_path) -> None:
+def serve(http_mode, port, host, workers, log_format, syslog, db_path) -> None:
     """Run the Slack bot: Socket Mode (SLACK_APP_TOKEN) unless --http.
 
     HTTP mode runs on gunicorn and serves POST /slack/events (signatures checked with
     SLACK_SIGNING_SECRET), GET /healthz (checks the database) and GET /metrics (Prometheus).
     With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET it also serves /slack/install and
     /slack/oauth_redirect. SLACK_API_URL points the Web API client elsewhere (GovSlack, tests).
+    Feed mode (--syslog, and POST /ingest when SPIBOT_INGEST_TOKEN is set) opens incidents
+    from the routers' own syslog and alerts in SPIBOT_ALERT_CHANNEL and /spi alerts channels.
     """
     from bot import serve as launch
 
@@ -501,10 +512,19 @@ def serve(http_mode, port, host, workers, log_format, db_path) -> None:
     launch.share_metrics(http_mode)
     try:
         config = launch.prepare(http_mode, port, db_path)
+        feed = launch.feed_config(http_mode, syslog, db_path, config)
     except launch.SetupError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    launch.run(config, db_path, http=http_mode, host=host, workers=workers, log_format=log_format)
+    launch.run(
+        config,
+        db_path,
+        http=http_mode,
+        host=host,
+        workers=workers,
+        log_format=log_format,
+        feed=feed,
+    )
 
 
 @main.command(epilog=examples("spibot console", "spibot console --db team.db"))
@@ -527,3 +547,4 @@ def console(db_path: str | None) -> None:
 # The database's upkeep commands (kb, backup, export, import, doctor) register themselves on
 # `main` from their own module.
 from bot import admin, evaluate  # noqa: E402, F401
+from bot.feed import listen  # noqa: E402, F401

@@ -48,7 +48,8 @@ INGEST_LINES = Counter("spibot_ingest_lines_total", "Lines received by feed mode
 INGEST_RECOGNISED = Counter(
     "spibot_ingest_recognised_total", "Received lines recognised as invalid-SPI or companion"
 )
-# reasons: queue_full, flood (one sender over its share), too_long, unfinished, not_text
+# reasons: queue_full, flood (one sender over its share), too_long, unfinished, not_text,
+# not_written (the database refused the batch)
 INGEST_DROPPED = Counter("spibot_ingest_dropped_total", "Received lines dropped", ["reason"])
 INCIDENTS_OPENED = Counter("spibot_incidents_opened_total", "Incidents opened by feed mode")
 ALERTS = Counter("spibot_alerts_total", "Alert messages posted or updated", ["kind"])

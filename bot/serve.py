@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 
 from bot import settings
 
@@ -65,6 +66,58 @@ def _prepare_database(db_path: str | None) -> None:
         raise SetupError(str(exc), EXIT_DATABASE) from exc
 
 
+def feed_config(http: bool, syslog: tuple[str, ...], db_path: str | None, config):
+    """Feed mode's settings, or None when it is off (no syslog address, and no ingest token
+    in HTTP mode); every address is checked here, before anything starts."""
+    from bot.feed.runner import FeedConfig
+    from kb.store import resolve_db_path
+
+    try:
+        urls = [*settings.syslog_urls(), *syslog]
+        if urls:
+            from bot.feed.receivers import parse_endpoint
+
+            for url in urls:
+                parse_endpoint(url)
+        if not urls and not (http and settings.ingest_token()):
+            return None
+        if config.oauth and not settings.team():
+            raise settings.SettingsError(
+                "feed mode with OAuth distribution needs SPIBOT_TEAM: the workspace whose "
+                "incidents the feed opens and whose channels get the alerts"
+            )
+        default = settings.alert_channel()
+        return FeedConfig(
+            resolve_db_path(settings.database_path(db_path)),
+            settings.team(),
+            urls,
+            settings.syslog_tls(),
+            timedelta(minutes=settings.feed_quiet_minutes()),
+            settings.alert_flood(),
+            busy_ms=settings.busy_timeout_ms(),
+            channels=lambda store: _alert_channels(store, default),
+        )
+    except (settings.SettingsError, ValueError) as exc:
+        raise SetupError(str(exc), EXIT_USAGE) from exc
+
+
+def _alert_channels(store, default: str | None) -> dict[str, bool]:
+    from bot.slack_state import SlackState
+
+    return SlackState(store).alert_channels(default)
+
+
+def start_feed(feed_config, config: settings.Settings, db_path: str | None, *, wait: bool):
+    """Feed mode's queue, and (when this process leads) its listeners and alerts."""
+    from bot.feed.runner import Feed
+    from bot.feed.slack_alerts import SlackAlerts
+    from bot.slack_app import feed_client
+
+    feed = Feed(feed_config, SlackAlerts(feed_client(config, db_path)))
+    feed.start(wait_to_lead=wait)
+    return feed
+
+
 def run(
     config: settings.Settings,
     db_path: str | None,
@@ -73,13 +126,25 @@ def run(
     host: str,
     workers: int,
     log_format: str,
+    feed=None,
 ) -> None:
     from bot import logs, server
     from bot.slack_app import build_app
 
     logs.configure(log_format)
     if http:
-        make_app = lambda: build_app(config, db_path)  # noqa: E731 - built in each worker
+
+        def make_app():  # built in each worker, after the fork
+            ingest = None
+            if feed is not None:
+                ingest = start_feed(feed, config, db_path, wait=True).ingest
+            return build_app(config, db_path), ingest
+
         server.serve_gunicorn(make_app, db_path, config.signing_secret, host, config.port, workers)
     else:
+        if feed is not None:
+            try:
+                start_feed(feed, config, db_path, wait=False)
+            except (OSError, RuntimeError) as exc:
+                raise SystemExit(f"error: feed mode cannot start: {exc}") from exc
         server.serve_socket_mode(build_app(config, db_path), config.app_token)

@@ -14,6 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot import metrics
+from bot.feed.sink import Sink
 from bot.settings import busy_timeout_ms, database_path
 from kb.store import Store
 
@@ -115,7 +116,7 @@ def _close_after_response(start_response: Callable) -> None:
         response.force_close()
 
 
-def wsgi_app(app: App, db_path: str | None, signing_secret: str):
+def wsgi_app(app: App, db_path: str | None, signing_secret: str, ingest: Sink | None = None):
     """POST /slack/events (and the OAuth pages) to Bolt once the body is within its limit and,
     for events, signed; GET /healthz and /metrics here; 404 otherwise."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
@@ -153,7 +154,7 @@ def serve_socket_mode(app: App, app_token: str) -> None:
 
 
 def serve_gunicorn(
-    make_app: Callable[[], App],
+    make_app: Callable[[], tuple[App, Sink | None]],
     db_path: str | None,
     signing_secret: str,
     host: str,
@@ -207,6 +208,7 @@ def serve_gunicorn(
                 self.cfg.set(key, value)
 
         def load(self):
-            return wsgi_app(make_app(), db_path, signing_secret)
+            app, ingest = make_app()
+            return wsgi_app(app, db_path, signing_secret, ingest=ingest)
 
     Server().run()

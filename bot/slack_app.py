@@ -7,6 +7,7 @@ a Slack payload into a call on kb (or on the shared /spi function) and renders t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
@@ -20,6 +21,7 @@ from bot.background import Background
 from bot.listeners import Deps, Stores
 from bot.oauth_states import ExpiringOAuthStateStore
 from bot.settings import BOT_SCOPES, Settings, authorize_url, busy_timeout_ms, database_path
+from bot.settings import team as team_setting
 from bot.slack_state import SlackState
 from kb.store import Store, resolve_db_path
 
@@ -43,6 +45,25 @@ SLACK_BUSY_MS = 1500
 
 def web_client(settings: Settings) -> WebClient:
     return delivery.web_client(settings.bot_token, settings.api_url)
+
+
+def feed_client(settings: Settings, db_path: str | None) -> Callable[[], WebClient]:
+    """The Web API client feed alerts post with: the bot token's, or with OAuth distribution
+    the install of SPIBOT_TEAM's, looked up each time (a reinstall changes the token)."""
+    if not settings.oauth:
+        client = web_client(settings)
+        return lambda: client
+    database = str(resolve_db_path(db_path))
+    installations = SQLite3InstallationStore(database=database, client_id=settings.client_id)
+    team = team_setting()
+
+    def client() -> WebClient:
+        bot = installations.find_bot(enterprise_id=None, team_id=team)
+        if bot is None:
+            raise RuntimeError(f"spibot is not installed in workspace {team} (SPIBOT_TEAM)")
+        return delivery.web_client(bot.bot_token, settings.api_url)
+
+    return client
 
 
 def _oauth(settings: Settings, db_path: str | None, client: WebClient) -> dict:

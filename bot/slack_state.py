@@ -183,6 +183,16 @@ def _shares(db: sqlite_utils.Database) -> None:
     db["slack_shares"].create_index(["created_at"])
 
 
+@MIGRATIONS(name="0006_alert_channels")
+def _alert_channels(db: sqlite_utils.Database) -> None:
+    # Feed mode's alert channels as /spi alerts set them: mode `alerts` (lone rekey races
+    # left out), `all` (every incident), or `off` (also silences SPIBOT_ALERT_CHANNEL there).
+    db["slack_alert_channels"].create(
+        {"team_id": str, "channel": str, "mode": str, "by_user": str, "since": str},
+        pk=("team_id", "channel"),
+    )
+
+
 _THREAD_KEY = "team_id = ? and channel = ? and thread_ts = ?"
 _OLD_THREADS = "select team_id, channel, thread_ts from slack_threads where updated_at < ?"
 
@@ -577,6 +587,26 @@ class SlackState:
             "select 1 from slack_watch where channel = ? and team_id = ?", [channel, self.team]
         )
         return found.fetchone() is not None
+
+    def set_alerts(self, channel: str, user: str | None, mode: str) -> None:
+        """Feed alerts in this channel: `alerts`, `all` (lone rekey races too) or `off`."""
+        with self.store.writing("change the alert channels") as db:
+            db.execute(
+                "insert or replace into slack_alert_channels "
+                "(team_id, channel, mode, by_user, since) values (?, ?, ?, ?, ?)",
+                [self.team, channel, mode, user, _now()],
+            )
+
+    def alert_channels(self, default: str | None = None) -> dict[str, bool]:
+        """channel -> whether it wants every event: SPIBOT_ALERT_CHANNEL (`default`) unless
+        /spi alerts turned it off there, and each channel /spi alerts turned on."""
+        rows = self.db.execute(
+            "select channel, mode from slack_alert_channels where team_id = ?", [self.team]
+        ).fetchall()
+        modes = dict(rows)
+        channels = {default: False} if default and modes.get(default) is None else {}
+        channels.update({c: mode == "all" for c, mode in modes.items() if mode != "off"})
+        return channels
 
     def for_team(self, team: str) -> SlackState:
         scoped = copy.copy(self)

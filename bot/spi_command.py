@@ -8,7 +8,7 @@ from rapidfuzz import fuzz, process, utils
 from rapidfuzz.distance import DamerauLevenshtein
 from slack_sdk.models.blocks import Block
 
-from bot import blocks, spi_show, text
+from bot import blocks, settings, spi_show, text
 from bot.slack_state import SlackState
 from kb.commands import PLATFORMS
 from kb.diagnose import diagnose
@@ -16,7 +16,7 @@ from kb.events import canonical_ip
 from kb.lookup import lookup
 from kb.store import Store, StoreError
 
-SUBCOMMANDS = ("help", "note", "fixed", "show", "incidents", "watch")
+SUBCOMMANDS = ("help", "note", "fixed", "show", "incidents", "watch", "alerts")
 TYPO_RATIO = 80  # a single word this close to a subcommand's name is taken for a typo of it
 SUGGEST_RATIO = 60  # how close a cause or a peer must be to be offered instead
 SUGGESTIONS = 3
@@ -63,6 +63,11 @@ HELP = (
         "The 10 latest incidents, or that peer's, with their notes and what fixed them.",
     ),
     ("/spi watch on|off", "Answer pastes from other bots (syslog feeds) in this channel, or stop."),
+    (
+        "/spi alerts here|here all|off",
+        "Feed mode: post an alert here for every incident spibot's syslog feed opens (`all`: "
+        "lone rekey races too), or stop. `/spi alerts` says what this channel gets.",
+    ),
     ("/spi help", "This list."),
 )
 # Said in Slack only: the console has no channel to paste in.
@@ -89,6 +94,38 @@ def spi_watch(state: SlackState | None, channel: str | None, user: str | None, a
         else "I will answer only people's pastes in this channel."
     )
     return Reply(said, blocks.text_reply("Watch " + arg, blocks.esc(said)))
+
+
+ALERT_MODES = {"here": "alerts", "here all": "all", "off": "off"}
+
+
+def spi_alerts(state: SlackState | None, channel: str | None, user: str | None, arg: str) -> Reply:
+    """Feed alerts in this channel: here, here all, off; no argument says what it gets."""
+    usage = "/spi alerts here|here all|off"
+    if state is None or channel is None:
+        return Reply("alerts only work in Slack channels")
+    arg = " ".join(arg.split())
+    if arg == "":
+        wants = state.alert_channels(settings.alert_channel()).get(channel)
+        said = (
+            "This channel gets no feed alerts."
+            if wants is None
+            else "This channel gets an alert for every feed incident"
+            + (", lone rekey races too." if wants else " (lone rekey races left out).")
+        )
+        return Reply(f"{said} ({usage})", blocks.text_reply("Alerts", blocks.esc(said)))
+    mode = ALERT_MODES.get(arg)
+    if mode is None:
+        return Reply(f"Usage: {usage}", blocks.text_reply("Usage", f"`{usage}`"))
+    state.set_alerts(channel, user, mode)
+    said = {
+        "alerts": "I will post an alert here for each incident the syslog feed opens, "
+        "updated in place, and mark it resolved when it goes quiet.",
+        "all": "I will post an alert here for every incident the syslog feed opens, "
+        "lone rekey races included.",
+        "off": "I will post no feed alerts in this channel.",
+    }[mode]
+    return Reply(said, blocks.text_reply("Alerts " + arg, blocks.esc(said)))
 
 
 def _note(store: Store, rest: str, user: str | None, source: str, request_key: str | None) -> Reply:
@@ -320,7 +357,8 @@ def run(
     source: str = "slack",
     request_key: str | None = None,
 ) -> Reply:
-    """Every /spi form: help, note, fixed, show, incidents, watch, a pasted log, or a lookup.
+    """Every /spi form: help, note, fixed, show, incidents, watch, alerts, a pasted log, or a
+    lookup.
 
     `request_key` names this request: the same request delivered twice stores one note."""
     raw = command_text.strip()
@@ -339,6 +377,8 @@ def run(
             return _incidents(store, rest)
         if word == "watch":
             return spi_watch(state, channel, user, rest.lower())
+        if word == "alerts":
+            return spi_alerts(state, channel, user, rest.lower())
         result = diagnose(raw, store, source=source)
         if result.groups:
             return Reply(text.diagnosis(result), blocks.diagnosis(result), result)

@@ -253,6 +253,61 @@ def _closed_reason(db: sqlite_utils.Database) -> None:
     db["incidents"].add_column("closed_reason", str)
 
 
+@MIGRATIONS(name="0010_feed")
+def _feed(db: sqlite_utils.Database) -> None:
+    """Feed mode (kb/feed): the lines each incident was opened and grown from, companion lines
+    waiting to be claimed by an incident, and every alert message an incident has, so a
+    restart neither loses an incident nor posts its alert twice."""
+    db["incidents"].add_column("reviewed_at", str)  # when its lines were last diagnosed
+    db["incidents"].add_column("reviewed_count", int)  # its event_count at that diagnosis
+    db["feed_lines"].create(
+        {
+            "id": int,
+            "team_id": str,
+            "incident_id": int,  # null: a companion line not yet claimed by an incident
+            "kind": str,  # invalid_spi | companion
+            "device": str,
+            "peer": str,
+            "received_at": str,
+            "line": str,
+            "origin": int,  # a claimed companion: the waiting row it was copied from
+        },
+        pk="id",
+        not_null={"team_id", "kind", "received_at", "line"},
+        foreign_keys=[("incident_id", "incidents", "id")],
+    )
+    db["feed_lines"].create_index(["incident_id", "kind"])
+    db["feed_lines"].create_index(["team_id", "device", "received_at"])
+    db.execute(
+        "create unique index idx_feed_lines_claimed on feed_lines (incident_id, origin) "
+        "where origin is not null"
+    )
+    db["alerts"].create(
+        {
+            "id": int,
+            "team_id": str,
+            "incident_id": int,  # null for a digest
+            "channel": str,  # a Slack channel id, or "stdout"
+            "ref": str,  # the message's ts once posted; null while the post is under way
+            "digest_id": int,  # folded into this digest alert instead of a message of its own
+            "claimed_at": str,
+            "posted_at": str,
+            "updated_at": str,
+            "shown_count": int,  # the incident's event_count the message shows
+            "shown_cause": str,
+            "resolved_at": str,  # when the message was marked resolved
+        },
+        pk="id",
+        not_null={"team_id", "channel", "claimed_at"},
+        foreign_keys=[("incident_id", "incidents", "id")],
+    )
+    db.execute(
+        "create unique index idx_alerts_once on alerts (team_id, channel, incident_id) "
+        "where incident_id is not null"
+    )
+    db["alerts"].create_index(["team_id", "channel", "posted_at"])
+
+
 READ_OPTIONAL = frozenset(
     {
         "0005_article_origin",
@@ -260,5 +315,6 @@ READ_OPTIONAL = frozenset(
         "0007_article_answer",
         "0008_verdict_per_person",
         "0009_closed_reason",
+        "0010_feed",
     }
 )

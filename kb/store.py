@@ -50,6 +50,8 @@ from kb.db import (
     resolve_db_path,
     utcnow,
 )
+from kb.feed.alerts import AlertBook
+from kb.feed.record import FeedRecorder
 from kb.incidents import Incident, Sighting
 from kb.memory import SIMILAR_DEVICE_CUTOFF, Memory
 from kb.migrations import MIGRATIONS, READ_OPTIONAL
@@ -121,6 +123,8 @@ class Store:
         self._workspace = Workspace(self._connection.db, team)
         self._memory = Memory(self._workspace)
         self._recorder = Recorder(self._connection, self._workspace)
+        self.feed = FeedRecorder(self._connection, self._workspace)
+        self.alerts = AlertBook(self._connection, self._workspace)
 
     # -- the connection ------------------------------------------------------------------
     @property

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-SCOPED_TABLES = frozenset({"incidents", "notes", "feedback"})
+SCOPED_TABLES = frozenset({"incidents", "notes", "feedback", "feed_lines", "alerts"})
 _FILTER = "+team_id = :team"
 _FILTER_BY_INDEX = "team_id = :team"
 

@@ -247,6 +247,7 @@ def test_many_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
             "0007_article_answer",
             "0008_verdict_per_person",
             "0009_closed_reason",
+            "0010_feed",
         ]
         assert store.counts()["articles"] >= 10
 

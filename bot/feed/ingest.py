@@ -1,0 +1,154 @@
+"""The ingest queue: every door offers lines here and returns at once; one thread writes them.
+
+`offer` runs on the receiving thread (a UDP loop, a TCP connection, an HTTP request), so it
+does as little as can be: count, drop the lines no recogniser would read (one C-speed search
+each: most of a router's syslog is about something else), and append the rest to a bounded
+buffer. Past the bound, or past one sender's share of it, lines are dropped and counted
+(`spibot_ingest_dropped_total`), never waited for. The writer thread takes the whole buffer
+every BATCH_SECONDS, recognises it, and commits it as one transaction (kb/feed/record.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from bot import metrics
+from kb.db import StoreError
+from kb.feed.batch import Received, sort_batch
+from kb.scan import has_candidate
+from kb.store import Store
+
+log = logging.getLogger("spibot.feed")
+
+CAPACITY = 100_000  # lines waiting to be written
+# One sender may hold at most this share of the buffer: a flood from one address (a device
+# stuck in a loop, an attacker) fills its share, and every other sender still gets in.
+SHARE = 0.5
+BATCH_SECONDS = 0.1
+MAX_LINE_BYTES = 16 * 1024  # a log line longer than this is cut before it is read
+
+
+class Ingest:
+    """The Sink (bot/feed/sink.py) every feed door hands its lines to."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], Store],
+        *,
+        quiet: timedelta,
+        capacity: int = CAPACITY,
+        batch_seconds: float = BATCH_SECONDS,
+        on_commit: Callable[[list], None] | None = None,
+    ) -> None:
+        self._open_store = open_store
+        self._quiet = quiet
+        self._capacity = capacity
+        self._share = max(1, int(capacity * SHARE))
+        self._batch_seconds = batch_seconds
+        self._on_commit = on_commit
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[bytes, str, bool, float]] = []
+        self._per_source: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+
+    # -- the doors' side -------------------------------------------------------------------
+    def offer(self, items: Sequence[bytes], source: str, *, framed: bool) -> int:
+        if not items:
+            return 0
+        metrics.INGEST_LINES.labels("syslog" if framed else "http").inc(len(items))
+        wanted = [item for item in items if has_candidate(item)]
+        if not wanted:
+            return len(items)
+        now = time.monotonic()
+        with self._lock:
+            held = self._per_source.get(source, 0)
+            room = min(self._capacity - len(self._waiting), self._share - held)
+            taken = wanted[: max(0, room)]
+            if taken:
+                self._idle.clear()
+                self._waiting.extend((item, source, framed, now) for item in taken)
+                self._per_source[source] = held + len(taken)
+            full = len(self._waiting) >= self._capacity
+        dropped = len(wanted) - len(taken)
+        if dropped:
+            metrics.INGEST_DROPPED.labels("queue_full" if full else "flood").inc(dropped)
+        return len(items) - dropped
+
+    def room(self) -> int:
+        with self._lock:
+            return self._capacity - len(self._waiting)
+
+    # -- the writer's side -----------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="spibot-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is waiting, then stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def drained(self, timeout: float) -> bool:
+        """Wait until every line offered so far is written (for tests and shutdown)."""
+        return self._idle.wait(timeout)
+
+    def _take(self) -> list[tuple[bytes, str, bool, float]]:
+        with self._lock:
+            taken, self._waiting, self._per_source = self._waiting, [], {}
+        return taken
+
+    def _run(self) -> None:
+        store = self._open_store()
+        try:
+            while not self._stop.is_set():
+                self._stop.wait(self._batch_seconds)
+                self._write(store, self._take())
+            self._write(store, self._take())
+        finally:
+            store.close()
+
+    def _write(self, store: Store, taken: list[tuple[bytes, str, bool, float]]) -> None:
+        if not taken:
+            with self._lock:
+                if not self._waiting:
+                    self._idle.set()
+            return
+        from kb.feed.syslog import to_line
+
+        received = []
+        for item, source, framed, arrived in taken:
+            line = to_line(item[:MAX_LINE_BYTES], source) if framed else _plain(item)
+            if line is not None:
+                received.append(Received(line, source, arrived))
+        batch = sort_batch(received)
+        metrics.INGEST_RECOGNISED.inc(batch.recognised)
+        try:
+            recorded = store.feed.record(batch, datetime.now(UTC), self._quiet)
+        except StoreError as exc:
+            # The lines are lost, loudly: the database refused them (full disk, locked for
+            # longer than the busy timeout, replaced). Later batches try again.
+            metrics.INGEST_DROPPED.labels("not_written").inc(len(taken))
+            log.error("feed: %d line(s) not written: %s", len(taken), exc)
+            return
+        done = time.monotonic()
+        for tunnel in batch.tunnels:
+            for seen in tunnel.seen:
+                metrics.INGEST_COMMIT_SECONDS.observe(done - seen.arrived)
+        opened = sum(1 for r in recorded if r.opened)
+        if opened:
+            metrics.INCIDENTS_OPENED.inc(opened)
+        if self._on_commit is not None:
+            self._on_commit(recorded)
+
+
+def _plain(item: bytes) -> str | None:
+    text = item[:MAX_LINE_BYTES].decode("utf-8", "replace")
+    return None if "\x00" in text else text.strip("\r\n")
