@@ -141,7 +141,11 @@ def _framed(message: str, time: str | None, device: str) -> tuple[str, str | Non
     tag = TAG.search(message)
     injectable = _DEVICE.fullmatch(device) is not None
     if tag is None:
-        # No tag: the recogniser reads no framing here; the header stays for the reader.
+        # No tag: the recogniser reads no framing here, only the first time in the line; the
+        # header stays for the reader. A colon ends an RFC 3164 time, or a host such as
+        # "PA-VM" would be read as its time zone.
+        if time and time[0].isalpha():
+            time += ":"
         parts = (time, device if injectable else None, message)
         return " ".join(p for p in parts if p), None
     at = tag.start()
