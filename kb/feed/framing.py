@@ -104,6 +104,8 @@ class Framer:
         limit = self.max_frame
         find = data.find
         nul = b"\x00" in data
+        lf = -1
+        zero = -1 if nul else size  # without a NUL in data, only LFs end lines
         pos = 0
         while pos < size:
             first = data[pos]
@@ -136,12 +138,18 @@ class Framer:
                     out.append(frame)
                     pos = end
                     continue
-            end = find(b"\n", pos)
-            if nul:
-                zero = find(b"\x00", pos, size if end == -1 else end)
-                if zero != -1:
-                    end = zero
-            if end == -1:
+            # The next LF and NUL are each searched for again only once passed: searching
+            # from every NUL to an LF far away would make a run of NULs quadratic.
+            if lf < pos:
+                lf = find(b"\n", pos)
+                if lf == -1:
+                    lf = size
+            if nul and zero < pos:
+                zero = find(b"\x00", pos)
+                if zero == -1:
+                    zero = size
+            end = zero if zero < lf else lf
+            if end == size:
                 break
             if end - pos > limit:
                 self.too_long += 1
