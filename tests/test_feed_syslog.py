@@ -316,3 +316,37 @@ def test_adversarial_frames_take_linear_time(frame: bytes) -> None:
     to_line(frame, SOURCE)
     took = time.perf_counter() - start
     assert took < BOUND_SECONDS, f"{took:.2f} s on {len(frame):,} bytes"
+
+
+# --- what relays make of router frames (rsyslog 8.2302's output, captured) -------------------
+
+ASA_TEXT = (
+    "IPSEC: Received an ESP packet (SPI= 0xDEADBEEF, sequence number= 0x1A) from 198.51.100.7 "
+    "to 192.0.2.1 with an invalid SPI."
+)
+
+
+@pytest.mark.parametrize(
+    ("frame", "device", "spi"),
+    [
+        (  # RSYSLOG_SyslogProtocol23Format: the ASA's tag became the APP-NAME
+            f"<164>1 2026-11-29T10:00:01+00:00 localhost %ASA-4-402114 - - -  {ASA_TEXT}",
+            "localhost",
+            "0xDEADBEEF",
+        ),
+        (  # RSYSLOG_ForwardFormat of logger --rfc5424: the APP-NAME without its colon
+            f"<13>2026-11-29T22:03:50.921749+00:00 vm ios {REAL[0][0]}",
+            "vm",
+            REAL[0][1]["spi"],
+        ),
+        (  # RSYSLOG_SyslogProtocol23Format of IOS: the sequence number became the APP-NAME
+            f"<189>1 2026-11-29T22:03:49.465770+00:00 localhost 45 - - -  "
+            f"*Nov 29 10:00:01.123: {REAL[0][0]}",
+            "localhost",
+            REAL[0][1]["spi"],
+        ),
+    ],
+)
+def test_relayed_frames_keep_their_tag_and_device(frame: str, device: str, spi: str) -> None:
+    event = _event(to_line(frame.encode(), "127.0.0.1"))
+    assert (event.device, event.spi) == (device, spi)

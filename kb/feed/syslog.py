@@ -48,7 +48,7 @@ _PRI = re.compile(r"<(\d{1,3})>")
 # RFC 5424: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG].
 # Every run is possessive and stops at the space after it: linear.
 _RFC5424 = re.compile(
-    rf"[1-9]\d? (?:-|(?P<iso>{_RFC3339})) (?P<host>\S++) \S++ \S++ \S++ "
+    rf"[1-9]\d? (?:-|(?P<iso>{_RFC3339})) (?P<host>\S++) (?P<app>\S++) \S++ \S++ "
     # SD is "-" or SD-ELEMENTs: [ID PARAM="value" ...], a value escaping \" \] \\.
     r"(?:-|(?:\[[^\]\s\"=]++(?:\s++[^\]\s\"=]++=\"(?:[^\"\\]++|\\.)*+\")*+\s*+\])++)"
     r"(?: |$)"
@@ -65,8 +65,11 @@ _HOST = re.compile(r"[A-Za-z0-9][\w.:-]*+")
 # An RFC 3164 TAG ("sshd[12]: ", "root: ") before the message proper: dropped, or a
 # recogniser would read it as the device. Digits alone are IOS's sequence number and a name
 # followed by a time is IOS's origin-id: both are the router's own framing and stay.
+# A relay converting RFC 5424 to RFC 3164 may leave the APP-NAME without its colon: a single
+# word right before a %TAG, after the HOSTNAME, is that too.
 _APP_TAG = re.compile(
-    rf"[A-Za-z_][\w./-]{{0,47}}+(?:\[[^\]\s]{{0,32}}+\])?: ++(?![*.]?(?:{_MON}|\d))"
+    rf"[A-Za-z_][\w./-]{{0,47}}+(?:\[[^\]\s]{{0,32}}+\])?"
+    rf"(?:: ++(?![*.]?(?:{_MON}|\d))| ++(?=%[A-Z]))"
 )
 # What the recogniser takes as a device name (kb/stamps.py's _HOST): an address or name that
 # does not fit it (IPv6) cannot be written into the line.
@@ -111,7 +114,12 @@ def _header(text: str, pos: int) -> tuple[str | None, str | None, str]:
     m = _RFC5424.match(text, pos)
     if m is not None:
         host = m["host"] if m["host"] != "-" else None
-        return m["iso"], host, text[m.end() :]
+        message = text[m.end() :]
+        if m["app"].startswith("%") and TAG.fullmatch(m["app"]):
+            # A relay's RFC 5424 output of an ASA message: the %ASA-4-402114 that began it
+            # became the APP-NAME (rsyslog's RSYSLOG_SyslogProtocol23Format does this).
+            message = f"{m['app']}: {message.lstrip(' ')}"
+        return m["iso"], host, message
     m = _RFC3164_TIME.match(text, pos)
     if m is None:
         return None, None, text[pos:]  # IOS, FortiGate: the message alone
