@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from bot import metrics
 from kb.db import StoreError
 from kb.feed.batch import Received, sort_batch
+from kb.feed.syslog import to_line
 from kb.scan import has_candidate
 from kb.store import Store
 
@@ -69,16 +70,15 @@ class Ingest:
         now = time.monotonic()
         with self._lock:
             held = self._per_source.get(source, 0)
-            room = min(self._capacity - len(self._waiting), self._share - held)
-            taken = wanted[: max(0, room)]
+            free, share = self._capacity - len(self._waiting), self._share - held
+            taken = wanted[: max(0, min(free, share))]
             if taken:
                 self._idle.clear()
                 self._waiting.extend((item, source, framed, now) for item in taken)
                 self._per_source[source] = held + len(taken)
-            full = len(self._waiting) >= self._capacity
         dropped = len(wanted) - len(taken)
         if dropped:
-            metrics.INGEST_DROPPED.labels("queue_full" if full else "flood").inc(dropped)
+            metrics.INGEST_DROPPED.labels("flood" if share <= free else "queue_full").inc(dropped)
         return len(items) - dropped
 
     def room(self) -> int:
@@ -121,7 +121,6 @@ class Ingest:
                 if not self._waiting:
                     self._idle.set()
             return
-        from kb.feed.syslog import to_line
 
         received = []
         for item, source, framed, arrived in taken:

@@ -67,4 +67,5 @@ def review(store: Store, incident_id: int, now: datetime, *, write: bool = True)
             signals=[s.name for s in diagnosis.signals],
             confirmed=confirmed,
         )
+        result = Review(store.incident(incident_id), diagnosis, devices)
     return result
