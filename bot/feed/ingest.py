@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from bot import metrics
 from kb.db import StoreError
 from kb.feed.batch import Received, sort_batch
-from kb.feed.syslog import to_line
+from kb.feed.syslog import read_frame
 from kb.scan import has_candidate
 from kb.store import Store
 
@@ -124,8 +124,11 @@ class Ingest:
 
         received = []
         for item, source, framed, arrived in taken:
-            line = to_line(item[:MAX_LINE_BYTES], source) if framed else _plain(item)
-            if line is not None:
+            if framed:
+                frame = read_frame(item[:MAX_LINE_BYTES], source)
+                if frame is not None:
+                    received.append(Received(frame.line, frame.device, arrived))
+            elif (line := _plain(item)) is not None:
                 received.append(Received(line, source, arrived))
         batch = sort_batch(received)
         metrics.INGEST_RECOGNISED.inc(batch.recognised)
