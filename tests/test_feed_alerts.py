@@ -300,3 +300,44 @@ def test_spi_alerts_turns_a_channel_on_and_off_over_the_alert_channel_setting(
         assert "lone rekey races too" in said.text
         wrong = spi_command.run(store, "alerts everywhere", state=state, channel="C1", user="U1")
         assert wrong.text == "Usage: /spi alerts here|here all|off"
+
+
+def test_a_fix_from_the_alert_shows_in_it_and_an_undo_opens_it_again_in_place(db, slack) -> None:
+    clock = Clock()
+    client = web_client("xoxb-test", slack.url)
+    ingest_all(db, burst("hub1", HUB, SPOKE))
+    alert = alerter(db, SlackAlerts(lambda: client), {"C1": False}, clock)
+    run(alert, db)
+    with Store(db) as store:
+        (incident,) = store.incidents()
+        store.resolve(incident.id, "sa-out-of-sync", author="U123")
+    run(alert, db)
+    (resolved,) = slack.calls_to("chat.update")
+    assert "fixed by" in resolved["text"] and "<@U123>" in shown_text(resolved)
+    with Store(db) as store:
+        store.reopen(incident.id)
+    run(alert, db)
+    updates = slack.calls_to("chat.update")
+    assert len(updates) == 2 and not updates[1]["text"].startswith("Resolved")
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_details_under_an_alert_come_from_the_incident_lines(db) -> None:
+    from bot.background import Background
+    from bot.listeners import details
+    from bot.listeners.deps import Deps, Stores
+    from tests.test_listeners import CONTEXT, Ack, FakeClient, Inline
+
+    ingest_all(db, burst("hub1", HUB, SPOKE))
+    with Store(db) as store:
+        (incident,) = store.incidents()
+    stores = Stores(str(db), per_workspace=False, busy_ms=None)
+    deps = Deps(stores, Stores(str(db), per_workspace=False, busy_ms=None), Background(Inline()))
+    client = FakeClient()
+    body = {"user": {"id": "U1"}, "channel": {"id": "C1"}, "message": {"ts": "1.2"}}
+    action = {"action_id": "spi_details", "value": json.dumps({"incident": incident.id})}
+    details.on_details(Ack(), body, action, client, CONTEXT, deps)
+    (posted,) = client.to("chat_postMessage")
+    assert posted["thread_ts"] == "1.2" and "show crypto isakmp sa" in json.dumps(posted["blocks"])
+    with Store(db, team="T2") as store:  # another workspace finds no lines by this id
+        assert store.feed.lines(incident.id) == []

@@ -35,6 +35,13 @@ class Message:
     review: Review | None = None
     digest: list[Subject] = field(default_factory=list)
     closed_reason: str | None = None
+    fixed_title: str | None = None  # the cause someone said fixed it
+
+    @property
+    def how_closed(self) -> str:
+        if self.fixed_title:
+            return f"fixed by {self.fixed_title}"
+        return self.closed_reason or "closed"
 
     @property
     def text(self) -> str:
@@ -46,7 +53,7 @@ class Message:
             return sentence
         incident = self.review.incident
         if self.state == "resolved":
-            return f"Resolved: {incident.peer} ({self.closed_reason or 'closed'})"
+            return f"Resolved: {incident.peer} ({self.how_closed})"
         return incident.summary or f"invalid-SPI lines from {incident.peer}"
 
 
@@ -195,7 +202,9 @@ class Alerter:
     def _message(self, store, incident_id: int, reviews, now, state: str) -> Message:
         done = reviews.get(incident_id) or review(store, incident_id, now, write=False)
         reviews[incident_id] = done
-        return Message(state, done, closed_reason=done.incident.closed_reason)
+        fixed = done.incident.fixed_by
+        title = store.article(fixed).title if fixed and state == "resolved" else None
+        return Message(state, done, closed_reason=done.incident.closed_reason, fixed_title=title)
 
     def _act(self, store: Store, action: Action, subjects, reviews, now: datetime) -> None:
         book, channel = store.alerts, action.channel

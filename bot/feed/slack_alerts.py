@@ -12,11 +12,16 @@ from slack_sdk.models.blocks import Block
 
 from bot import blocks, delivery
 from bot.feed.alerter import Message
+from bot.verdict_blocks import who
 from kb.feed.alerts import DIGEST_LISTED
 
 
 def _since(stamp: str) -> str:
     return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _by(incident) -> str:
+    return f" ({who(incident.fixed_author)})" if incident.fixed_by else ""
 
 
 def render(message: Message) -> list[Block]:
@@ -29,7 +34,7 @@ def render(message: Message) -> list[Block]:
     where = f"{lines} from {devices}, since {_since(incident.opened_at)} (incident #{incident.id})"
     if message.state == "resolved":
         head = [
-            blocks.section(f"*Resolved:* {blocks.esc(message.closed_reason or 'closed')}"),
+            blocks.section(f"*Resolved:* {blocks.esc(message.how_closed)}{_by(incident)}"),
             blocks.context(f"Syslog feed: {where}"),
         ]
     else:

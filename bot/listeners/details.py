@@ -47,6 +47,9 @@ def post_details(body: dict, action: dict, client: WebClient, context, deps: Dep
     if paste is None and share_id:
         kept = state.share(str(share_id))
         paste = kept["paste"] if kept else None
+    if paste is None and str(picked.get("incident", "")).isdigit():
+        # a feed alert: its lines are kept with its incident (this workspace's only)
+        paste = "\n".join(store.feed.lines(int(picked["incident"]))) or None
     if not paste:
         tell(client, body, "The paste of this answer is no longer kept: paste it again.")
         return

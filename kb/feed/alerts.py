@@ -135,6 +135,9 @@ def _for_channel(
             if row.resolved_at is None:
                 actions.append(Action("resolve", channel.name, subject.id, sent=row))
             continue
+        if row.resolved_at is not None:  # reopened (Undo on "Fixed it"): open again in place
+            actions.append(Action("update", channel.name, subject.id, sent=row))
+            continue
         changed = (subject.event_count, subject.top_cause) != (row.shown_count, row.shown_cause)
         if changed and _due(row, now, every):
             actions.append(Action("update", channel.name, subject.id, sent=row))
@@ -191,11 +194,12 @@ class AlertBook:
         self.workspace = workspace
 
     def rows(self, channels: Iterable[str]) -> list[Sent]:
-        """The channels' live alert rows: messages not yet marked resolved, claims, incidents
-        folded into a digest that is not resolved."""
+        """The channels' live alert rows: messages not yet marked resolved (or marked resolved
+        for an incident someone reopened), claims, incidents folded into an open digest."""
         found = self.workspace.select(
             "alerts",
-            f"{one_of('channel', 'channels')} and resolved_at is null",
+            f"{one_of('channel', 'channels')} and (resolved_at is null or incident_id in "
+            "(select id from incidents i where i.team_id = :team and i.status = 'open'))",
             {"channels": listed(channels)},
             order="id",
         )
@@ -252,10 +256,9 @@ class AlertBook:
         resolved: bool = False,
     ) -> None:
         values: dict = {"updated_at": stamp(now), "shown_count": count, "shown_cause": cause}
+        values["resolved_at"] = stamp(now) if resolved else None
         if ref is not None:
             values |= {"ref": ref, "posted_at": stamp(now)}
-        if resolved:
-            values["resolved_at"] = stamp(now)
         with self.connection.writing("record the alert"):
             self.workspace.update("alerts", values, "id = :id", {"id": alert_id})
 
