@@ -122,14 +122,19 @@ class Ingest:
                     self._idle.set()
             return
 
-        received = []
+        received, not_text = [], 0
         for item, source, framed, arrived in taken:
             if framed:
                 frame = read_frame(item[:MAX_LINE_BYTES], source)
                 if frame is not None:
                     received.append(Received(frame.line, frame.device, arrived))
+                    continue
             elif (line := _plain(item)) is not None:
                 received.append(Received(line, source, arrived))
+                continue
+            not_text += 1
+        if not_text:
+            metrics.INGEST_DROPPED.labels("not_text").inc(not_text)
         batch = sort_batch(received)
         metrics.INGEST_RECOGNISED.inc(batch.recognised)
         try:
