@@ -276,12 +276,18 @@ def test_a_locked_database_loses_the_batch_loudly_and_the_next_one_is_written(db
 
 
 def test_junk_and_odd_unicode_are_taken_without_harm(db) -> None:
-    junk = [b"\x00\xff\xfe" * 100, "%CRYPTO-4-RECVD_PKT_INV_SPI \u202e\ufeff".encode(), b"%" * 5000]
+    junk = [
+        b"\x00\xff\xfe" * 100,
+        b"%CRYPTO-4-RECVD_PKT_INV_SPI\x00\x01",
+        "%CRYPTO-4-RECVD_PKT_INV_SPI \u202e\ufeff".encode(),
+        b"%" * 5000,
+    ]
     before = metrics.INGEST_DROPPED.labels("not_text")._value.get()
     ingest_all(db, junk)
     with Store(db) as store:
         assert store.incidents() == []
-    assert metrics.INGEST_DROPPED.labels("not_text")._value.get() == before + 1  # the NULs
+    # the tagged line holding a NUL
+    assert metrics.INGEST_DROPPED.labels("not_text")._value.get() == before + 1
 
 
 # -- /spi alerts ------------------------------------------------------------------------------------
