@@ -33,10 +33,10 @@ from bot.feed.sink import Sink
 log = logging.getLogger("spibot.ingest")
 
 INGEST_PATH = "/ingest"
-# Records and lines one body may hold. Python spends a few microseconds on each, so this bounds
-# a request's time (about a second here) and memory whatever its bytes; real batches stay far
-# below it (Vector's 10 MB default batch of syslog events is some 30,000 records).
-MAX_ITEMS = 200_000
+# Records and lines one body may hold. Python spends a few microseconds on each: this bounds a
+# request's time (about a second here) and memory whatever its bytes. Real batches stay below
+# it (Vector's default 10 MB batch of syslog events is some 30,000 records).
+MAX_ITEMS = 100_000
 # A collector retries a 503 (Vector, Fluent Bit and Logstash all do); this says when.
 RETRY_AFTER_SECONDS = 5
 
@@ -50,6 +50,10 @@ _HOST_KEYS = ("host", "host.name")
 _ADDRESS_KEYS = ("source_ip", "host.ip")
 _HOST_OBJECT_KEYS = ("hostname", "name", "ip")
 TIME_KEYS = ("timestamp", "@timestamp", "date", "time")
+# A syslog parser splits "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: ..." into a tag (Vector's
+# `appname`, Logstash's `program`) and the rest; the recogniser needs the tag back in front.
+TAG_KEYS = ("appname", "ident", "program", "process.name", "SYSLOG_IDENTIFIER")
+_TAG = re.compile(r"[%\w][\w./%-]{0,63}")
 
 _REASONS = {
     200: "OK",
@@ -61,6 +65,7 @@ _REASONS = {
     503: "Service Unavailable",
 }
 _DIGITS = re.compile(r"[0-9]+")
+_DRAIN_BYTES = 65536  # a refused body this small is read rather than left on the connection
 _WS = re.compile(r"[ \t\r\n]*+")
 _LINE = re.compile(r"[^\n]++")  # non-empty lines, found in C: a body of newlines costs nothing
 # kb/stamps.py's _HOST: a host that fits it can stand in the "ISO-TIME HOST" framing.
@@ -258,6 +263,12 @@ def record_lines(record: object) -> tuple[list[bytes], str | None] | None:
             break
     if text is None:
         return None
+    for key in TAG_KEYS:
+        tag = _field(record, key)
+        if isinstance(tag, str) and _TAG.fullmatch(tag):
+            if not text.lstrip().startswith(tag):
+                text = f"{tag}: {text.lstrip()}"
+            break
     host, stamp = record_host(record), record_time(record)
     prefix = ""
     if stamp:
@@ -417,6 +428,21 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return bytes(out)
 
 
+def _drained(environ: dict) -> bool:
+    """Whether a refused request's body was small enough to read and drop. Read, the connection
+    stays usable and the client surely sees the answer; a server that closes on unread bytes
+    resets the connection, and a client may see only the reset."""
+    declared = environ.get("CONTENT_LENGTH") or "0"
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return False
+    if not _DIGITS.fullmatch(declared) or len(declared) > 6 or int(declared) > _DRAIN_BYTES:
+        return False
+    try:
+        return len(environ["wsgi.input"].read(int(declared))) == int(declared)
+    except (OSError, ValueError):
+        return False
+
+
 def _close_after_response(start_response: Callable) -> None:
     # As bot/server.py does for Slack: without this gunicorn first reads the refused body.
     response = getattr(start_response, "__self__", None)
@@ -450,7 +476,7 @@ def ingest_app(sink: Sink, token: str, max_bytes: int) -> Callable:
             environ.get("REMOTE_ADDR"),
             refusal,
         )
-        if refusal.unread:
+        if refusal.unread and not _drained(environ):
             _close_after_response(start_response)
         headers = []
         if refusal.status == 401:
@@ -539,8 +565,8 @@ class _Handler(WSGIRequestHandler):
 
     def get_environ(self) -> dict:
         environ = super().get_environ()
-        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            environ["wsgi.input"] = _Dechunked(self.rfile)
+        if self.headers.get("Content-Type") is None:
+            environ["CONTENT_TYPE"] = ""  # wsgiref says text/plain; no type is sniffed
         return environ
 
     def log_message(self, format: str, *args) -> None:
@@ -597,10 +623,18 @@ def standalone_app(sink: Sink, token: str, max_bytes: int) -> Callable:
 def serve_ingest(host: str, port: int, sink: Sink, token: str, max_bytes: int) -> IngestServer:
     """`spibot listen --http HOST:PORT`: the ingest route on a threaded stdlib server."""
     server_class = _Server6 if ":" in host else _Server
+    application = standalone_app(sink, token, max_bytes)
+
+    def dechunking(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # wsgiref hands over the raw stream whatever the framing (gunicorn decodes it itself)
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            environ["wsgi.input"] = _Dechunked(environ["wsgi.input"])
+        return application(environ, start_response)
+
     server = make_server(
         host,
         port,
-        standalone_app(sink, token, max_bytes),
+        dechunking,
         server_class=server_class,
         handler_class=_Handler,
     )
