@@ -250,15 +250,17 @@ def test_vector_http_sink_ndjson_and_json_array_gzipped(serve_app) -> None:
     # a line; without the framing, one JSON array; compression = "gzip" adds Content-Encoding.
     sink = RecordingSink()
     address = serve_app(sink)
+    # the README's config: NDJSON, gzip
     ndjson = "".join(compact(e) + "\n" for e in VECTOR_EVENTS).encode()
-    answer = post(address, ndjson, "application/x-ndjson")
+    gzipped = {"Content-Encoding": "gzip"}
+    answer = post(address, gzip.compress(ndjson), "application/x-ndjson", headers=gzipped)
     assert (answer.status, answer.json()) == (200, {"accepted": 2, "skipped": 0})
     assert recognised(sink) == VECTOR_EXPECTED
     assert all(framed is False for _, _, framed in sink.offers)
 
     sink.offers.clear()
     array = ("[" + ",".join(compact(e) for e in VECTOR_EVENTS) + "]").encode()
-    answer = post(address, gzip.compress(array), headers={"Content-Encoding": "gzip"})
+    answer = post(address, array)
     assert (answer.status, answer.json()) == (200, {"accepted": 2, "skipped": 0})
     assert recognised(sink) == VECTOR_EXPECTED
 
@@ -298,6 +300,12 @@ def test_fluent_bit_http_output_json_json_lines_and_json_stream(serve_app) -> No
         answer = post(address, body.encode(), "application/json")
         assert (answer.status, answer.json()) == (200, {"accepted": 2, "skipped": 0}), format_
         assert recognised(sink) == expected, format_
+    # the README's config: the udp input's records as json_lines, iso8601 dates, gzip
+    sink.offers.clear()
+    body = gzip.compress((compact(udp_none) + "\n").encode())
+    answer = post(address, body, "application/x-ndjson", headers={"Content-Encoding": "gzip"})
+    assert answer.json() == {"accepted": 1, "skipped": 0}
+    assert recognised(sink) == expected[1:]
 
 
 def test_logstash_http_output_json_and_json_batch(serve_app) -> None:
@@ -309,8 +317,10 @@ def test_logstash_http_output_json_and_json_batch(serve_app) -> None:
     ecs = {
         "@timestamp": "2024-03-03T09:14:06.500Z",
         "@version": "1",
-        "message": IOS,
-        "host": {"hostname": "rtr-d", "ip": ["10.0.0.7"]},
+        "message": IOS_REST,
+        "host": {"hostname": "rtr-d", "ip": "10.0.0.7"},
+        "process": {"name": IOS_TAG},
+        "log": {"syslog": {"priority": 188}},
         "event": {"original": f"<188>Mar  3 09:14:06 rtr-d {IOS}"},
     }
     legacy = {
@@ -326,7 +336,9 @@ def test_logstash_http_output_json_and_json_batch(serve_app) -> None:
     address = serve_app(sink)
     answer = post(address, compact(ecs).encode())
     assert (answer.status, answer.json()) == (200, {"accepted": 1, "skipped": 0})
-    answer = post(address, json.dumps([legacy, ecs]).encode())  # json_batch
+    # the README's config: json_batch, http_compression => true
+    batch = gzip.compress(json.dumps([legacy, ecs]).encode())
+    answer = post(address, batch, headers={"Content-Encoding": "gzip"})
     assert (answer.status, answer.json()) == (200, {"accepted": 2, "skipped": 0})
     rtr_d = ("rtr-d", "rtr-d", "2024-03-03T09:14:06.500Z", "198.51.100.7")
     fw_e = ("fw-e", "fw-e", "2024-03-03T09:14:07.000Z", "203.0.113.9")
