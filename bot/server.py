@@ -14,8 +14,9 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot import metrics
+from bot.feed.http_ingest import INGEST_PATH, ingest_app
 from bot.feed.sink import Sink
-from bot.settings import busy_timeout_ms, database_path
+from bot.settings import busy_timeout_ms, database_path, ingest_max_bytes, ingest_token
 from kb.store import Store
 
 log = logging.getLogger("spibot.server")
@@ -118,12 +119,18 @@ def _close_after_response(start_response: Callable) -> None:
 
 def wsgi_app(app: App, db_path: str | None, signing_secret: str, ingest: Sink | None = None):
     """POST /slack/events (and the OAuth pages) to Bolt once the body is within its limit and,
-    for events, signed; GET /healthz and /metrics here; 404 otherwise."""
+    for events, signed; GET /healthz and /metrics here; POST /ingest to `ingest` when it is
+    given and SPIBOT_INGEST_TOKEN is set (bot/feed/http_ingest.py); 404 otherwise."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
     verifier = SignatureVerifier(signing_secret)
+    token = ingest_token()
+    # Settings are read once, here: a bad SPIBOT_INGEST_MAX_BYTES stops the start, not a request.
+    feed = ingest_app(ingest, token, ingest_max_bytes()) if token and ingest is not None else None
 
     def application(environ, start_response):
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+        if feed is not None and path == INGEST_PATH:
+            return feed(environ, start_response)
         if method == "GET" and path in ("/healthz", "/metrics"):
             if path == "/healthz":
                 status, body = health(db_path)

@@ -349,3 +349,15 @@ def test_details_under_an_alert_come_from_the_incident_lines(db) -> None:
     assert posted["thread_ts"] == "1.2" and "show crypto isakmp sa" in json.dumps(posted["blocks"])
     with Store(db, team="T2") as store:  # another workspace finds no lines by this id
         assert store.feed.lines(incident.id) == []
+
+
+@pytest.mark.slow
+def test_the_cli_loads_no_metrics_before_serve_sets_their_directory() -> None:
+    """prometheus-client reads PROMETHEUS_MULTIPROC_DIR once, when first imported: `spibot
+    serve --http` sets it after the CLI (and so `spibot listen`'s module) is loaded."""
+    import subprocess
+    import sys
+
+    code = "import sys, bot.cli; print('prometheus_client' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -12,8 +12,6 @@ import click
 
 from bot import settings
 from bot.cli import EXIT_DATABASE, EXIT_USAGE, db_option, examples, main
-from bot.feed.alerter import JsonLines
-from bot.feed.runner import Feed, FeedConfig
 from kb.store import Store, StoreError, resolve_db_path
 
 
@@ -57,6 +55,10 @@ def listen(endpoints: tuple[str, ...], http, every: bool, db_path: str | None) -
     database, where `spibot incidents` and `spibot lookup` find them. Stops on Ctrl-C or
     SIGTERM after writing what it received.
     """
+    # Imported here: bot.metrics must not load before `spibot serve` sets up its directory.
+    from bot.feed.alerter import JsonLines
+    from bot.feed.runner import Feed, FeedConfig
+
     try:
         urls = [*settings.syslog_urls(), *endpoints]
         tls = settings.syslog_tls()
