@@ -183,12 +183,14 @@ class ServeProcess:
         *args: str,
         secret: str = SECRET,
         host: str | None = "127.0.0.1",
+        env: dict[str, str] | None = None,
     ) -> None:
         env = {
             **CLEAN_ENV,
             "SLACK_BOT_TOKEN": "xoxb-test",
             "SLACK_SIGNING_SECRET": secret,
             "SLACK_API_URL": fake.url,
+            **(env or {}),
         }
         command = [*SPIBOT, "serve", "--http", "--port", "0", *(["--host", host] if host else [])]
         self.secret = secret

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,9 @@ from bot.delivery import web_client
 from bot.feed.runner import Feed, FeedConfig
 from bot.feed.slack_alerts import SlackAlerts
 from kb.store import Store
+from tests.conftest import wait_until
 from tests.fakeslack import FakeSlack
+from tests.slack_harness import ServeProcess
 
 pytestmark = pytest.mark.slow
 HUB, SPOKE = "192.0.2.1", "198.51.100.7"
@@ -117,3 +120,51 @@ def test_listen_prints_alerts_as_json_lines_and_stops_cleanly_on_sigterm(tmp_pat
             proc.kill()
     with Store(tmp_path / "kb.db") as store:
         assert [i.event_count for i in store.incidents()] == [3]
+
+
+def test_serve_http_takes_syslog_and_post_ingest_and_alerts_the_channel(tmp_path) -> None:
+    slack = FakeSlack().start()
+    token = "ingest-token-0123456789"
+    server = ServeProcess(
+        slack,
+        tmp_path / "kb.db",
+        "--syslog",
+        "udp://127.0.0.1:0",
+        env={"SPIBOT_INGEST_TOKEN": token, "SPIBOT_ALERT_CHANNEL": "CFEED"},
+    )
+    try:
+        said = wait_until(
+            lambda: next((x for x in server.log if "receiving syslog on udp://" in x), ""),
+            what="the syslog listener",
+        )
+        port = int(re.search(r"udp://127\.0\.0\.1:(\d+)", said).group(1))
+        body = "\n".join(
+            json.dumps({"message": ios("hub1", HUB, SPOKE, "0x5A3D1F2C", s), "host": "hub1"})
+            for s in (1, 21, 41)
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server.port}/ingest",
+            data=body.encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["accepted"] == 3
+        (first,) = slack.wait_for("chat.postMessage", 1, timeout=15)
+        assert first["channel"] == "CFEED" and "198.51.100.7" in first["text"]
+        logger(
+            port, "udp", *(ios("hub2", HUB, "203.0.113.5", "0x0000BEEF", s) for s in (3, 23, 43))
+        )
+        second = slack.wait_for("chat.postMessage", 2, timeout=15)[1]
+        assert "203.0.113.5" in second["text"]
+
+        def counted() -> str:
+            exposition = server.get("/metrics")[1]
+            return exposition if 'spibot_alerts_total{kind="post"} 2.0' in exposition else ""
+
+        exposition = wait_until(counted, what="the alerts to be counted")
+        assert 'spibot_ingest_lines_total{door="http"} 3.0' in exposition
+        assert 'spibot_ingest_lines_total{door="syslog"} 3.0' in exposition
+    finally:
+        server.stop()
+        slack.stop()
