@@ -28,8 +28,33 @@ READ_DEADLINE_SECONDS = 5.0
 _TICK_SECONDS = 0.25
 
 
+# An authenticated POST /ingest may carry a collector's 10 MB batch over a slow link: its
+# reading gets this rate at least (10 MB: 45 s), up to MAX_INGEST_SECONDS.
+INGEST_BYTES_PER_SECOND = 256 * 1024
+MAX_INGEST_SECONDS = 60.0
+_worker: DeadlineThreadWorker | None = None  # this process's worker, once it runs
+
+
+def allow_reading(environ: dict, body_bytes: int | None) -> None:
+    """More time to read this request's body (None: chunked, of unknown length). Called only
+    once the client has proved who it is: anyone else keeps READ_DEADLINE_SECONDS."""
+    worker, sock = _worker, environ.get("gunicorn.socket")
+    if worker is None or sock is None:
+        return  # not under gunicorn (spibot listen --http, tests): no deadline to move
+    seconds = MAX_INGEST_SECONDS
+    if body_bytes is not None:
+        seconds = min(seconds, READ_DEADLINE_SECONDS + body_bytes / INGEST_BYTES_PER_SECOND)
+    until = time.monotonic() + seconds
+    with worker._held_lock:
+        for key, (held, deadline) in worker._held.items():
+            if held is sock:
+                worker._held[key] = (held, max(deadline, until))
+
+
 class DeadlineThreadWorker(ThreadWorker):
     def init_process(self) -> None:
+        global _worker
+        _worker = self
         self._held: dict[int, tuple[socket.socket, float]] = {}
         self._held_lock = threading.Lock()
         threading.Thread(target=self._enforce_deadlines, name="read-deadlines", daemon=True).start()

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -716,3 +716,29 @@ def test_under_gunicorn_a_10_mb_batch_is_read_and_limits_hold(gunicorn) -> None:
     assert post(address, b'{"message":"x"}', token="wrong").status == 401
     assert len(received()) == 2
     assert post(address, b"", method="GET", path="/healthz").status in (200, 503)  # still up
+
+
+def _slowly(body: bytes, seconds: float, pieces: int = 40) -> Iterator[bytes]:
+    step = len(body) // pieces + 1
+    for i in range(0, len(body), step):
+        time.sleep(seconds / pieces)
+        yield body[i : i + step]
+
+
+@pytest.mark.slow
+def test_under_gunicorn_a_collector_on_a_slow_link_gets_the_time_its_batch_needs(
+    gunicorn,
+) -> None:
+    address, received = gunicorn
+    event = compact(VECTOR_EVENTS[0])
+    body = ((event + "\n") * (600_000 // (len(event) + 1))).encode()
+    length = {"Content-Type": "application/x-ndjson", "Content-Length": len(body)}
+    # 600 KB over 7 s: past the 5 s every request gets, within 5 s + 600 KB / 256 KB/s
+    answer = exchange(address, head(length), _slowly(body, 7))
+    assert status_of(answer) == 200 and b'"skipped": 0' in answer
+    # without the token, the same pace gets its answer at once: its body is never read
+    stranger = head(length).replace(f"Bearer {TOKEN}".encode(), b"Bearer wrong-token")
+    started = time.monotonic()
+    refused = exchange(address, stranger, _slowly(body, 7))
+    assert status_of(refused) == 401 and time.monotonic() - started < 5
+    assert len(received()) == 1

@@ -29,6 +29,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot import metrics
 from bot.feed.sink import Sink
+from bot.worker import allow_reading
 
 log = logging.getLogger("spibot.ingest")
 
@@ -499,6 +500,9 @@ def ingest_app(sink: Sink, token: str, max_bytes: int) -> Callable:
             encoding = environ.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
             if encoding not in (*_ENCODINGS, "identity", ""):
                 raise Refused(415, f"Content-Encoding {encoding[:30]!r}: use gzip or none", True)
+            declared = environ.get("CONTENT_LENGTH") or ""
+            known = _DIGITS.fullmatch(declared) is not None and len(declared) <= 12
+            allow_reading(environ, int(declared) if known else None)
             body = read_limited(environ, max_bytes)
             if encoding in _ENCODINGS:
                 body = decompress(body, encoding, max_bytes)
