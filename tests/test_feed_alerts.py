@@ -361,3 +361,18 @@ def test_the_cli_loads_no_metrics_before_serve_sets_their_directory() -> None:
     code = "import sys, bot.cli; print('prometheus_client' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_stopping_writes_what_was_received_and_sends_its_alert(db) -> None:
+    from bot.feed.runner import Feed, FeedConfig
+
+    out = io.StringIO()
+    config = FeedConfig(
+        db, "", [], None, QUIET, 10, round_seconds=30, channels=lambda store: {"stdout": False}
+    )
+    feed = Feed(config, JsonLines(out))
+    feed.start()
+    feed.ingest.offer(burst("hub1", HUB, SPOKE), "10.0.0.9", framed=False)
+    feed.stop()  # at once: nothing was written or sent yet
+    (alert,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert alert["event"] == "alert" and alert["incident"]["event_count"] == 3

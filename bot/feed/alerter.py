@@ -142,12 +142,14 @@ class Alerter:
     def _run(self) -> None:
         store = self._open_store()
         try:
-            while not self._stop.is_set():
+            while True:
                 try:
                     self.run_once(store)
                 except Exception:  # one bad round must not end feed mode
                     metrics.ERRORS.labels("feed").inc()
                     log.exception("feed: the alert round failed")
+                if self._stop.is_set():
+                    break  # after one last round: what the queue wrote on its way out
                 self._wake.wait(self.round_seconds)
                 self._wake.clear()
         finally:
