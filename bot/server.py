@@ -16,6 +16,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot import metrics
 from bot.feed.http_ingest import INGEST_PATH, ingest_app
 from bot.feed.sink import Sink
+from bot.http_body import REASONS, Refused, close_after_response, read_limited
 from bot.settings import busy_timeout_ms, database_path, ingest_max_bytes, ingest_token
 from kb.store import Store
 
@@ -24,19 +25,8 @@ EVENTS_PATH = "/slack/events"
 # Slack's payloads are a few KB (a 40,000-character message with its blocks stays far below
 # this); anything bigger is refused before it is read.
 MAX_BODY_BYTES = 1024 * 1024
-_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes "²", which int() refuses
 # Unix seconds. Longer digit strings are junk, and int() refuses past 4,300 digits anyway.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 413: "Content Too Large"}
-
-
-class Refused(Exception):
-    """A request turned away before Bolt sees it: an HTTP status and why, for the log."""
-
-    def __init__(self, status: int, why: str, unread: bool = False) -> None:
-        super().__init__(why)
-        self.status = status
-        self.unread = unread  # the client may still be sending: close, do not read the rest
 
 
 def health(db_path: str | None) -> tuple[int, dict]:
@@ -58,23 +48,8 @@ def health(db_path: str | None) -> tuple[int, dict]:
 
 
 def read_body(environ: dict) -> bytes:
-    """The request body, refused when it is over MAX_BODY_BYTES: a declared length is
-    checked before a byte is read, a chunked body is read one byte past the limit at most."""
-    stream = environ["wsgi.input"]
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        body = stream.read(MAX_BODY_BYTES + 1)
-        if len(body) > MAX_BODY_BYTES:
-            raise Refused(413, f"chunked body over {MAX_BODY_BYTES} bytes", unread=True)
-        return body
-    declared = environ.get("CONTENT_LENGTH") or "0"
-    if not _DIGITS.fullmatch(declared):
-        raise Refused(400, "malformed Content-Length", unread=True)
-    if len(declared) > 9 or int(declared) > MAX_BODY_BYTES:  # no int() of 5,000 digits
-        raise Refused(413, f"Content-Length over {MAX_BODY_BYTES} bytes", unread=True)
-    body = stream.read(int(declared))
-    if len(body) < int(declared):
-        raise Refused(400, "body shorter than its Content-Length", unread=True)
-    return body
+    """A Slack request's body, refused past MAX_BODY_BYTES (see bot/http_body.py)."""
+    return read_limited(environ, MAX_BODY_BYTES)
 
 
 def check_signature(verifier: SignatureVerifier, environ: dict, body: bytes) -> None:
@@ -100,21 +75,13 @@ def refuse(refusal: Refused, environ: dict, start_response: Callable) -> Iterabl
         refusal,
     )
     if refusal.unread:
-        _close_after_response(start_response)
+        close_after_response(start_response)
     payload = json.dumps({"error": str(refusal)}).encode()
     start_response(
-        f"{refusal.status} {_REASONS[refusal.status]}",
+        f"{refusal.status} {REASONS[refusal.status]}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
     )
     return [payload]
-
-
-def _close_after_response(start_response: Callable) -> None:
-    # Otherwise gunicorn keeps the connection and first reads the refused body to its end.
-    # It ignores a Connection header from the app; its response object takes the order.
-    response = getattr(start_response, "__self__", None)
-    if hasattr(response, "force_close"):
-        response.force_close()
 
 
 def wsgi_app(app: App, db_path: str | None, signing_secret: str, ingest: Sink | None = None):

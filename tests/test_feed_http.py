@@ -4,13 +4,11 @@ server's WSGI app on a stdlib server, `listen --http`'s own server, and gunicorn
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import http.client
 import json
 import logging
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +28,7 @@ from bot.feed.http_ingest import MAX_ITEMS, serve_ingest
 from bot.server import wsgi_app
 from kb.scan import parse_text
 from tests.conftest import CLEAN_ENV
+from tests.test_http_hardening import exchange as raw_exchange
 
 TOKEN = "s3cret-ingest-token"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -172,21 +171,8 @@ def post(
 def exchange(address, head: bytes, body: Iterable[bytes] = (), timeout: float = 30) -> bytes:
     """A raw request whose body a thread streams, and whatever answer arrives before the server
     closes (even if it then resets): what a collector sees when refused mid-body."""
-    sock = socket.create_connection(address, timeout=timeout)
-
-    def send() -> None:
-        with contextlib.suppress(OSError):
-            sock.sendall(head)
-            for chunk in body:
-                sock.sendall(chunk)
-
-    threading.Thread(target=send, daemon=True).start()
-    answer = b""
-    with contextlib.suppress(OSError):
-        while chunk := sock.recv(65536):
-            answer += chunk
-    sock.close()
-    return answer
+    assert address[0] == "127.0.0.1"
+    return raw_exchange(address[1], head, body, timeout)
 
 
 def head(headers: dict[str, str | int], path: str = "/ingest") -> bytes:

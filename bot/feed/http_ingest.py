@@ -29,6 +29,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot import metrics
 from bot.feed.sink import Sink
+from bot.http_body import DIGITS, REASONS, Refused, close_after_response, read_limited
 from bot.worker import allow_reading
 
 log = logging.getLogger("spibot.ingest")
@@ -56,16 +57,6 @@ TIME_KEYS = ("timestamp", "@timestamp", "date", "time")
 TAG_KEYS = ("appname", "ident", "program", "process.name", "SYSLOG_IDENTIFIER")
 _TAG = re.compile(r"[%\w][\w./%-]{0,63}")
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    405: "Method Not Allowed",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    503: "Service Unavailable",
-}
-_DIGITS = re.compile(r"[0-9]+")
 _DRAIN_BYTES = 65536  # a refused body this small is read rather than left on the connection
 _WS = re.compile(r"[ \t\r\n]*+")
 _LINE = re.compile(r"[^\n]++")  # non-empty lines, found in C: a body of newlines costs nothing
@@ -84,15 +75,6 @@ _OWN_ISO = re.compile(
 _LATEST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 _EPOCH_MS_FROM = 100_000_000_000  # a number this large is Fluent Bit's epoch_ms, not seconds
 _HUGE = float("inf")
-
-
-class Refused(Exception):
-    """A request turned away: its status, a one-line reason, whether its body is unread."""
-
-    def __init__(self, status: int, why: str, unread: bool = False) -> None:
-        super().__init__(why)
-        self.status = status
-        self.unread = unread
 
 
 @dataclass
@@ -382,29 +364,6 @@ def check_token(environ: dict, token: str) -> None:
         raise Refused(401, "missing or wrong bearer token", unread=True)
 
 
-def read_limited(environ: dict, limit: int) -> bytes:
-    """The body as sent, at most `limit` bytes: a declared length is checked before a byte is
-    read, a chunked body is read one byte past the limit at most."""
-    stream = environ["wsgi.input"]
-    try:
-        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            body = stream.read(limit + 1)
-            if len(body) > limit:
-                raise Refused(413, f"chunked body over {limit} bytes", unread=True)
-            return body
-        declared = environ.get("CONTENT_LENGTH") or "0"
-        if not _DIGITS.fullmatch(declared):
-            raise Refused(400, "malformed Content-Length", unread=True)
-        if len(declared) > 12 or int(declared) > limit:
-            raise Refused(413, f"Content-Length over {limit} bytes", unread=True)
-        body = stream.read(int(declared))
-    except (OSError, ValueError) as exc:  # a malformed chunk, a read timeout
-        raise Refused(400, f"body unreadable: {exc}", unread=True) from None
-    if len(body) < int(declared):
-        raise Refused(400, "body shorter than its Content-Length", unread=True)
-    return body
-
-
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     """gzip or deflate, stopped one byte past `limit` of output: a zip bomb costs `limit`."""
     out = bytearray()
@@ -436,7 +395,7 @@ def _drained(environ: dict) -> bool:
     declared = environ.get("CONTENT_LENGTH") or "0"
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return False
-    if not _DIGITS.fullmatch(declared) or len(declared) > 6 or int(declared) > _DRAIN_BYTES:
+    if not DIGITS.fullmatch(declared) or len(declared) > 6 or int(declared) > _DRAIN_BYTES:
         return False
     try:
         return len(environ["wsgi.input"].read(int(declared))) == int(declared)
@@ -444,19 +403,12 @@ def _drained(environ: dict) -> bool:
         return False
 
 
-def _close_after_response(start_response: Callable) -> None:
-    # As bot/server.py does for Slack: without this gunicorn first reads the refused body.
-    response = getattr(start_response, "__self__", None)
-    if hasattr(response, "force_close"):
-        response.force_close()
-
-
 def respond(
     start_response: Callable, status: int, body: dict, headers: Iterable[tuple[str, str]] = ()
 ) -> list[bytes]:
     payload = json.dumps(body).encode()
     start_response(
-        f"{status} {_REASONS[status]}",
+        f"{status} {REASONS[status]}",
         [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(payload))),
@@ -478,7 +430,7 @@ def ingest_app(sink: Sink, token: str, max_bytes: int) -> Callable:
             refusal,
         )
         if refusal.unread and not _drained(environ):
-            _close_after_response(start_response)
+            close_after_response(start_response)
         headers = []
         if refusal.status == 401:
             headers.append(("WWW-Authenticate", 'Bearer realm="spibot ingest"'))
@@ -501,7 +453,7 @@ def ingest_app(sink: Sink, token: str, max_bytes: int) -> Callable:
             if encoding not in (*_ENCODINGS, "identity", ""):
                 raise Refused(415, f"Content-Encoding {encoding[:30]!r}: use gzip or none", True)
             declared = environ.get("CONTENT_LENGTH") or ""
-            known = _DIGITS.fullmatch(declared) is not None and len(declared) <= 12
+            known = DIGITS.fullmatch(declared) is not None and len(declared) <= 12
             allow_reading(environ, int(declared) if known else None)
             body = read_limited(environ, max_bytes)
             if encoding in _ENCODINGS:
