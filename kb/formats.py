@@ -407,6 +407,12 @@ _BY_MNEMONIC: dict[str, Handler] = {
     "LOAD_EXCEED": _box("box_resources", frozenset({"IOSXE_QFP"})),
 }
 
+# ACL log tags: a line of theirs makes an event only for a deny of IKE, ESP or AH (kb/markers.py
+# reads the others only when their deny says so); every other mnemonic read is in MNEMONICS.
+ACL_MNEMONICS = frozenset({"IPACCESSLOGP", "IPACCESSLOGNP", "IPACCESSLOGDP"})
+ACL_MNEMONICS |= {"106023", "106006", "106007"}
+MNEMONICS = tuple(sorted(set(_BY_MNEMONIC) - ACL_MNEMONICS))
+
 # Untagged formats: (phrase that must appear, platform, recogniser), tried in this order.
 _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("delete notify", "ios", _ike_debug),
@@ -438,15 +444,15 @@ _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
 # them and expect no event).
 UNTAGGED_PHRASES = tuple(phrase for phrase, _, _ in _UNTAGGED)
 
-# Any of these in a line makes it worth a full look; see kb.scan for how they are found fast.
-# Permitted packets are most of an ACL log and never matter, so they are not even markers.
+# Any of these in a line makes it worth a full look; kb/markers.py finds them in one pass, and
+# reads lines of the two noisiest families (ASA/FTD/PIX, IOS ACL denies) only when they could
+# make an event. Permitted packets are most of an ACL log and never matter: no marker at all.
 MARKER_TAGS = (
     rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list \S++ denied"
     rb"|SYS-\d-(?:RESTART|RELOAD|MALLOCFAIL|CPUHOG)|IOSXE_QFP-\d-LOAD_EXCEED)"
 )
-# Every untagged format names SPI or ESP in upper case; "SP" finds both in one pass.
-MARKER_PLAIN = b"SP"
-MARKER_PLAIN_WORDS = (b"SPI", b"ESP")
+# Every untagged format names SPI or ESP in upper case.
+MARKER_WORDS = (b"SPI", b"ESP")
 # Lines with neither a tag nor SPI/ESP that still bear on a diagnosis, found by plain search:
 # FortiGate HA events (log id subtype 08), tunnel up/down and denied IKE/ESP traffic.
 MARKER_LITERALS = (
