@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 
 from kb import fortigate, transcripts
-from kb.events import PROTOCOLS, Event, canonical_ip, set_spi
+from kb.events import PROTOCOLS, SPI_MAX, Event, canonical_ip, set_spi
 from kb.stamps import find_time, read_prefix
 
 # A recogniser reads the line from pos (just after the tag) and fills in the event.
@@ -491,8 +491,54 @@ JOINABLE = frozenset(
 )
 
 
+# The lines of an invalid-SPI storm as devices print them, each read in one match: most events
+# of a big log are these. The shortcut takes a line only when its first "%" starts one of them
+# whole, with IPv4 addresses, an SPI of eight upper-case hex digits and a decimal that agrees;
+# anything else goes to the recognisers, whose events it must equal (tests/test_scan_parity.py
+# compares the two on every input, tests/test_recognise.py on the shapes at its edges).
+_IPV4 = r"(?:\d{1,3}+\.){3}\d{1,3}+"
+_SHORTCUT = re.compile(
+    r"(?P<tag>%CRYPTO-4-RECVD_PKT_INV_SPI): decaps: rec'd IPSEC packet has invalid spi for "
+    rf"destaddr=(?P<local>{_IPV4}), prot=(?P<prot>50|51), spi=(?P<hex>0x[0-9A-F]{{8}})"
+    rf"\((?P<dec>\d{{1,10}}+)\), srcaddr=(?P<peer>{_IPV4})"
+    r"(?:, input interface=(?P<iface>[^\s,]++))?$"
+    r"|(?P<asa>%(?P<facility>ASA|FTD)-4-(?P<mnemonic>402114|402119|402120)): IPSEC: "
+    rf"Received an? (?P<proto>ESP|AH) packet \(SPI=(?P<ahex>0x[0-9A-F]{{8}}), sequence "
+    rf"number=(?:0x)?[0-9A-Za-z]++\) from (?P<apeer>{_IPV4}) to (?P<alocal>{_IPV4})(?: |$)"
+)
+_SHORTCUT_KINDS = {"402114": "invalid_spi", "402119": "replay_error", "402120": "mac_error"}
+
+
+def _shortcut(line: str, number: int) -> Event | None:
+    start = line.find("%")
+    m = _SHORTCUT.match(line, start) if start != -1 else None
+    if m is None:
+        return None
+    time, device = read_prefix(line[:start]) if start else (None, None)
+    if m["tag"] is not None:
+        spi = m["hex"]
+        decimal = int(m["dec"])
+        if decimal > SPI_MAX or decimal != int(spi, 16):
+            return None  # the recogniser says what does not add up
+        return Event(
+            "invalid_spi", "ios", m["tag"], number, line, canonical_ip(m["peer"]),
+            canonical_ip(m["local"]), spi, decimal, True, PROTOCOLS[m["prot"]], m["iface"],
+            device, time,
+        )  # fmt: skip
+    return Event(
+        _SHORTCUT_KINDS[m["mnemonic"]], _PLATFORMS[m["facility"]], m["asa"], number, line,
+        canonical_ip(m["apeer"]), canonical_ip(m["alocal"]), m["ahex"], None, None,
+        m["proto"].lower(), None, device, time,
+    )  # fmt: skip
+
+
 def recognise(line: str, number: int) -> Event | None:
     """The event a cleaned log line holds, or None."""
+    return _shortcut(line, number) or recognise_each(line, number)
+
+
+def recognise_each(line: str, number: int) -> Event | None:
+    """recognise() without the shortcut: the recogniser of the line's tag or phrase."""
     tag = TAG.search(line)
     if tag is not None:
         handler = _BY_MNEMONIC.get(tag["mnemonic"])

@@ -183,19 +183,33 @@ class _Hyperscan:
             lists[pattern](to)
 
         self.database.scan(data, match_event_handler=found, scratch=self.scratch())
-        # No match holds a newline: the last one before its end starts its line.
+        # No match holds a newline: the last one before its end starts its line. Matches come
+        # in order of their ends (sorting a sorted list costs next to nothing: to be sure).
+        sure.sort()
         rfind, find = data.rfind, data.find
-        starts = {rfind(b"\n", 0, to) + 1 for to in sure if to <= end}
-        checked: set[int] = set()
-        for to in maybe:
-            start = rfind(b"\n", 0, to) + 1
-            if to > end or start in starts or start in checked:
-                continue
-            checked.add(start)
-            stop = find(b"\n", to)
-            if line_is_read(data[start : len(data) if stop == -1 else stop]):
-                starts.add(start)
-        return sorted(starts)
+        starts: list[int] = []
+        line_end = -1
+        for to in sure:
+            if to <= line_end:
+                continue  # another marker of the same line
+            if to > end:
+                break
+            starts.append(rfind(b"\n", 0, to) + 1)
+            line_end = find(b"\n", to)
+            if line_end == -1:
+                line_end = len(data)
+        if maybe:
+            known = set(starts)
+            for to in maybe:
+                start = rfind(b"\n", 0, to) + 1
+                if to > end or start in known:
+                    continue
+                known.add(start)
+                stop = find(b"\n", to)
+                if line_is_read(data[start : len(data) if stop == -1 else stop]):
+                    starts.append(start)
+            starts.sort()
+        return starts
 
 
 ENGINE = "hyperscan" if hyperscan is not None else "re"

@@ -111,20 +111,29 @@ def _scan_buffer(
     data may come) stops the scan there, so the caller carries it into the next buffer.
     """
     events: list[Event] = []
+    add = events.append
+    count, find = data.count, data.find
     counted_to = 0
     number = first_line
     skip_to = 0
     for start in _candidate_starts(data, end):
         if start < skip_to:
             continue
-        number += data.count(b"\n", counted_to, start)
+        number += count(b"\n", counted_to, start)
         counted_to = start
-        stop = data.find(b"\n", start, end)
+        stop = find(b"\n", start, end)
         if stop == -1:
             stop = end
         counted = stats.candidates, stats.undecodable, stats.cut_lines
         stats.candidates += 1
-        line = clean_line(_line(data, start, stop, stats))
+        if stop - start <= MAX_LINE_CHARS:  # as _line, without the call: most lines
+            try:
+                text = data[start:stop].decode()
+            except UnicodeDecodeError:
+                text = _decode(data[start:stop], stats)
+        else:
+            text = _line(data, start, stop, stats)
+        line = clean_line(text)
         event = recognise(line, number)
         if (event is None or event.detail == CUT_SHORT) and cut_short(line):
             # A line cut short may be the first half of a wrapped one: a whole message made
@@ -150,8 +159,9 @@ def _scan_buffer(
                     break
             event = event or alone
         if event is not None:
-            stats.cut_short += event.detail == CUT_SHORT
-            events.append(event)
+            if event.detail == CUT_SHORT:
+                stats.cut_short += 1
+            add(event)
     return events, end
 
 

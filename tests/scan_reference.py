@@ -2,8 +2,9 @@
 
 Every line holding a marker (a tag of the families spibot reads, SPI or ESP, a literal of a
 tagless format: kb/formats.py) is decoded, cut to MAX_LINE_CHARS characters, cleaned and
-recognised; a line cut short by a wrap is joined with the next one or two. No buffers, no
-prefilter, no engine: tests/test_scan_parity.py holds the fast path to this.
+recognised (by each format's recogniser, without kb.formats' shortcut for the commonest
+lines); a line cut short by a wrap is joined with the next one or two. No buffers, no
+prefilter, no engine, no shortcut: tests/test_scan_parity.py holds the fast path to this.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import re
 
 from kb.context import PeerContext
 from kb.events import Event
-from kb.formats import CUT_SHORT, MARKER_LITERALS, MARKER_TAGS, MARKER_WORDS, cut_short, recognise
+from kb.formats import CUT_SHORT, MARKER_LITERALS, MARKER_TAGS, MARKER_WORDS, cut_short
+from kb.formats import recognise_each as recognise
 from kb.normalise import clean_line
 from kb.scan import MAX_LINE_CHARS, ScanStats
 

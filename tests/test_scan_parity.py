@@ -253,3 +253,49 @@ def test_a_generated_100k_line_log() -> None:
     want, _ = reference_scan(data)
     assert len(want) > 40_000  # about half the lines make an event
     assert_same(data, sizes=(None, 1 << 16, 4 << 20))
+
+
+IOS_BODY = (
+    "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+    "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1513955116), srcaddr=198.51.100.7"
+)
+ASA_BODY = (
+    "%ASA-4-402114: IPSEC: Received an ESP packet (SPI=0x5A3D1F2C, sequence number=0x1A) "
+    "from 203.0.113.7 to 192.0.2.9 with an invalid SPI."
+)
+EDGES = [
+    IOS_BODY,
+    IOS_BODY + ", input interface=GigabitEthernet0/0/0",
+    IOS_BODY + ", input interface=Gi0/0 and more",
+    IOS_BODY.replace("(1513955116)", "(1513955117)"),  # the decimal disagrees
+    IOS_BODY.replace("(1513955116)", "(-2780912180)"),
+    IOS_BODY.replace("(1513955116)", "(5808922412)"),  # over 32 bits, same low bits
+    IOS_BODY.replace("0x5A3D1F2C", "0x5a3d1f2c"),
+    IOS_BODY.replace("0x5A3D1F2C", "0x0A3D1F2C").replace("(1513955116)", "(171777836)"),
+    IOS_BODY.replace("srcaddr=198.51.100.7", "srcaddr=198.51.100.256"),
+    IOS_BODY.replace("srcaddr=198.51.100.7", "srcaddr=198.051.100.7"),
+    IOS_BODY.replace("destaddr=192.0.2.1", "destaddr=2001:db8::1"),
+    IOS_BODY.replace("prot=50", "prot=51"),
+    "50% of %LINK-3-UPDOWN " + IOS_BODY,
+    "%SYS-5-CONFIG_I: x " + IOS_BODY,
+    ASA_BODY,
+    ASA_BODY.replace("%ASA-4-402114", "%FTD-4-402119").replace("ESP", "AH"),
+    ASA_BODY.replace("%ASA-4-402114", "%ASA-4-402120"),
+    ASA_BODY.replace("%ASA-4-402114", "%ASA-5-402114"),
+    ASA_BODY.replace("from 203.0.113.7", "from 203.0.113.7 (user= bob)"),
+    ASA_BODY.replace(" with an invalid SPI.", ""),
+    ASA_BODY.replace("192.0.2.9 with", "192.0.2.9abc with"),
+    ASA_BODY.replace("192.0.2.9 with", "192.0.2.9. with"),
+]
+FRAMINGS = ["", "Mar  3 09:14:02.113: ", "*Mar  3 09:14:02.113 UTC: ", "<189>12: Mar  3 09:14:02: "]
+FRAMINGS += ["2024-03-03T09:14:02+00:00 rtr-edge-1 ", "hub1: ", "Mar  3 09:14:02 hub1 "]
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_the_shortcut_agrees_with_the_recognisers_at_its_edges(framing: str) -> None:
+    from kb.formats import _shortcut, recognise, recognise_each
+
+    lines = [framing + body for body in EDGES]
+    assert [recognise(line, 7) for line in lines] == [recognise_each(line, 7) for line in lines]
+    taken = [line for line in lines if _shortcut(line, 7) is not None]
+    assert len(taken) >= 8  # the common shapes do take it: the comparison above is not empty
