@@ -521,14 +521,14 @@ def _shortcut(line: str, number: int) -> Event | None:
         if decimal > SPI_MAX or decimal != int(spi, 16):
             return None  # the recogniser says what does not add up
         return Event(
-            "invalid_spi", "ios", m["tag"], number, line, canonical_ip(m["peer"]),
-            canonical_ip(m["local"]), spi, decimal, True, PROTOCOLS[m["prot"]], m["iface"],
-            device, time,
+            "invalid_spi", "ios", m["tag"], number, line, peer=canonical_ip(m["peer"]),
+            local=canonical_ip(m["local"]), spi=spi, spi_decimal=decimal, spi_consistent=True,
+            protocol=PROTOCOLS[m["prot"]], interface=m["iface"], device=device, time=time,
         )  # fmt: skip
     return Event(
         _SHORTCUT_KINDS[m["mnemonic"]], _PLATFORMS[m["facility"]], m["asa"], number, line,
-        canonical_ip(m["apeer"]), canonical_ip(m["alocal"]), m["ahex"], None, None,
-        m["proto"].lower(), None, device, time,
+        peer=canonical_ip(m["apeer"]), local=canonical_ip(m["alocal"]), spi=m["ahex"],
+        protocol=m["proto"].lower(), device=device, time=time,
     )  # fmt: skip
 
 
