@@ -116,44 +116,58 @@ _MALFORMED_RE = re.compile(_alternation([_MALFORMED_ASA, _MALFORMED_ASA_AT_END])
 _PHRASE_RE = re.compile(_PHRASE)
 
 
-def line_is_read(line: bytes) -> bool:
-    """Whether the scanner reads this line (no newline in it): a marker other than the two
-    noisy families, or one of theirs with what can make it an event."""
-    if _ALWAYS_RE.search(line):
-        return True
-    if not _NOISY_RE.search(line):
-        return False
+def _noisy_is_read(line: bytes) -> bool:
+    """Whether a line of the noisy families could make an event (see the top of the module)."""
     if _READ_RE.search(line):
         return True
     return bool(_MALFORMED_RE.search(line) and _PHRASE_RE.search(line))
 
 
-# Python's re finds the markers in C-speed passes; the lines they land on are checked with
-# line_is_read. One pass for the tags, one per literal (each a fast substring search).
+def line_is_read(line: bytes) -> bool:
+    """Whether the scanner reads this line (no newline in it): a marker other than the two
+    noisy families, or one of theirs with what can make it an event."""
+    if _ALWAYS_RE.search(line):
+        return True
+    return bool(_NOISY_RE.search(line)) and _noisy_is_read(line)
+
+
+# Python's re finds the markers in C-speed passes: one for the tags, one per literal (each a
+# fast substring search). A line found by a tag of the noisy families alone is checked with
+# _noisy_is_read.
 _TAGS_RE = re.compile(
     rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG|SYS-[0-9]-|IOSXE_QFP-[0-9]-)"
 )
+_ALWAYS_TAG_RE = re.compile(ALWAYS[0])
 _LITERALS = (*MARKER_WORDS, *MARKER_LITERALS)
 
 
 def _starts_re(data: bytes, end: int) -> list[int]:
-    starts: set[int] = set()
     find, rfind = data.find, data.rfind
-    hits: list[int] = [m.start() for m in _TAGS_RE.finditer(data, 0, end)]
+    starts: set[int] = set()
+    noisy: list[int] = []
+    for m in _TAGS_RE.finditer(data, 0, end):
+        at = m.start()
+        if _ALWAYS_TAG_RE.match(data, at):
+            starts.add(rfind(b"\n", 0, at) + 1)
+        else:
+            noisy.append(at)
     for word in _LITERALS:
         at = find(word, 0, end)
         while at != -1:
-            hits.append(at)
+            starts.add(rfind(b"\n", 0, at) + 1)
             stop = find(b"\n", at, end)
             if stop == -1:
                 break
             at = find(word, stop + 1, end)
-    for at in hits:
+    checked: set[int] = set()
+    for at in noisy:
         start = rfind(b"\n", 0, at) + 1
-        if start in starts:
+        if start in starts or start in checked:
             continue
+        checked.add(start)
         stop = find(b"\n", at, end)
-        if line_is_read(data[start : end if stop == -1 else stop]):
+        line = data[start : end if stop == -1 else stop]
+        if _NOISY_RE.search(line) and _noisy_is_read(line):
             starts.add(start)
     return sorted(starts)
 
