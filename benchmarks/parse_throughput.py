@@ -1,11 +1,22 @@
-"""Throughput of the full recognise+extract pass over a large mixed syslog file.
+"""How fast spibot reads a day of syslog: the inner scan and the real commands, beside grep.
 
-    python benchmarks/parse_throughput.py [--lines 1000000] [--keep FILE]
+    python benchmarks/parse_throughput.py [--lines 1000000] [--repeat 5] [--big] [--keep DIR]
 
-Builds a file of about 5% invalid-SPI lines (IOS, ASA, FTD, under several framings), 2%
-companion messages (IKMP_NO_SA, replay, HSRP, ACL denies, session status) and ordinary IOS
-messages for the rest; times `kb.scan` over it (streamed in chunks, every tag recognised)
-and `grep -c RECVD_PKT_INV_SPI` over the same file, and prints the figures.
+Builds two files and measures, in one run and on the same file:
+
+- `grep -c RECVD_PKT_INV_SPI FILE` (the floor: one C pass over the bytes);
+- the inner scan: `kb.scan.scan` over the file in 4 MiB chunks, every event extracted;
+- `spibot parse --json FILE > /dev/null`, end to end (process start included);
+- `spibot diagnose --no-record FILE > /dev/null`, end to end.
+
+The benchmark file ("mixed") is 5% invalid-SPI lines (IOS, ASA, FTD under five framings),
+1% companions (IKMP_NO_SA, replay, HSRP, IKE ACL denies, session status) and ordinary
+messages for the rest, a fifth of which are ACL log lines (IOS and ASA denies and permits of
+TCP, DNS and NTP). The worst case ("worst") is 50% ACL log lines and 20% invalid-SPI lines.
+Every time is the best and the median of --repeat runs, wall clock and (in brackets) CPU
+seconds: on a shared machine the CPU time is the steadier figure.
+--big also builds a 1 GB file (the mixed file repeated) and measures the peak RSS of
+`parse --json` and `diagnose --no-record` on it (a minute or more).
 """
 
 from __future__ import annotations
@@ -13,12 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -50,13 +62,31 @@ COMPANIONS = (
     "%HSRP-5-STATECHANGE: GigabitEthernet0/0 Grp 10 state Standby -> Active",
     "%SEC-6-IPACCESSLOGP: list OUTSIDE-IN denied udp 198.51.100.{p}(500) -> 192.0.2.1(500), "
     "1 packet",
+    "%ASA-4-106023: Deny udp src outside:198.51.100.{p}/4500 dst inside:192.0.2.9/4500 by "
+    'access-group "OUTSIDE" [0x0, 0x0]',
     "%CRYPTO-5-SESSION_STATUS: Crypto tunnel is DOWN. Peer 198.51.100.{p}:500 Id: 198.51.100.{p}",
+)
+# ACL log lines that do not bear on IPsec: most of a busy firewall's log.
+ACL = (
+    "%SEC-6-IPACCESSLOGP: list OUTSIDE-IN denied tcp 198.51.100.{p}(5{q:04d}) -> "
+    "192.0.2.1(22), 1 packet",
+    "%SEC-6-IPACCESSLOGP: list OUTSIDE-IN denied udp 198.51.100.{p}(5{q:04d}) -> "
+    "192.0.2.1(53), 1 packet",
+    "%SEC-6-IPACCESSLOGP: list 101 permitted tcp 10.1.1.{p}(5{q:04d}) -> 10.2.2.2(443), 1 packet",
+    "%SEC-6-IPACCESSLOGNP: list OUTSIDE-IN denied 47 198.51.100.{p} -> 192.0.2.1, 1 packet",
+    "%ASA-4-106023: Deny tcp src outside:198.51.100.{p}/5{q:04d} dst inside:10.2.2.{p}/445 "
+    'by access-group "OUTSIDE" [0x0, 0x0]',
+    "%ASA-4-106023: Deny udp src outside:198.51.100.{p}/5{q:04d} dst inside:10.2.2.{p}/123 "
+    'by access-group "OUTSIDE" [0x0, 0x0]',
+    "%ASA-6-106100: access-list OUTSIDE permitted tcp outside/198.51.100.{p}(5{q:04d}) -> "
+    "inside/10.2.2.{p}(443) hit-cnt 1 first hit [0x5e5b4c3d, 0x0]",
+    "%ASA-6-302013: Built inbound TCP connection {q} for outside:198.51.100.{p}/5{q:04d} "
+    "(198.51.100.{p}/5{q:04d}) to inside:10.2.2.{p}/443 (10.2.2.{p}/443)",
 )
 ORDINARY = (
     "%LINEPROTO-5-UPDOWN: Line protocol on Interface GigabitEthernet0/{p}, changed state to up",
     "%SYS-5-CONFIG_I: Configured from console by admin on vty0 (10.0.0.{p})",
     "%LINK-3-UPDOWN: Interface GigabitEthernet0/{p}, changed state to down",
-    "%SEC-6-IPACCESSLOGP: list 101 permitted tcp 10.1.1.{p}(51234) -> 10.2.2.2(443), 1 packet",
     "%OSPF-5-ADJCHG: Process 1, Nbr 10.0.0.{p} on GigabitEthernet0/1 from LOADING to FULL, "
     "Loading Done",
     "%DHCPD-4-PING_CONFLICT: DHCP address conflict:  server pinged 10.9.9.{p}.",
@@ -65,20 +95,25 @@ ORDINARY = (
     "%BGP-5-ADJCHANGE: neighbor 10.255.0.{p} Up",
     "%SYS-6-LOGGINGHOST_STARTSTOP: Logging to host 10.0.0.{p} port 514 started - CLI initiated",
 )
+# (share of invalid-SPI lines, of companions, of ACL lines); the rest is ORDINARY.
+MIXES = {"mixed": (0.05, 0.01, 0.94 * 0.2), "worst": (0.20, 0.01, 0.50)}
 
 
-def build(path: Path, lines: int, seed: int = 7) -> dict[str, int]:
+def build(path: Path, lines: int, mix: str, seed: int = 7) -> dict[str, int]:
+    invalid, companion, acl = MIXES[mix]
     rng = random.Random(seed)
-    counts = {"invalid": 0, "companion": 0, "ordinary": 0}
+    counts = {"invalid": 0, "companion": 0, "acl": 0, "ordinary": 0}
     with path.open("w") as out:
         for n in range(lines):
             frame = rng.choice(FRAMES).format(m=n // 60 % 60, s=n % 60, ms=n % 1000, n=n, d=n % 4)
             roll = rng.random()
-            values = {"p": rng.randrange(1, 250), "spi": rng.randrange(1 << 32)}
-            if roll < 0.05:
+            values = {"p": rng.randrange(1, 250), "spi": rng.randrange(1 << 32), "q": n % 10000}
+            if roll < invalid:
                 kind, body = "invalid", rng.choice(INVALID)
-            elif roll < 0.07:
+            elif roll < invalid + companion:
                 kind, body = "companion", rng.choice(COMPANIONS)
+            elif roll < invalid + companion + acl:
+                kind, body = "acl", rng.choice(ACL)
             else:
                 kind, body = "ordinary", rng.choice(ORDINARY)
             counts[kind] += 1
@@ -86,55 +121,136 @@ def build(path: Path, lines: int, seed: int = 7) -> dict[str, int]:
     return counts
 
 
+def timed(run: Callable[[], tuple[float, object]], repeat: int) -> tuple[list, list, object]:
+    """Wall and CPU seconds of `repeat` runs of `run` (which returns its CPU seconds and a
+    result), and the last run's result."""
+    walls, cpus = [], []
+    result = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        cpu, result = run()
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu)
+    return walls, cpus, result
+
+
+def inner_scan(path: Path) -> tuple[float, tuple[ScanStats, dict[str, int]]]:
+    start = time.process_time()
+    stats = ScanStats()
+    kinds: dict[str, int] = {}
+    with path.open("rb") as f:
+        for event in scan(read_chunks(f), stats):
+            kinds[event.kind] = kinds.get(event.kind, 0) + 1
+    return time.process_time() - start, (stats, kinds)
+
+
+def spibot() -> list[str]:
+    script = Path(sys.executable).with_name("spibot")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+
+
+def command(
+    args: list[str], workdir: Path, *, piped: bool = False
+) -> tuple[float, tuple[int, int]]:
+    """Run a command, standard output to /dev/null (or read from a pipe: GNU grep stops at
+    its first match when it writes to /dev/null): CPU seconds, (exit code, peak RSS KiB)."""
+    with open(os.devnull, "wb") as null:
+        out = subprocess.PIPE if piped else null
+        child = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL, cwd=workdir)
+        if piped:
+            child.stdout.read()
+            child.stdout.close()
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime, (child.returncode, usage.ru_maxrss)
+
+
+def rate(lines: int, seconds: float) -> str:
+    return f"{lines / seconds / 1e6:5.2f} M lines/s"
+
+
+def measure(path: Path, workdir: Path, repeat: int) -> None:
+    size = path.stat().st_size
+    db = workdir / "kb.db"
+    parse = [*spibot(), "parse", "--json", str(path)]
+    diagnose = [*spibot(), "diagnose", "--no-record", "--db", str(db), str(path)]
+    command([*spibot(), "kb", "list", "--db", str(db)], workdir)  # the database, made once
+    grep = ["grep", "-c", "RECVD_PKT_INV_SPI", str(path)]
+
+    g_walls, g_cpus, _ = timed(lambda: command(grep, workdir, piped=True), repeat)
+    s_walls, s_cpus, (stats, kinds) = timed(lambda: inner_scan(path), repeat)
+    p_walls, p_cpus, (p_code, _) = timed(lambda: command(parse, workdir), repeat)
+    d_walls, d_cpus, (d_code, _) = timed(lambda: command(diagnose, workdir), repeat)
+    lines = stats.lines
+    grep_best = min(g_walls)
+
+    print(f"  {lines:,} lines, {size / 1e6:.1f} MB; {stats.events:,} events {kinds}")
+    print(
+        f"  {'wall seconds (CPU seconds)':<44} {'best':>14} {'median':>14}"
+        f"  {'best, as a rate':>16}  {'x grep':>6}"
+    )
+    rows = (
+        ("grep -c RECVD_PKT_INV_SPI", g_walls, g_cpus),
+        ("inner scan (kb.scan, every event extracted)", s_walls, s_cpus),
+        (f"spibot parse --json > /dev/null (exit {p_code})", p_walls, p_cpus),
+        (f"spibot diagnose --no-record (exit {d_code})", d_walls, d_cpus),
+    )
+    for name, walls, cpus in rows:
+        best, median = min(walls), statistics.median(walls)
+        shown = f"{best:6.3f} ({min(cpus):5.3f})", f"{median:6.3f} ({statistics.median(cpus):5.3f})"
+        print(
+            f"  {name:<44} {shown[0]:>14} {shown[1]:>14}  {rate(lines, best):>16}"
+            f"  {best / grep_best:5.1f}x"
+        )
+
+
+def measure_big(source: Path, workdir: Path) -> None:
+    big = workdir / "big.log"
+    # Copied in pieces: a child's peak RSS counts what this process holds when it forks.
+    with big.open("wb") as out:
+        while out.tell() < 1_000_000_000:
+            with source.open("rb") as piece:
+                shutil.copyfileobj(piece, out, 1 << 20)
+    size = big.stat().st_size
+    db = workdir / "kb.db"
+    print(f"\nbig: {size / 1e9:.2f} GB (the mixed file repeated)")
+    for name, args in (
+        ("spibot parse --json", ["parse", "--json", str(big)]),
+        ("spibot diagnose --no-record", ["diagnose", "--no-record", "--db", str(db), str(big)]),
+    ):
+        start = time.perf_counter()
+        cpu, (code, peak_kib) = command([*spibot(), *args], workdir)
+        took = time.perf_counter() - start
+        print(
+            f"  {name:<30} exit {code}, {took:6.1f} s ({cpu:.1f} s CPU), "
+            f"peak RSS {peak_kib / 1024:.1f} MiB"
+        )
+    big.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
-    parser.add_argument("--repeat", type=int, default=3, help="timed passes; the best is shown")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each measure")
+    parser.add_argument("--big", action="store_true", help="also the peak RSS on a 1 GB file")
+    parser.add_argument("--keep", type=Path, help="write the generated files here and keep them")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="spibot-bench-"))
-    path = args.keep or workdir / "mixed.log"
-    counts = build(path, args.lines)
-    size = path.stat().st_size
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    best = float("inf")
-    for _ in range(args.repeat):
-        stats = ScanStats()
-        start = time.perf_counter()
-        with path.open("rb") as f:
-            kinds: dict[str, int] = {}
-            for event in scan(read_chunks(f), stats):
-                kinds[event.kind] = kinds.get(event.kind, 0) + 1
-        best = min(best, time.perf_counter() - start)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    grep_best = float("inf")
-    grep_count = "n/a"
-    if shutil.which("grep"):
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            out = subprocess.run(
-                ["grep", "-c", "RECVD_PKT_INV_SPI", str(path)], capture_output=True, text=True
-            )
-            grep_best = min(grep_best, time.perf_counter() - start)
-            grep_count = out.stdout.strip()
-
-    print(f"file: {stats.lines:,} lines, {size / 1e6:.1f} MB; generated {counts}")
-    print(f"events: {stats.events:,} {dict(sorted(kinds.items()))}")
-    print(f"candidates examined: {stats.candidates:,}")
-    print(f"full pass (best of {args.repeat}): {best:.3f} s")
-    print(f"  {stats.lines / best:,.0f} lines/s, {size / best / 1e6:,.1f} MB/s")
-    print(f"peak RSS: {peak_kib / 1024:.1f} MiB (before scanning: {rss_before / 1024:.1f} MiB)")
-    if grep_best != float("inf"):
-        print(
-            f"grep -c RECVD_PKT_INV_SPI: {grep_best:.3f} s ({grep_count} lines); "
-            f"spibot/grep time ratio {best / grep_best:.1f}x"
-        )
-    if not args.keep:
+    files = args.keep or workdir
+    files.mkdir(parents=True, exist_ok=True)
+    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
+    try:
+        for mix in MIXES:
+            path = files / f"{mix}.log"
+            counts = build(path, args.lines, mix)
+            print(f"\n{mix}: generated {counts}")
+            measure(path, workdir, args.repeat)
+        if args.big:
+            measure_big(files / "mixed.log", workdir)
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"cpu: {os.cpu_count()} cores")
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

@@ -11,19 +11,22 @@ import getpass
 import json
 import os
 import shutil
+import stat
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 import click
+import msgspec
 
 from bot import settings, text
 from kb.article import ArticleError
 from kb.diagnose import DEFAULT_TOP
 from kb.diagnose import diagnose as run_diagnosis
 from kb.diagnose import tee as _tee
-from kb.events import canonical_ip
+from kb.events import Event, canonical_ip
 from kb.groups import Grouper
 from kb.lookup import classify
 from kb.lookup import lookup as run_lookup
@@ -122,22 +125,73 @@ def _open_inputs(sources: tuple[str, ...]) -> list[tuple[str, BinaryIO]]:
 
 
 def _chunks_of(
-    opened: list[tuple[str, BinaryIO]], failed: list[str], reader: StateReader
+    opened: list[tuple[str, BinaryIO]],
+    failed: list[str],
+    reader: StateReader,
+    progress: click.progressbar | None = None,
 ) -> Iterator[bytes]:
     """The files as one stream, each starting on a new line (a log and the device state of
     each end are one case), the state reader told where each starts; `failed` names the file
-    being read, for the error message."""
+    being read, for the error message. `progress` is moved on by the bytes read."""
     for source, stream in opened:
         failed[:] = [source]
         reader.next_input()
         last = b"\n"
+        read = 0
         with stream:
             for chunk in read_chunks(stream):
+                if progress is not None:
+                    at = stream.tell()
+                    progress.update(at - read)
+                    read = at
                 if chunk:
                     last = chunk[-1:]
                     yield chunk
         if last != b"\n":
             yield b"\n"
+
+
+# A bar is worth showing from about this much input: a few seconds of reading.
+PROGRESS_MIN_BYTES = 20 << 20
+
+
+def _input_bytes(opened: list[tuple[str, BinaryIO]]) -> int | None:
+    """The size of the input when every part is a regular file (a pipe has none)."""
+    total = 0
+    for _, stream in opened:
+        try:
+            info = os.fstat(stream.fileno())
+        except (OSError, ValueError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        total += info.st_size
+    return total
+
+
+@contextmanager
+def progress_bar(opened: list[tuple[str, BinaryIO]], quiet: bool) -> Iterator[click.progressbar]:
+    """A progress bar on standard error while a big input is read, when a person watches it:
+    standard error is a terminal, the input is files of PROGRESS_MIN_BYTES or more, and no
+    --quiet. Otherwise None. The bar ends its line before anything else is written."""
+    total = None if quiet or not _isatty(sys.stderr) else _input_bytes(opened)
+    if total is None or total < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    with click.progressbar(length=total, label="Reading", file=sys.stderr, width=30) as bar:
+        yield bar
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bar (shown on a terminal for a big file)."
+)
 
 
 def _name(source: str) -> str:
@@ -169,7 +223,8 @@ def _undecodable(stats: ScanStats) -> list[str]:
     is_flag=True,
     help='Print JSON: {"events": [...], "groups": [...], "state": [...]}.',
 )
-def parse(sources: tuple[str, ...], as_json: bool) -> None:
+@quiet_option
+def parse(sources: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     """Recognise every invalid-SPI and companion line, and the device state (`show crypto
     ipsec sa` and friends), in each FILE (or standard input), read as one paste.
 
@@ -181,32 +236,70 @@ def parse(sources: tuple[str, ...], as_json: bool) -> None:
     stats = ScanStats()
     grouper = Grouper()
     reader = StateReader()
-    kinds: Counter[str] = Counter()
-    out = click.get_text_stream("stdout")
-    columns = None if as_json else width()
     failed: list[str] = []
+    write = _write_json if as_json else _write_table
     try:
-        events = scan(_tee(_chunks_of(opened, failed, reader), reader), stats)
-        if as_json:
-            out.write('{"events": [')
-        else:
-            out.write(text.event_header() + "\n")
-        for n, event in enumerate(events):
-            grouper.add(event)
-            kinds[event.kind] += 1
-            if as_json:
-                out.write((",\n  " if n else "\n  ") + json.dumps(event.to_dict()))
-            else:
-                out.write(text.event_row(event, columns) + "\n")
+        with progress_bar(opened, quiet) as progress:
+            chunks = _tee(_chunks_of(opened, failed, reader, progress), reader)
+            finish = write(scan(chunks, stats), grouper)
     except InputError as exc:
         click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
         sys.exit(EXIT_NOT_TEXT)
-    groups = grouper.groups()
     state = reader.blocks()
-    if as_json:
-        out.write('\n],\n"groups": ' + json.dumps([g.to_dict() for g in groups]))
-        out.write(',\n"state": ' + json.dumps([b.to_dict() for b in state]) + "}\n")
-    else:
+    finish(stats, grouper.groups(), state)
+    # The table streams (any size of input in flat memory): its warnings are known only at
+    # the end. They go to standard error, so --json output stays pure JSON.
+    warnings = _undecodable(stats) + stats.warnings()
+    if reader.dropped:
+        warnings.append(
+            f"{reader.dropped} device-state output(s) after the first {len(state)} were not read"
+        )
+    warn(warnings)
+    sys.exit(EXIT_FOUND if stats.events or any(b.parsed for b in state) else EXIT_NONE)
+
+
+_BATCH = 4096  # events encoded and written at a time: few writes, flat memory
+_encode = msgspec.json.Encoder().encode  # writes an Event's fields as Event.to_dict() has them
+
+
+def _write_json(events: Iterator[Event], grouper: Grouper):
+    """Stream the events as JSON, each once encoded straight from its fields (no dictionary
+    per event); returns what writes the groups and the state when the input is read."""
+    out = click.get_binary_stream("stdout")
+    out.write(b'{"events": [')
+    add = grouper.add
+    batch: list[Event] = []
+    separator = b"\n  "
+    for event in events:
+        add(event)
+        batch.append(event)
+        if len(batch) == _BATCH:
+            out.write(separator + b",\n  ".join(map(_encode, batch)))
+            batch.clear()
+            separator = b",\n  "
+    if batch:
+        out.write(separator + b",\n  ".join(map(_encode, batch)))
+
+    def finish(stats: ScanStats, groups: list, state: list) -> None:
+        out.write(b'\n],\n"groups": ' + _encode([g.to_dict() for g in groups]))
+        out.write(b',\n"state": ' + _encode([b.to_dict() for b in state]) + b"}\n")
+        out.flush()
+
+    return finish
+
+
+def _write_table(events: Iterator[Event], grouper: Grouper):
+    """Stream one row per event; returns what writes the summary, the groups and the state."""
+    out = click.get_text_stream("stdout")
+    columns = width()
+    kinds: Counter[str] = Counter()
+    out.write(text.event_header() + "\n")
+    for event in events:
+        grouper.add(event)
+        kinds[event.kind] += 1
+        out.write(text.event_row(event, columns) + "\n")
+
+    def finish(stats: ScanStats, groups: list, state: list) -> None:
         summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
         out.write(f"\n{stats.events} event(s) in {stats.lines} line(s)")
         out.write(f" ({summary})\n" if summary else "\n")
@@ -218,16 +311,9 @@ def parse(sources: tuple[str, ...], as_json: bool) -> None:
             out.write("\nDevice state:\n")
             lines = (f"  {text.state_line(block)}" for block in state)
             out.write(text.wrapped(lines, columns) + "\n")
-    # The table streams (any size of input in flat memory): its warnings are known only at
-    # the end. They go to standard error, so --json output stays pure JSON.
-    warnings = _undecodable(stats) + stats.warnings()
-    if reader.dropped:
-        warnings.append(
-            f"{reader.dropped} device-state output(s) after the first {len(state)} were not read"
-        )
-    out.flush()
-    warn(warnings)
-    sys.exit(EXIT_FOUND if stats.events or any(b.parsed for b in state) else EXIT_NONE)
+        out.flush()
+
+    return finish
 
 
 def db_option(command):
@@ -287,9 +373,15 @@ def print_json(doc: dict) -> None:
     help="How many causes to show.",
 )
 @click.option("--no-record", is_flag=True, help="Do not open or update incidents.")
+@quiet_option
 @db_option
 def diagnose(
-    sources: tuple[str, ...], as_json: bool, top: int, no_record: bool, db_path: str | None
+    sources: tuple[str, ...],
+    as_json: bool,
+    top: int,
+    no_record: bool,
+    quiet: bool,
+    db_path: str | None,
 ):
     """Rank the likely causes of the invalid-SPI errors in FILE (or standard input).
 
@@ -306,8 +398,9 @@ def diagnose(
     failed: list[str] = []
     try:
         reader = StateReader()
-        chunks = _chunks_of(opened, failed, reader)
-        result = run_diagnosis(chunks, store, record=not no_record, top=top, state=reader)
+        with progress_bar(opened, quiet) as progress:
+            chunks = _chunks_of(opened, failed, reader, progress)
+            result = run_diagnosis(chunks, store, record=not no_record, top=top, state=reader)
     except InputError as exc:
         click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
         sys.exit(EXIT_NOT_TEXT)

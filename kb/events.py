@@ -34,22 +34,26 @@ _QUOTED_MAX_CHARS = 24  # a value quoted in a problem note is cut to this
 
 @dataclass(slots=True)
 class Event:
+    """One recognised line. Built as Event(kind, platform, tag, line, text), the rest by name;
+    its fields are in the order of EVENT (docs/contracts.md), so that an encoder writes them
+    as to_dict() does."""
+
     kind: str
     platform: str | None
     tag: str | None
+    peer: str | None = field(default=None, kw_only=True)
+    local: str | None = field(default=None, kw_only=True)
+    spi: str | None = field(default=None, kw_only=True)
+    spi_decimal: int | None = field(default=None, kw_only=True)
+    spi_consistent: bool | None = field(default=None, kw_only=True)
+    protocol: str | None = field(default=None, kw_only=True)
+    interface: str | None = field(default=None, kw_only=True)
+    device: str | None = field(default=None, kw_only=True)
+    time: str | None = field(default=None, kw_only=True)
     line: int
+    detail: str | None = field(default=None, kw_only=True)
+    problems: list[str] = field(default_factory=list, kw_only=True)
     text: str
-    peer: str | None = None
-    local: str | None = None
-    spi: str | None = None
-    spi_decimal: int | None = None
-    spi_consistent: bool | None = None
-    protocol: str | None = None
-    interface: str | None = None
-    device: str | None = None
-    time: str | None = None
-    detail: str | None = None
-    problems: list[str] = field(default_factory=list)
 
     @property
     def seconds(self) -> float | None:

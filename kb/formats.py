@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 
 from kb import fortigate, transcripts
-from kb.events import PROTOCOLS, Event, canonical_ip, set_spi
+from kb.events import PROTOCOLS, SPI_MAX, Event, canonical_ip, set_spi
 from kb.stamps import find_time, read_prefix
 
 # A recogniser reads the line from pos (just after the tag) and fills in the event.
@@ -407,6 +407,12 @@ _BY_MNEMONIC: dict[str, Handler] = {
     "LOAD_EXCEED": _box("box_resources", frozenset({"IOSXE_QFP"})),
 }
 
+# ACL log tags: a line of theirs makes an event only for a deny of IKE, ESP or AH (kb/markers.py
+# reads the others only when their deny says so); every other mnemonic read is in MNEMONICS.
+ACL_MNEMONICS = frozenset({"IPACCESSLOGP", "IPACCESSLOGNP", "IPACCESSLOGDP"})
+ACL_MNEMONICS |= {"106023", "106006", "106007"}
+MNEMONICS = tuple(sorted(set(_BY_MNEMONIC) - ACL_MNEMONICS))
+
 # Untagged formats: (phrase that must appear, platform, recogniser), tried in this order.
 _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
     ("delete notify", "ios", _ike_debug),
@@ -438,15 +444,15 @@ _UNTAGGED: tuple[tuple[str, str, Handler], ...] = (
 # them and expect no event).
 UNTAGGED_PHRASES = tuple(phrase for phrase, _, _ in _UNTAGGED)
 
-# Any of these in a line makes it worth a full look; see kb.scan for how they are found fast.
-# Permitted packets are most of an ACL log and never matter, so they are not even markers.
+# Any of these in a line makes it worth a full look; kb/markers.py finds them in one pass, and
+# reads lines of the two noisiest families (ASA/FTD/PIX, IOS ACL denies) only when they could
+# make an event. Permitted packets are most of an ACL log and never matter: no marker at all.
 MARKER_TAGS = (
     rb"%(?:CRYPTO|ASA|FTD|PIX|HSRP|VRRP|SEC-6-IPACCESSLOG[A-Z]*+: list \S++ denied"
     rb"|SYS-\d-(?:RESTART|RELOAD|MALLOCFAIL|CPUHOG)|IOSXE_QFP-\d-LOAD_EXCEED)"
 )
-# Every untagged format names SPI or ESP in upper case; "SP" finds both in one pass.
-MARKER_PLAIN = b"SP"
-MARKER_PLAIN_WORDS = (b"SPI", b"ESP")
+# Every untagged format names SPI or ESP in upper case.
+MARKER_WORDS = (b"SPI", b"ESP")
 # Lines with neither a tag nor SPI/ESP that still bear on a diagnosis, found by plain search:
 # FortiGate HA events (log id subtype 08), tunnel up/down and denied IKE/ESP traffic.
 MARKER_LITERALS = (
@@ -485,8 +491,54 @@ JOINABLE = frozenset(
 )
 
 
+# The lines of an invalid-SPI storm as devices print them, each read in one match: most events
+# of a big log are these. The shortcut takes a line only when its first "%" starts one of them
+# whole, with IPv4 addresses, an SPI of eight upper-case hex digits and a decimal that agrees;
+# anything else goes to the recognisers, whose events it must equal (tests/test_scan_parity.py
+# compares the two on every input, tests/test_recognise.py on the shapes at its edges).
+_IPV4 = r"(?:\d{1,3}+\.){3}\d{1,3}+"
+_SHORTCUT = re.compile(
+    r"(?P<tag>%CRYPTO-4-RECVD_PKT_INV_SPI): decaps: rec'd IPSEC packet has invalid spi for "
+    rf"destaddr=(?P<local>{_IPV4}), prot=(?P<prot>50|51), spi=(?P<hex>0x[0-9A-F]{{8}})"
+    rf"\((?P<dec>\d{{1,10}}+)\), srcaddr=(?P<peer>{_IPV4})"
+    r"(?:, input interface=(?P<iface>[^\s,]++))?$"
+    r"|(?P<asa>%(?P<facility>ASA|FTD)-4-(?P<mnemonic>402114|402119|402120)): IPSEC: "
+    rf"Received an? (?P<proto>ESP|AH) packet \(SPI=(?P<ahex>0x[0-9A-F]{{8}}), sequence "
+    rf"number=(?:0x)?[0-9A-Za-z]++\) from (?P<apeer>{_IPV4}) to (?P<alocal>{_IPV4})(?: |$)"
+)
+_SHORTCUT_KINDS = {"402114": "invalid_spi", "402119": "replay_error", "402120": "mac_error"}
+
+
+def _shortcut(line: str, number: int) -> Event | None:
+    start = line.find("%")
+    m = _SHORTCUT.match(line, start) if start != -1 else None
+    if m is None:
+        return None
+    time, device = read_prefix(line[:start]) if start else (None, None)
+    if m["tag"] is not None:
+        spi = m["hex"]
+        decimal = int(m["dec"])
+        if decimal > SPI_MAX or decimal != int(spi, 16):
+            return None  # the recogniser says what does not add up
+        return Event(
+            "invalid_spi", "ios", m["tag"], number, line, peer=canonical_ip(m["peer"]),
+            local=canonical_ip(m["local"]), spi=spi, spi_decimal=decimal, spi_consistent=True,
+            protocol=PROTOCOLS[m["prot"]], interface=m["iface"], device=device, time=time,
+        )  # fmt: skip
+    return Event(
+        _SHORTCUT_KINDS[m["mnemonic"]], _PLATFORMS[m["facility"]], m["asa"], number, line,
+        peer=canonical_ip(m["apeer"]), local=canonical_ip(m["alocal"]), spi=m["ahex"],
+        protocol=m["proto"].lower(), device=device, time=time,
+    )  # fmt: skip
+
+
 def recognise(line: str, number: int) -> Event | None:
     """The event a cleaned log line holds, or None."""
+    return _shortcut(line, number) or recognise_each(line, number)
+
+
+def recognise_each(line: str, number: int) -> Event | None:
+    """recognise() without the shortcut: the recogniser of the line's tag or phrase."""
     tag = TAG.search(line)
     if tag is not None:
         handler = _BY_MNEMONIC.get(tag["mnemonic"])

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from kb.events import Event
 from kb.stamps import to_seconds
+
+# Each group's times are read as seconds several times over (span, timing rules, summary):
+# parsed once each. A log's distinct time stamps are what is cached.
+_seconds = lru_cache(maxsize=1 << 16)(to_seconds)
 
 GroupKey = tuple[str | None, str | None, str | None, str | None]
 # A real incident has a handful of peers and SPIs; a scan of a whole estate a few thousand.
@@ -32,11 +37,11 @@ class Group:
 
     @property
     def first_seconds(self) -> float | None:
-        return to_seconds(self.first_time)
+        return _seconds(self.first_time)
 
     @property
     def last_seconds(self) -> float | None:
-        return to_seconds(self.last_time)
+        return _seconds(self.last_time)
 
     @property
     def span_seconds(self) -> float | None:

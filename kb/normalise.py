@@ -12,6 +12,7 @@ _SLACK_ENTITY = re.compile(
     r"<((?:https?|mailto|ftp|tel):[^<>|\s]*+)(?:\|([^<>]*+))?>"
     r"|<([@#!][^<>|\s]*+)(?:\|([^<>]*+))?>"
 )
+_ENTITY_START = re.compile(r"<(?:https?:|mailto:|ftp:|tel:|[@#!])")
 _TRANSLATE = str.maketrans(
     {
         "\u2019": "'",  # right single quote, as in rec’d
@@ -50,7 +51,17 @@ def _entity(match: re.Match) -> str:
 
 def clean_line(line: str) -> str:
     """One line as the device printed it: entities, fences, odd quotes and spaces undone."""
-    if _NEEDS_WORK.search(line) is not None:
+    # Most lines are plain ASCII with none of &<`, tab or CR: five C-speed tests say so
+    # faster than the search below.
+    plain = (
+        line.isascii()
+        and "&" not in line
+        and ("<" not in line or _ENTITY_START.search(line) is None)  # <189> is no entity
+        and "`" not in line
+        and "\t" not in line
+        and "\r" not in line
+    )
+    if not plain and _NEEDS_WORK.search(line) is not None:
         if "```" in line:
             line = line.replace("```", " ")
         if "<" in line:

@@ -9,22 +9,14 @@ and a line longer than MAX_LINE_CHARS is cut to its head, even one that never en
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from kb.context import PeerContext
 from kb.events import Event
-from kb.formats import (
-    CUT_SHORT,
-    MARKER_LITERALS,
-    MARKER_PLAIN,
-    MARKER_PLAIN_WORDS,
-    MARKER_TAGS,
-    cut_short,
-    recognise,
-)
+from kb.formats import CUT_SHORT, cut_short, recognise
+from kb.markers import finder
 from kb.normalise import clean_line, is_binary
 
 CHUNK_BYTES = 4 << 20
@@ -34,7 +26,8 @@ MAX_LINE_CHARS = 4096
 # A character is at most 4 bytes of UTF-8: this many bytes of a line always decode to more
 # than MAX_LINE_CHARS characters, so a head kept of an over-long line is still seen as cut.
 _LINE_HEAD_BYTES = 4 * MAX_LINE_CHARS + 4
-_TAGS = re.compile(MARKER_TAGS)
+# The start offsets of the lines to read in data[:end], each once, in order (kb/markers.py).
+_candidate_starts = finder()
 _MAX_JOINED = 2  # a line is wrapped at most twice in practice
 
 
@@ -69,41 +62,6 @@ class ScanStats:
                 "destaddr, spi and srcaddr) and the output of `show crypto ipsec sa` on this box"
             )
         return warnings
-
-
-def _candidate_starts(data: bytes, end: int) -> list[int]:
-    """Start offsets of lines in data[:end] that hold a marker, each once, in order."""
-    starts = set()
-    find, rfind = data.find, data.rfind
-    search = _TAGS.search
-    pos = 0
-    while (m := search(data, pos, end)) is not None:
-        at = m.start()
-        starts.add(rfind(b"\n", 0, at) + 1)
-        pos = find(b"\n", at, end) + 1
-        if pos == 0:
-            break
-    word_a, word_b = MARKER_PLAIN_WORDS
-    at = find(MARKER_PLAIN, 0, end)
-    while at != -1:
-        start = rfind(b"\n", 0, at) + 1
-        stop = find(b"\n", at, end)
-        if stop == -1:
-            stop = end
-        if start not in starts:
-            line = data[start:stop]
-            if word_a in line or word_b in line:
-                starts.add(start)
-        at = find(MARKER_PLAIN, stop + 1, end)
-    for word in MARKER_LITERALS:
-        at = find(word, 0, end)
-        while at != -1:
-            starts.add(rfind(b"\n", 0, at) + 1)
-            stop = find(b"\n", at, end)
-            if stop == -1:
-                break
-            at = find(word, stop + 1, end)
-    return sorted(starts)
 
 
 def _decode(raw: bytes, stats: ScanStats) -> str:
@@ -153,20 +111,29 @@ def _scan_buffer(
     data may come) stops the scan there, so the caller carries it into the next buffer.
     """
     events: list[Event] = []
+    add = events.append
+    count, find = data.count, data.find
     counted_to = 0
     number = first_line
     skip_to = 0
     for start in _candidate_starts(data, end):
         if start < skip_to:
             continue
-        number += data.count(b"\n", counted_to, start)
+        number += count(b"\n", counted_to, start)
         counted_to = start
-        stop = data.find(b"\n", start, end)
+        stop = find(b"\n", start, end)
         if stop == -1:
             stop = end
         counted = stats.candidates, stats.undecodable, stats.cut_lines
         stats.candidates += 1
-        line = clean_line(_line(data, start, stop, stats))
+        if stop - start <= MAX_LINE_CHARS:  # as _line, without the call: most lines
+            try:
+                text = data[start:stop].decode()
+            except UnicodeDecodeError:
+                text = _decode(data[start:stop], stats)
+        else:
+            text = _line(data, start, stop, stats)
+        line = clean_line(text)
         event = recognise(line, number)
         if (event is None or event.detail == CUT_SHORT) and cut_short(line):
             # A line cut short may be the first half of a wrapped one: a whole message made
@@ -192,8 +159,9 @@ def _scan_buffer(
                     break
             event = event or alone
         if event is not None:
-            stats.cut_short += event.detail == CUT_SHORT
-            events.append(event)
+            if event.detail == CUT_SHORT:
+                stats.cut_short += 1
+            add(event)
     return events, end
 
 

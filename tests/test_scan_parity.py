@@ -1,0 +1,301 @@
+"""The fast scanner finds what a line-by-line reading finds (tests/scan_reference.py).
+
+kb.scan reads whole buffers: an engine finds the lines worth reading (kb/markers.py, which
+skips most lines of the two noisiest families), and only those are decoded and recognised.
+Here both engines (Hyperscan, and Python's re where no wheel exists), fed in chunks of every
+size, must give the same events, line numbers and counts as the reference, on the whole
+corpus, on the property tests' inputs, on random splices of what the noisy families' rules
+read, and on a generated 100,000-line log.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kb import markers, scan
+from kb.scan import ScanStats
+from tests.conftest import PASTES, ROOT, corpus
+from tests.scan_reference import reference_scan
+from tests.test_properties import REAL_LINES, TAGLESS
+
+ENGINES = ["re"] + (["hyperscan"] if markers.ENGINE == "hyperscan" else [])
+
+
+def fast_scan(data: bytes, engine: str, size: int | None = None) -> tuple[list, ScanStats]:
+    """kb.scan over data in chunks of `size` bytes (one chunk if None), with `engine`."""
+    chunks = [data] if size is None else [data[i : i + size] for i in range(0, len(data), size)]
+    saved = scan._candidate_starts
+    scan._candidate_starts = markers.finder(engine)
+    try:
+        stats = ScanStats()
+        return list(scan.scan(chunks, stats)), stats
+    finally:
+        scan._candidate_starts = saved
+
+
+def assert_same(data: bytes, sizes: tuple[int | None, ...] = (None, 4096)) -> None:
+    want, want_stats = reference_scan(data)
+    for engine in ENGINES:
+        for size in sizes:
+            got, stats = fast_scan(data, engine, size)
+            where = f"{engine}, chunks of {size or 'all'} bytes"
+            assert got == want, where
+            for name in ("lines", "bytes", "events", "undecodable", "cut_short"):
+                assert getattr(stats, name) == getattr(want_stats, name), f"{name}: {where}"
+            # Only lines read count as cut; the reference reads every line with a marker.
+            assert stats.cut_lines <= want_stats.cut_lines, where
+
+
+def corpus_files() -> list[Path]:
+    roots = (ROOT / "tests" / "fixtures", ROOT / "tests" / "cases", PASTES)
+    return sorted(p for root in roots for p in root.rglob("*.txt"))
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_corpus_file(path: Path) -> None:
+    assert_same(path.read_bytes(), sizes=(None, 64, 4096))
+
+
+def test_the_real_lines_one_after_another() -> None:
+    data = "".join(c["line"] + "\n" for c in corpus()).encode()
+    want, _ = reference_scan(data)
+    expected = [c for c in corpus() if (c.get("expect") or {}).get("kind")]
+    assert len(want) == len(expected)  # the reference finds what the corpus says is there
+    assert_same(data, sizes=(None, 100, 4096))
+
+
+@pytest.mark.slow  # hundreds of examples, each scanned six ways
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_arbitrary_text(text: str) -> None:
+    assert_same(text.encode("utf-8", "surrogatepass"), sizes=(None, 7))
+
+
+@pytest.mark.slow  # hundreds of examples, each scanned six ways
+@settings(max_examples=300, deadline=None)
+@given(st.binary())
+def test_arbitrary_bytes(data: bytes) -> None:
+    assert_same(data, sizes=(None, 5))
+
+
+@pytest.mark.slow  # hundreds of examples, each scanned six ways
+@settings(max_examples=200, deadline=None)
+@given(TAGLESS)
+def test_tagless_lines(text: str) -> None:
+    assert_same(text.encode(), sizes=(None, 11))
+
+
+@pytest.mark.slow  # hundreds of examples, each scanned six ways
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(REAL_LINES), min_size=1, max_size=12),
+    st.sampled_from([b"\n", b"\r\n"]),
+)
+def test_real_lines_in_any_order(lines: list[str], newline: bytes) -> None:
+    assert_same(newline.join(line.encode() for line in lines), sizes=(None, 13, 200))
+
+
+# What the rules for the noisy families look at (kb/markers.py), to splice at random: tags
+# whole, broken and of other facilities, denies of every protocol and port, tagless phrases,
+# and what clean_line rewrites.
+PIECES = (
+    "%ASA-6-302013: ",
+    "%ASA-4-106023: ",
+    "%FTD-4-106006: ",
+    "%PIX-4-106007: ",
+    "%ASA-1-104001: ",
+    "%ASA-4-402117: ",
+    "%ASA-7-711001: ",
+    "%ASA",
+    "%ASA ",
+    "%ASA:",
+    "%ASAv-6-1: ",
+    "%ASA-6",
+    "%ASA-6-",
+    "%ASA-vpn-6-302013: ",
+    "%ASA-vpn-",
+    "%ASA-6-302013x ",
+    "%ASA-66-1 ",
+    "%FTD-x-1 ",
+    "%SEC-6-IPACCESSLOGP: list A ",
+    "%SEC-6-IPACCESSLOGNP: list 101 ",
+    "%SEC-6-IPACCESSLOG: list B ",
+    "%FOO-6-IPACCESSLOGP: list C ",
+    "%FOO-5-SESSION_STATUS: ",
+    "%BAR-4-106023: ",
+    "%LINK-3-UPDOWN: ",
+    "%SYS-5-RESTART: ",
+    "%HSRP-5-STATECHANGE: ",
+    "%CRYPTO-4-IKMP_NO_SA: ",
+    "denied ",
+    "permitted ",
+    "Deny ",
+    "deny protocol ",
+    "DENY ",
+    "udp ",
+    "UDP ",
+    "tcp ",
+    "esp ",
+    "ah ",
+    "50 ",
+    "51 ",
+    "47 ",
+    "udp",
+    "198.51.100.7",
+    "(500) ",
+    "(4500)",
+    "(53) ",
+    "(5000) ",
+    "-> ",
+    "192.0.2.1",
+    "(500), 1 packet",
+    "src outside:198.51.100.7/500 ",
+    "src outside:198.51.100.7/53 ",
+    "dst inside:192.0.2.1/4500 ",
+    "dst inside:192.0.2.1/123 ",
+    'by access-group "OUT"',
+    "Crypto tunnel is DOWN. Peer 198.51.100.7:500 ",
+    "GigabitEthernet0/0 Grp 10 state Standby -> Active ",
+    "Switching to ACTIVE ",
+    "IKE message from 198.51.100.7 has no SA ",
+    "ignoring request to send delete notify (no ISAKMP sa) src 192.0.2.1 dst 198.51.100.7 ",
+    "Received PFKEY Invalid SPI for SPI 0x1A2B3C4D ",
+    "nat ",
+    "NAT: s=10.0.0.1 ",
+    "cle ",
+    "diag ",
+    "logid = 0101037131 ",
+    "logdesc=x ",
+    "-process = 1 ",
+    "can`t find sa ",
+    "invalid spi ",
+    "\t",
+    "\r",
+    "\u00a0",
+    "\u2019",
+    "\u200b",
+    "```",
+    "&#37;",
+    "&lt;",
+    "&amp; ",
+    "<189>",
+    "<@U123> ",
+    "<mailto:a@b|",
+    "<!here>",
+    ">",
+    "é",
+    "\x1c",
+    " = ",
+    "=",
+    " ",
+    "Mar  3 09:14:02.113: ",
+)
+
+
+@pytest.mark.slow  # hundreds of examples, each scanned six ways
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(PIECES), min_size=1, max_size=10).map("".join), max_size=6)
+)
+def test_random_splices_of_what_the_noisy_rules_read(lines: list[str]) -> None:
+    assert_same("\n".join(lines).encode(), sizes=(None, 17))
+
+
+def generated_log(count: int, seed: int = 14) -> bytes:
+    """A mixed log: the benchmark's kinds of line, the real lines, and spliced noisy lines,
+    under several framings, with some wrapped lines, CRLF endings and bad bytes."""
+    rng = random.Random(seed)
+    frames = (
+        "Mar  3 09:14:02.113: ",
+        "<189>12: Mar  3 09:14:02: ",
+        "2024-03-03T09:14:02Z rtr ",
+        "",
+    )
+    bodies = [
+        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+        "destaddr=192.0.2.1, prot=50, spi=0x{spi:08X}({spi}), srcaddr=198.51.100.{p}",
+        "%ASA-4-402114: IPSEC: Received an ESP packet (SPI= 0x{spi:08X}, sequence number= 0x1A) "
+        "from 203.0.113.{p} to 192.0.2.9 with an invalid SPI.",
+        "%SEC-6-IPACCESSLOGP: list OUT denied udp 198.51.100.{p}(500) -> 192.0.2.1(500), 1 packet",
+        "%SEC-6-IPACCESSLOGP: list OUT denied tcp 198.51.100.{p}(5{p}) -> 192.0.2.1(22), 1 packet",
+        "%ASA-4-106023: Deny udp src outside:198.51.100.{p}/4500 dst inside:192.0.2.9/4500 by x",
+        "%ASA-4-106023: Deny tcp src outside:198.51.100.{p}/5{p} dst inside:10.2.2.{p}/445 by x",
+        "%ASA-6-302013: Built inbound TCP connection {p} for outside:198.51.100.{p}/5{p} to x",
+        "%LINEPROTO-5-UPDOWN: Line protocol on Interface GigabitEthernet0/{p}, changed state to up",
+    ]
+    out = []
+    for _ in range(count):
+        roll = rng.random()
+        if roll < 0.6:
+            body = rng.choice(bodies).format(p=rng.randrange(1, 250), spi=rng.randrange(1 << 32))
+        elif roll < 0.8:
+            body = rng.choice(REAL_LINES)
+        else:
+            body = "".join(rng.choice(PIECES) for _ in range(rng.randrange(1, 8)))
+        line = (rng.choice(frames) + body).encode("utf-8", "surrogatepass")
+        if rng.random() < 0.01 and " for " in body:  # wrapped by hand after "for"
+            cut = line.index(b" for ") + 4
+            line = line[:cut] + b"\n" + line[cut + 1 :]
+        if rng.random() < 0.005:
+            line += b"\xff\xfe"
+        out.append(line + (b"\r\n" if rng.random() < 0.05 else b"\n"))
+    return b"".join(out)
+
+
+@pytest.mark.slow
+def test_a_generated_100k_line_log() -> None:
+    data = generated_log(100_000)
+    want, _ = reference_scan(data)
+    assert len(want) > 40_000  # about half the lines make an event
+    assert_same(data, sizes=(None, 1 << 16, 4 << 20))
+
+
+IOS_BODY = (
+    "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
+    "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1513955116), srcaddr=198.51.100.7"
+)
+ASA_BODY = (
+    "%ASA-4-402114: IPSEC: Received an ESP packet (SPI=0x5A3D1F2C, sequence number=0x1A) "
+    "from 203.0.113.7 to 192.0.2.9 with an invalid SPI."
+)
+EDGES = [
+    IOS_BODY,
+    IOS_BODY + ", input interface=GigabitEthernet0/0/0",
+    IOS_BODY + ", input interface=Gi0/0 and more",
+    IOS_BODY.replace("(1513955116)", "(1513955117)"),  # the decimal disagrees
+    IOS_BODY.replace("(1513955116)", "(-2780912180)"),
+    IOS_BODY.replace("(1513955116)", "(5808922412)"),  # over 32 bits, same low bits
+    IOS_BODY.replace("0x5A3D1F2C", "0x5a3d1f2c"),
+    IOS_BODY.replace("0x5A3D1F2C", "0x0A3D1F2C").replace("(1513955116)", "(171777836)"),
+    IOS_BODY.replace("srcaddr=198.51.100.7", "srcaddr=198.51.100.256"),
+    IOS_BODY.replace("srcaddr=198.51.100.7", "srcaddr=198.051.100.7"),
+    IOS_BODY.replace("destaddr=192.0.2.1", "destaddr=2001:db8::1"),
+    IOS_BODY.replace("prot=50", "prot=51"),
+    "50% of %LINK-3-UPDOWN " + IOS_BODY,
+    "%SYS-5-CONFIG_I: x " + IOS_BODY,
+    ASA_BODY,
+    ASA_BODY.replace("%ASA-4-402114", "%FTD-4-402119").replace("ESP", "AH"),
+    ASA_BODY.replace("%ASA-4-402114", "%ASA-4-402120"),
+    ASA_BODY.replace("%ASA-4-402114", "%ASA-5-402114"),
+    ASA_BODY.replace("from 203.0.113.7", "from 203.0.113.7 (user= bob)"),
+    ASA_BODY.replace(" with an invalid SPI.", ""),
+    ASA_BODY.replace("192.0.2.9 with", "192.0.2.9abc with"),
+    ASA_BODY.replace("192.0.2.9 with", "192.0.2.9. with"),
+]
+FRAMINGS = ["", "Mar  3 09:14:02.113: ", "*Mar  3 09:14:02.113 UTC: ", "<189>12: Mar  3 09:14:02: "]
+FRAMINGS += ["2024-03-03T09:14:02+00:00 rtr-edge-1 ", "hub1: ", "Mar  3 09:14:02 hub1 "]
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_the_shortcut_agrees_with_the_recognisers_at_its_edges(framing: str) -> None:
+    from kb.formats import _shortcut, recognise, recognise_each
+
+    lines = [framing + body for body in EDGES]
+    assert [recognise(line, 7) for line in lines] == [recognise_each(line, 7) for line in lines]
+    taken = [line for line in lines if _shortcut(line, 7) is not None]
+    assert len(taken) >= 8  # the common shapes do take it: the comparison above is not empty
