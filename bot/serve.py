@@ -132,19 +132,31 @@ def run(
     from bot.slack_app import build_app
 
     logs.configure(log_format)
+    running = []  # this process's feed, stopped on the way out: what it queued is written
+
+    def stop_feed() -> None:
+        while running:
+            running.pop().stop()
+
     if http:
 
         def make_app():  # built in each worker, after the fork
             ingest = None
             if feed is not None:
-                ingest = start_feed(feed, config, db_path, wait=True).ingest
+                running.append(start_feed(feed, config, db_path, wait=True))
+                ingest = running[-1].ingest
             return build_app(config, db_path), ingest
 
-        server.serve_gunicorn(make_app, db_path, config.signing_secret, host, config.port, workers)
+        server.serve_gunicorn(
+            make_app, db_path, config.signing_secret, host, config.port, workers, stop_feed
+        )
     else:
         if feed is not None:
             try:
-                start_feed(feed, config, db_path, wait=False)
+                running.append(start_feed(feed, config, db_path, wait=False))
             except (OSError, RuntimeError) as exc:
                 raise SystemExit(f"error: feed mode cannot start: {exc}") from exc
-        server.serve_socket_mode(build_app(config, db_path), config.app_token)
+        try:
+            server.serve_socket_mode(build_app(config, db_path), config.app_token)
+        finally:
+            stop_feed()

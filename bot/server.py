@@ -134,6 +134,7 @@ def serve_gunicorn(
     host: str,
     port: int,
     workers: int,
+    on_worker_exit: Callable[[], None] = lambda: None,
 ) -> None:
     """HTTP on gunicorn: `workers` processes with threads each; every worker builds its own
     Bolt app and database connections after the fork."""
@@ -158,6 +159,9 @@ def serve_gunicorn(
     def child_exit(server, worker) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
+    def worker_exit(server, worker) -> None:  # in the worker, on its way out
+        on_worker_exit()
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             options = {
@@ -177,6 +181,7 @@ def serve_gunicorn(
                 "loglevel": "warning",
                 "when_ready": when_ready,
                 "child_exit": child_exit,
+                "worker_exit": worker_exit,
             }
             for key, value in options.items():
                 self.cfg.set(key, value)

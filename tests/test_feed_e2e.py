@@ -168,3 +168,31 @@ def test_serve_http_takes_syslog_and_post_ingest_and_alerts_the_channel(tmp_path
     finally:
         server.stop()
         slack.stop()
+
+
+def test_listen_on_a_taken_http_port_says_so_in_one_line(tmp_path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    env = {
+        **os.environ,
+        "SPIBOT_DB": str(tmp_path / "kb.db"),
+        "HOME": str(tmp_path),
+        "SPIBOT_INGEST_TOKEN": "t0ken",
+    }
+    port = taken.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "listen", "--http", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,
+    )
+    taken.close()
+    assert done.returncode == 2
+    assert (
+        done.stderr == f"error: cannot listen on http://127.0.0.1:{port}: Address already in use\n"
+    )

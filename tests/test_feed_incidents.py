@@ -204,11 +204,13 @@ def test_a_change_is_shown_at_most_once_per_30_seconds() -> None:
     assert unchanged == []
 
 
-def test_a_closed_incident_is_marked_resolved_once_whatever_the_rate_limit() -> None:
+def test_a_closed_incident_is_marked_resolved_once_30_seconds_after_the_last_update() -> None:
     closed = [subject(1, status="resolved")]
-    assert kinds(plan(closed, [sent(1, 1)], {"C1": False}, NOW, flood=10)) == [("resolve", 1)]
-    done = sent(1, 1, resolved_at=NOW)
-    assert plan(closed, [done], {"C1": False}, NOW, flood=10) == []
+    assert plan(closed, [sent(1, 1)], {"C1": False}, NOW, flood=10) == []
+    later = NOW + timedelta(seconds=30)
+    assert kinds(plan(closed, [sent(1, 1)], {"C1": False}, later, flood=10)) == [("resolve", 1)]
+    done = sent(1, 1, resolved_at=later, updated_at=later)
+    assert plan(closed, [done], {"C1": False}, NOW + timedelta(hours=1), flood=10) == []
 
 
 def test_a_lone_rekey_race_alerts_only_a_channel_that_wants_every_event() -> None:
@@ -249,3 +251,31 @@ def test_the_digest_names_the_box_most_of_them_share() -> None:
     assert digest_sentence(many) == "31 peers failing at once on hub1: look at this box first"
     spread = [subject(1, device="a"), subject(2, device="b"), subject(3, device="c")]
     assert digest_sentence(spread) == "3 tunnels failing at once across 3 devices"
+
+
+def test_invalid_spi_lines_naming_no_peer_open_an_incident_per_device_and_spi(store) -> None:
+    def panos(spi: str) -> str:
+        return (
+            "2025-07-06 03:32:18.319 -0400 [PWRN]: { 7: }: can't find sa for proto ESP spi " + spi
+        )
+
+    lines = [panos("0xD6A1C300")] * 3 + [panos("0x0BADF00D")]
+    recorded = store.feed.record(batch(*lines, source="pa-fw1"), NOW, QUIET)
+    again = store.feed.record(batch(panos("0xD6A1C300"), source="pa-fw1"), NOW, QUIET)
+    assert [r.lines for r in recorded] == [3, 1] and [r.opened for r in recorded] == [True, True]
+    assert again[0].incident_id == recorded[0].incident_id and not again[0].opened
+    incident = store.incident(recorded[0].incident_id)
+    assert (incident.peer, incident.device, incident.spis) == (None, "pa-fw1", ["0xD6A1C300"])
+    assert review(store, incident.id, NOW).diagnosis.events
+
+
+def test_feed_lines_for_a_pasted_incident_make_it_the_feed_s(store) -> None:
+    from kb.diagnose import diagnose
+
+    paste = "\n".join(ios("hub1", HUB, SPOKE, "0x5A3D1F2C", s) for s in (1, 21, 41))
+    diagnose(paste, store, source="slack:C1")
+    (pasted,) = store.incidents()
+    recorded = store.feed.record(batch(ios("hub1", HUB, SPOKE, "0x5A3D1F2C", 50)), NOW, QUIET)
+    assert recorded[0].incident_id == pasted.id and not recorded[0].opened
+    assert [s["id"] for s in store.feed.states()] == [pasted.id]  # alerted, reviewed, closed
+    assert store.feed.close_quiet(QUIET, NOW + timedelta(minutes=16)) == [pasted.id]

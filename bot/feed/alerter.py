@@ -18,13 +18,23 @@ from typing import Protocol, TextIO
 
 from bot import metrics
 from kb.db import stamp
-from kb.feed.alerts import STALE_CLAIM, UPDATE_EVERY, Action, Subject, digest_sentence, plan
+from kb.feed.alerts import (
+    STALE_CLAIM,
+    UPDATE_EVERY,
+    Action,
+    Subject,
+    digest_sentence,
+    digest_signature,
+    plan,
+)
 from kb.feed.record import COMPANION_WINDOW
 from kb.feed.review import Review, is_lone_race, review
 from kb.store import Store
 
 log = logging.getLogger("spibot.feed")
 ROUND_SECONDS = 1.0
+# A resolved alert's row is kept this long: an Undo within it reopens the same message.
+KEEP_RESOLVED_ALERTS = timedelta(days=7)
 
 
 @dataclass
@@ -160,6 +170,7 @@ class Alerter:
         store.feed.close_quiet(self.quiet, now)
         if self._last_sweep is None or now - self._last_sweep >= COMPANION_WINDOW:
             store.feed.forget_waiting(now - 2 * COMPANION_WINDOW)
+            store.alerts.forget_resolved(now - KEEP_RESOLVED_ALERTS)
             self._last_sweep = now
         reviews: dict[int, Review] = {}
         for incident_id in store.feed.to_review(stamp(now - self.update_every)):
@@ -209,9 +220,12 @@ class Alerter:
         return Message(state, done, closed_reason=done.incident.closed_reason, fixed_title=title)
 
     def _act(self, store: Store, action: Action, subjects, reviews, now: datetime) -> None:
+        """One planned action. A post Slack refuses keeps its claim, so it is tried again when
+        the claim goes stale (STALE_CLAIM); a refused update waits UPDATE_EVERY: an error that
+        lasts (the bot not in the channel) costs a call every few minutes, not every round."""
         book, channel = store.alerts, action.channel
         if action.kind == "post":
-            if action.sent is not None:  # a stale claim: its process died while posting
+            if action.sent is not None:  # a stale claim: a failed post, or a process that died
                 if not book.reclaim(action.sent.id, now - STALE_CLAIM, now):
                     return
                 alert_id = action.sent.id
@@ -220,18 +234,18 @@ class Alerter:
                 if alert_id is None:
                     return
             message = self._message(store, action.incident_id, reviews, now, "open")
-            try:
-                ref = self.output.post(channel, message)
-            except BaseException:
-                book.release(alert_id)
-                raise
+            ref = self.output.post(channel, message)
             incident = message.review.incident
             book.shown(alert_id, now, ref=ref, count=incident.event_count, cause=incident.top_cause)
             metrics.ALERTS.labels("post").inc()
         elif action.kind in ("update", "resolve"):
             state = "open" if action.kind == "update" else "resolved"
             message = self._message(store, action.incident_id, reviews, now, state)
-            self.output.update(channel, action.sent.ref, message)
+            try:
+                self.output.update(channel, action.sent.ref, message)
+            except Exception:
+                book.tried(action.sent.id, now)
+                raise
             incident = message.review.incident
             book.shown(
                 action.sent.id,
@@ -244,21 +258,31 @@ class Alerter:
         elif action.kind == "digest_post":
             digest_id = book.claim(channel, None, now)
             members = [subjects[i] for i in action.members]
-            try:
-                ref = self.output.post(channel, Message("open", digest=members))
-            except BaseException:
-                book.release(digest_id)
-                raise
+            ref = self.output.post(channel, Message("open", digest=members))
+            signature = digest_signature([s.status for s in members])
+            book.shown(digest_id, now, ref=ref, count=len(members), cause=signature)
             book.fold(channel, digest_id, action.members, now)
-            book.shown(digest_id, now, ref=ref, count=len(members))
             metrics.ALERTS.labels("digest").inc()
         elif action.kind == "fold":
             book.fold(channel, action.sent.id, action.members, now)
+        elif action.kind == "digest_forget":
+            book.release(action.sent.id)
         elif action.kind in ("digest_update", "digest_resolve"):
             state = "open" if action.kind == "digest_update" else "resolved"
             members = [subjects[i] for i in action.members if i in subjects]
-            self.output.update(channel, action.sent.ref, Message(state, digest=members))
-            book.shown(action.sent.id, now, count=len(action.members), resolved=state == "resolved")
+            try:
+                self.output.update(channel, action.sent.ref, Message(state, digest=members))
+            except Exception:
+                book.tried(action.sent.id, now)
+                raise
+            signature = digest_signature([s.status for s in members])
+            book.shown(
+                action.sent.id,
+                now,
+                count=len(members),
+                cause=signature,
+                resolved=state == "resolved",
+            )
             if state == "resolved":
                 book.resolve_members(action.sent.id, now)
             metrics.ALERTS.labels("digest").inc()

@@ -2,10 +2,11 @@
 
 `offer` runs on the receiving thread (a UDP loop, a TCP connection, an HTTP request), so it
 does as little as can be: count, drop the lines no recogniser would read (one C-speed search
-each: most of a router's syslog is about something else), and append the rest to a bounded
-buffer. Past the bound, or past one sender's share of it, lines are dropped and counted
-(`spibot_ingest_dropped_total`), never waited for. The writer thread takes the whole buffer
-every BATCH_SECONDS, recognises it, and commits it as one transaction (kb/feed/record.py).
+each: most of a router's syslog is about something else), and append the rest to a buffer
+bounded in lines and bytes. Past the bound, or past one sender's share of it, lines are
+dropped and counted (`spibot_ingest_dropped_total`), never waited for. The writer thread
+takes the whole buffer every BATCH_SECONDS, recognises it, and commits it as one transaction
+(kb/feed/record.py).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from kb.store import Store
 log = logging.getLogger("spibot.feed")
 
 CAPACITY = 100_000  # lines waiting to be written
-# One sender may hold at most this share of the buffer: a flood from one address (a device
-# stuck in a loop, an attacker) fills its share, and every other sender still gets in.
-SHARE = 0.5
+CAPACITY_BYTES = 64 * 1024 * 1024  # and their bytes: long lines fill the queue sooner
 BATCH_SECONDS = 0.1
-MAX_LINE_BYTES = 16 * 1024  # a log line longer than this is cut before it is read
+BATCH_MAX = 10_000  # lines written in one transaction
+MAX_LINE_BYTES = 16 * 1024  # a log line longer than this is cut before it is queued
 
 
 class Ingest:
@@ -48,7 +48,7 @@ class Ingest:
         self._open_store = open_store
         self._quiet = quiet
         self._capacity = capacity
-        self._share = max(1, int(capacity * SHARE))
+        self._bytes = 0
         self._batch_seconds = batch_seconds
         self._on_commit = on_commit
         self._lock = threading.Lock()
@@ -64,21 +64,28 @@ class Ingest:
         if not items:
             return 0
         metrics.INGEST_LINES.labels("syslog" if framed else "http").inc(len(items))
-        wanted = [item for item in items if has_candidate(item)]
+        wanted = [item[:MAX_LINE_BYTES] for item in items if has_candidate(item)]
         if not wanted:
             return len(items)
         now = time.monotonic()
         with self._lock:
             held = self._per_source.get(source, 0)
-            free, share = self._capacity - len(self._waiting), self._share - held
+            # A sender's share shrinks as more senders wait: one address flooding (a device
+            # stuck in a loop, an attacker) or two never fill the queue for everyone else.
+            share = self._capacity // (len(self._per_source) + (held == 0) + 1) - held
+            free = self._capacity - len(self._waiting)
             taken = wanted[: max(0, min(free, share))]
+            size = sum(map(len, taken))
+            while taken and self._bytes + size > CAPACITY_BYTES:
+                size -= len(taken.pop())
             if taken:
                 self._idle.clear()
                 self._waiting.extend((item, source, framed, now) for item in taken)
                 self._per_source[source] = held + len(taken)
+                self._bytes += size
         dropped = len(wanted) - len(taken)
         if dropped:
-            metrics.INGEST_DROPPED.labels("flood" if share <= free else "queue_full").inc(dropped)
+            metrics.INGEST_DROPPED.labels("flood" if share < free else "queue_full").inc(dropped)
         return len(items) - dropped
 
     def room(self) -> int:
@@ -101,19 +108,39 @@ class Ingest:
         return self._idle.wait(timeout)
 
     def _take(self) -> list[tuple[bytes, str, bool, float]]:
+        """The oldest BATCH_MAX lines: a backlog is written in batches, each one transaction
+        of a bounded size, so memory stays flat while it drains."""
         with self._lock:
-            taken, self._waiting, self._per_source = self._waiting, [], {}
+            taken, self._waiting = self._waiting[:BATCH_MAX], self._waiting[BATCH_MAX:]
+            if self._waiting:
+                for _, source, _, _ in taken:
+                    self._per_source[source] -= 1
+                self._per_source = {k: n for k, n in self._per_source.items() if n}
+                self._bytes -= sum(len(item) for item, *_ in taken)
+            else:
+                self._per_source, self._bytes = {}, 0
         return taken
 
     def _run(self) -> None:
         store = self._open_store()
         try:
             while not self._stop.is_set():
-                self._stop.wait(self._batch_seconds)
-                self._write(store, self._take())
-            self._write(store, self._take())
+                if self._capacity - self.room() < BATCH_MAX:
+                    self._stop.wait(self._batch_seconds)  # a full batch is written at once
+                self._write_safely(store, self._take())
+            while taken := self._take():
+                self._write_safely(store, taken)
+            self._write_safely(store, [])
         finally:
             store.close()
+
+    def _write_safely(self, store: Store, taken: list[tuple[bytes, str, bool, float]]) -> None:
+        try:
+            self._write(store, taken)
+        except Exception:  # a bug on one odd line must not stop the feed: the batch is lost
+            metrics.INGEST_DROPPED.labels("not_written").inc(len(taken))
+            metrics.ERRORS.labels("feed").inc()
+            log.exception("feed: %d line(s) not written", len(taken))
 
     def _write(self, store: Store, taken: list[tuple[bytes, str, bool, float]]) -> None:
         if not taken:

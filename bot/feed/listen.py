@@ -103,7 +103,13 @@ def listen(endpoints: tuple[str, ...], http, every: bool, db_path: str | None) -
     if http is not None:
         from bot.feed.http_ingest import serve_ingest
 
-        server = serve_ingest(http[0], http[1], feed.ingest, token, max_bytes)
+        try:
+            server = serve_ingest(http[0], http[1], feed.ingest, token, max_bytes)
+        except OSError as exc:
+            feed.stop()
+            reason = exc.strerror or exc
+            click.echo(f"error: cannot listen on http://{http[0]}:{http[1]}: {reason}", err=True)
+            sys.exit(EXIT_USAGE)
     where = [f"{t}://{h}:{p}" for t, h, p in (feed.receivers.addresses if feed.receivers else [])]
     if server is not None:
         host, port = server.address[:2]

@@ -100,8 +100,11 @@ class Feed:
 
     def _wait_to_lead(self) -> None:
         while not self._stop.wait(LEADER_RETRY_SECONDS):
-            if self._try_to_lead():
-                return
+            try:
+                if self._try_to_lead():
+                    return
+            except Exception:  # a port still held by the old leader, say: try again
+                log.exception("feed: could not take over the syslog ports and the alerts")
 
     def _try_to_lead(self) -> bool:
         path = f"{self.config.db_path}.feed.lock"

@@ -2,7 +2,8 @@
 
 `plan` is pure: the incidents, the alerts already sent and the channels in, the actions out.
 The rules: one message per incident per channel; updated in place when its count or its top
-cause changed, at most once per UPDATE_EVERY; marked resolved once when the incident closes; a
+cause changed, and marked resolved once when the incident closes, each at most once per
+UPDATE_EVERY (a refused update waits as long); a
 lone rekey race (its one line per reporting device, ranked rekey-race) gets nothing unless the
 channel asks for every event; past `flood` new alerts a minute in a channel, further new
 incidents are folded into one digest message there, updated the same way.
@@ -62,7 +63,9 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    kind: str  # post | update | resolve | fold | digest_post | digest_update | digest_resolve
+    # post | update | resolve | fold | digest_post | digest_update | digest_resolve |
+    # digest_forget
+    kind: str
     channel: str
     incident_id: int | None = None
     sent: Sent | None = None  # the alert row acted on (update, resolve, digest_*)
@@ -131,6 +134,8 @@ def _for_channel(
             if now - row.claimed_at >= STALE_CLAIM and subject.status == "open":
                 actions.append(Action("post", channel.name, subject.id, sent=row))
             continue
+        if not _due(row, now, every):
+            continue
         if subject.status != "open":
             if row.resolved_at is None:
                 actions.append(Action("resolve", channel.name, subject.id, sent=row))
@@ -138,14 +143,20 @@ def _for_channel(
         if row.resolved_at is not None:  # reopened (Undo on "Fixed it"): open again in place
             actions.append(Action("update", channel.name, subject.id, sent=row))
             continue
-        changed = (subject.event_count, subject.top_cause) != (row.shown_count, row.shown_cause)
-        if changed and _due(row, now, every):
+        if (subject.event_count, subject.top_cause) != (row.shown_count, row.shown_cause):
             actions.append(Action("update", channel.name, subject.id, sent=row))
     room = max(0, flood - recent)
     for subject in fresh[:room]:
         actions.append(Action("post", channel.name, subject.id))
     folded = fresh[room:]
-    open_digest = next((d for d in channel.digests if d.resolved_at is None), None)
+    # A digest claim never posted (its process died, or Slack refused it) holds no incident:
+    # it is dropped once stale, and new incidents never wait in it.
+    for digest in channel.digests:
+        if digest.ref is None and now - digest.claimed_at >= STALE_CLAIM:
+            actions.append(Action("digest_forget", channel.name, sent=digest))
+    open_digest = next(
+        (d for d in channel.digests if d.resolved_at is None and d.ref is not None), None
+    )
     members = {
         d.id: sorted(i for i, row in channel.sent.items() if row.digest_id == d.id)
         for d in channel.digests
@@ -165,9 +176,14 @@ def _for_channel(
         statuses = [by_id[i].status for i in ids if i in by_id]
         if ids and all(status != "open" for status in statuses):
             actions.append(Action("digest_resolve", channel.name, sent=digest, members=tuple(ids)))
-        elif digest.shown_count != len(ids) and _due(digest, now, every):
+        elif digest.shown_cause != digest_signature(statuses) and _due(digest, now, every):
             actions.append(Action("digest_update", channel.name, sent=digest, members=tuple(ids)))
     return actions
+
+
+def digest_signature(statuses: Sequence[str]) -> str:
+    """What a digest shows of its incidents, to tell when it is out of date: "open/all"."""
+    return f"{sum(1 for s in statuses if s == 'open')}/{len(statuses)}"
 
 
 def digest_sentence(subjects: Sequence[Subject]) -> str:
@@ -235,15 +251,32 @@ class AlertBook:
             changed = self.workspace.update(
                 "alerts",
                 {"claimed_at": stamp(now)},
-                "id = :id and ref is null and claimed_at < :stale",
+                "id = :id and ref is null and claimed_at <= :stale",
                 {"id": alert_id, "stale": stamp(stale_before)},
             )
         return changed == 1
 
     def release(self, alert_id: int) -> None:
-        """Give a claim back after a failed post, so the next round tries again."""
+        """Drop a claim that was never posted, with any incident folded into it."""
         with self.connection.writing("release the alert"):
-            self.workspace.delete("alerts", "id = :id and ref is null", {"id": alert_id})
+            if self.workspace.delete("alerts", "id = :id and ref is null", {"id": alert_id}):
+                self.workspace.delete("alerts", "digest_id = :id", {"id": alert_id})
+
+    def tried(self, alert_id: int, now: datetime) -> None:
+        """An update Slack refused: the next try waits as long as an update would."""
+        with self.connection.writing("record the alert"):
+            self.workspace.update(
+                "alerts", {"updated_at": stamp(now)}, "id = :id", {"id": alert_id}
+            )
+
+    def forget_resolved(self, before: datetime) -> int:
+        """Drop the rows of alerts marked resolved before `before`: nothing changes them now."""
+        with self.connection.writing("forget old alerts"):
+            return self.workspace.delete(
+                "alerts",
+                "resolved_at is not null and resolved_at < :before",
+                {"before": stamp(before)},
+            )
 
     def shown(
         self,

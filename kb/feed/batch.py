@@ -32,10 +32,11 @@ class Seen:
 @dataclass(slots=True)
 class Tunnel:
     """The invalid-SPI lines of one tunnel in a batch. Both ends share one key: the addresses
-    sorted, when the line names both; else the reporting device and the peer."""
+    sorted, when the line names both; else the reporting device and the peer; a line that
+    names no peer (PAN-OS "can't find sa", ASA PFKEY), the device and the SPI."""
 
     key: tuple[str, str, str | None]
-    peer: str
+    peer: str | None
     local: str | None
     device: str
     platform: str | None
@@ -49,11 +50,15 @@ class Tunnel:
 @dataclass(slots=True)
 class Batch:
     tunnels: list[Tunnel]
-    companions: list[Seen]  # recognised lines that are not invalid-SPI lines with a peer
+    companions: list[Seen]  # recognised lines that are not invalid-SPI lines
     recognised: int  # lines that held at least one event
 
 
-def tunnel_key(peer: str, local: str | None, device: str) -> tuple[str, str, str | None]:
+def tunnel_key(
+    peer: str | None, local: str | None, device: str, spi: str | None = None
+) -> tuple[str, str, str | None]:
+    if peer is None:
+        return ("spi", device, spi)
     if local:
         low, high = sorted((peer, local))
         return ("pair", low, high)
@@ -72,10 +77,10 @@ def sort_batch(received: Iterable[Received]) -> Batch:
             if event.device is None:
                 event.device = item.source
             seen = Seen(event, item.line, item.arrived)
-            if event.kind != "invalid_spi" or not event.peer:
+            if event.kind != "invalid_spi":
                 companions.append(seen)
                 continue
-            key = tunnel_key(event.peer, event.local, event.device)
+            key = tunnel_key(event.peer, event.local, event.device, event.spi)
             tunnel = tunnels.get(key)
             if tunnel is None:
                 tunnel = Tunnel(key, event.peer, event.local, event.device, event.platform)

@@ -30,6 +30,11 @@ _OPEN_PAIR = (
     "((peer = :a and local = :b) or (peer = :b and local = :a))"
 )
 _OPEN_ONE_END = "status = 'open' and updated_at >= :since and peer = :peer and device = :device"
+# Lines that name no peer (PAN-OS "can't find sa", ASA PFKEY): the device and the SPI.
+_OPEN_NO_PEER = (
+    "status = 'open' and updated_at >= :since and peer is null and device = :device "
+    "and (:spi = '' or id in (select incident_id from incident_spis where spi = :spi))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +54,18 @@ class FeedRecorder:
         when, since = stamp(now), stamp(now - quiet)
         with self.connection.writing("record the feed's lines"):
             recorded = [self._tunnel(t, when, since) for t in batch.tunnels]
-            if batch.companions:
-                self._companions(batch.companions, when)
+            self._insert_lines(None, "companion", batch.companions, when)
         return recorded
 
     def _tunnel(self, tunnel: Tunnel, when: str, since: str) -> Recorded:
         kind, first, second = tunnel.key
         if kind == "pair":
-            where, args = _OPEN_PAIR, {"a": first, "b": second, "since": since}
-        else:
+            where, args = _OPEN_PAIR, {"a": first, "b": second}
+        elif kind == "device":
             where, args = _OPEN_ONE_END, {"peer": tunnel.peer, "device": tunnel.device}
-            args["since"] = since
+        else:
+            where, args = _OPEN_NO_PEER, {"device": tunnel.device, "spi": second or ""}
+        args["since"] = since
         row = self.workspace.first(
             "incidents", where, args, columns="id, event_count", order="updated_at desc"
         )
@@ -82,7 +88,10 @@ class FeedRecorder:
             opened = True
         else:
             incident_id, opened = row["id"], False
+            # A pasted incident the feed now hears about is the feed's to diagnose, alert on
+            # and close when it goes quiet.
             values = {"event_count": row["event_count"] + count, "updated_at": when}
+            values["source"] = SOURCE
             self.workspace.update("incidents", values, "id = :id", {"id": incident_id})
         self._keep_lines(incident_id, tunnel.seen, when)
         self.connection.db.conn.executemany(
@@ -92,32 +101,39 @@ class FeedRecorder:
         return Recorded(incident_id, opened, count)
 
     def _keep_lines(self, incident_id: int, seen: list[Seen], when: str) -> None:
-        for s in seen:
-            row = {"incident_id": incident_id, "kind": "invalid_spi", "device": s.event.device}
-            row |= {"peer": s.event.peer, "received_at": when, "line": s.line}
-            self.workspace.insert("feed_lines", row)
-        # Past the first KEEP_FIRST, only the latest KEEP_LATEST stay: the count grows, the
-        # lines a diagnosis reads do not.
-        self.workspace.delete(
-            "feed_lines",
-            "incident_id = :id and kind = 'invalid_spi' "
-            "and id not in (select id from feed_lines where incident_id = :id "
-            f"and kind = 'invalid_spi' order by id limit {KEEP_FIRST}) "
-            "and id not in (select id from feed_lines where incident_id = :id "
-            f"and kind = 'invalid_spi' order by id desc limit {KEEP_LATEST})",
-            {"id": incident_id},
+        """Past the first KEEP_FIRST lines only the latest KEEP_LATEST stay: the count grows,
+        the lines a diagnosis reads do not. Only lines that can stay are written."""
+        kept = self.workspace.count(
+            "feed_lines", "incident_id = :id and kind = 'invalid_spi'", {"id": incident_id}
         )
+        head = max(0, KEEP_FIRST - kept)
+        chosen = seen[:head] + seen[max(head, len(seen) - KEEP_LATEST) :]
+        self._insert_lines(incident_id, "invalid_spi", chosen, when)
+        if kept + len(chosen) > KEEP_FIRST + KEEP_LATEST:
+            self.workspace.delete(
+                "feed_lines",
+                "incident_id = :id and kind = 'invalid_spi' "
+                "and id not in (select id from feed_lines where incident_id = :id "
+                f"and kind = 'invalid_spi' order by id limit {KEEP_FIRST}) "
+                "and id not in (select id from feed_lines where incident_id = :id "
+                f"and kind = 'invalid_spi' order by id desc limit {KEEP_LATEST})",
+                {"id": incident_id},
+            )
 
-    def _companions(self, companions: list[Seen], when: str) -> None:
-        for s in companions:
-            row = {"incident_id": None, "kind": "companion", "device": s.event.device}
-            row |= {"peer": s.event.peer, "received_at": when, "line": s.line}
-            self.workspace.insert("feed_lines", row)
+    def _insert_lines(self, incident_id: int | None, kind: str, seen: list[Seen], when: str):
+        self.connection.db.conn.executemany(
+            "insert into feed_lines (team_id, incident_id, kind, device, peer, received_at, line) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (self.workspace.team, incident_id, kind, s.event.device, s.event.peer, when, s.line)
+                for s in seen
+            ],
+        )
 
     def claim_companions(self, incident_id: int, devices: Iterable[str], peers: Iterable[str]):
         """Copy the waiting companion lines of the incident's devices from COMPANION_WINDOW
-        before it opened onwards into the incident (each once), those naming another peer
-        excepted."""
+        before it opened onwards into the incident (each once, the latest first), those naming
+        another peer excepted."""
         with self.connection.writing("keep the companion lines"):
             found = self.workspace.first(
                 "incidents", "id = :id", {"id": incident_id}, columns="opened_at"
@@ -134,7 +150,7 @@ class FeedRecorder:
                 f"and (peer is null or {one_of('peer', 'peers')}) "
                 "and (select count(*) from feed_lines where incident_id = :id "
                 f"and kind = 'companion') < {COMPANIONS_KEPT} "
-                f"order by id limit {COMPANIONS_KEPT}",
+                f"order by id desc limit {COMPANIONS_KEPT}",
                 {
                     "id": incident_id,
                     "team": self.workspace.team,

@@ -42,6 +42,7 @@ from kb.stamps import read_prefix
 _JUNK_SHARE = 4
 _CONTROLS = {c: " " for c in (*range(32), 127)}
 _DROP_CONTROLS = {c: None for c in (*range(9), *range(10, 32), 127)}
+_CONTROL_BYTE = re.compile(rb"[\x00-\x1f\x7f]")
 _MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?"
 _PRI = re.compile(r"<(\d{1,3})>")
@@ -91,13 +92,16 @@ def to_line(frame: bytes, source: str) -> str | None:
 
 def read_frame(frame: bytes, source: str) -> Frame | None:
     """The frame's line, device and header time; None when the frame is not text."""
-    if b"\x00" in frame:
-        return None
-    text = frame.decode("utf-8", "replace")
-    junk = text.count("\ufffd") + len(text) - len(text.translate(_DROP_CONTROLS))
-    if junk * _JUNK_SHARE > len(text):
-        return None
-    text = text.translate(_CONTROLS).strip()
+    if frame.isascii() and _CONTROL_BYTE.search(frame) is None:
+        text = frame.decode("ascii").strip()  # nearly every frame: no character to check
+    else:
+        if b"\x00" in frame:
+            return None
+        text = frame.decode("utf-8", "replace")
+        junk = text.count("\ufffd") + len(text) - len(text.translate(_DROP_CONTROLS))
+        if junk * _JUNK_SHARE > len(text):
+            return None
+        text = text.translate(_CONTROLS).strip()
     pos = 0
     pri = _PRI.match(text)
     if pri is not None:
