@@ -806,7 +806,7 @@ def main() -> None:
             steps.append(bench.step("udp", 0, args.step_seconds))
             print_steps(f"UDP, {args.step_seconds:.0f} s per step", steps)
             clean = [s["rate"] for s in steps if s["rate"] and not _dropped(s)]
-            below = [r for r in clean if all(not _dropped(s) for s in steps if s["rate"] <= r)]
+            below = [r for r in clean if not any(_dropped(s) for s in steps if 0 < s["rate"] <= r)]
             print(f"highest offered rate with no drop: {max(below, default=0):,} lines/s")
         if "tcp" in phases:
             steps = [
