@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from kb.context import PeerContext
 from kb.events import Event
@@ -29,6 +29,10 @@ _LINE_HEAD_BYTES = 4 * MAX_LINE_CHARS + 4
 # The start offsets of the lines to read in data[:end], each once, in order (kb/markers.py).
 _candidate_starts = finder()
 _MAX_JOINED = 2  # a line is wrapped at most twice in practice
+
+
+class _Feedable(Protocol):
+    def feed(self, chunk: bytes) -> object: ...
 
 
 class InputError(Exception):
@@ -200,6 +204,14 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
         line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
     yield from context.flush()
     stats.lines = line_number - 1
+
+
+def tee(chunks: Iterable[bytes], reader: _Feedable) -> Iterator[bytes]:
+    """The chunks as they come, each also given to a reader of its own (the device-state
+    reader of kb/state/reader.py)."""
+    for chunk in chunks:
+        reader.feed(chunk)
+        yield chunk
 
 
 def read_chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[bytes]:
