@@ -15,7 +15,7 @@ from typing import BinaryIO, Protocol
 
 from kb.context import PeerContext
 from kb.events import Event
-from kb.formats import CUT_SHORT, cut_short, recognise
+from kb.formats import CUT_SHORT, cut_short, fast_line, recognise
 from kb.markers import finder
 from kb.normalise import clean_line, is_binary
 
@@ -108,8 +108,9 @@ def _bounded(carry: bytes) -> tuple[bytes, bool]:
 
 def _scan_buffer(
     data: bytes, end: int, final: bool, first_line: int, stats: ScanStats
-) -> tuple[list[Event], int]:
-    """Events in data[:end]; returns them and the offset up to which data was consumed.
+) -> tuple[list[Event], int, int]:
+    """Events in data[:end]; returns them, the offset up to which data was consumed and the
+    number of lines up to there (counted on the way: a second count cost a pass over data).
 
     A recognisable line that is cut short and whose continuation lies past `end` (and more
     data may come) stops the scan there, so the caller carries it into the next buffer.
@@ -135,6 +136,12 @@ def _scan_buffer(
                 text = data[start:stop].decode()
             except UnicodeDecodeError:
                 text = _decode(data[start:stop], stats)
+            else:
+                # The commonest invalid-SPI lines, read in one match before any cleaning.
+                event = fast_line(text, number)
+                if event is not None:
+                    add(event)
+                    continue
         else:
             text = _line(data, start, stop, stats)
         line = clean_line(text)
@@ -148,7 +155,7 @@ def _scan_buffer(
                     if not final:
                         # This line is read again with the next buffer: count it only then.
                         stats.candidates, stats.undecodable, stats.cut_lines = counted
-                        return events, start
+                        return events, start, number - first_line
                     break
                 following = data.find(b"\n", next_stop + 1, end)
                 if following == -1:
@@ -166,7 +173,7 @@ def _scan_buffer(
             if event.detail == CUT_SHORT:
                 stats.cut_short += 1
             add(event)
-    return events, end
+    return events, end, number - first_line + count(b"\n", counted_to, end)
 
 
 def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:
@@ -191,14 +198,14 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
         if end == 0:
             carry = data
         else:
-            events, used = _scan_buffer(data, end, False, line_number, stats)
-            line_number += data.count(b"\n", 0, used)
+            events, used, lines = _scan_buffer(data, end, False, line_number, stats)
+            line_number += lines
             stats.events += len(events)
             yield from context.feed(events)
             carry = data[used:]
         carry, skipping = _bounded(carry)
     if carry:
-        events, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
+        events, _, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
         stats.events += len(events)
         yield from context.feed(events)
         line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)

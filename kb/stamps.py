@@ -24,6 +24,8 @@ _STAMP = (
 )
 _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d++)?(?:Z|\s?[+-]\d\d:?\d\d)?"
 _HOST = r"[A-Za-z0-9][\w.-]*+"
+# The same, for kb/formats.py's one-match reading of the commonest lines.
+STAMP, ISO, HOST = _STAMP, _ISO, _HOST
 
 # Every framing seen in real logs, in the order a collector and a router stack them:
 # <PRI> collector-time collector-host <PRI> seq: [origin-host:] [*.]router-time: hostname %TAG
