@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 
 from kb import fortigate, transcripts
-from kb.events import PROTOCOLS, SPI_MAX, Event, canonical_ip, set_spi
+from kb.events import PROTOCOLS, SPI_MAX, Event, canonical_ip, new_event, set_spi
 from kb.stamps import HOST, ISO, STAMP, find_time, read_prefix
 
 # A recogniser reads the line from pos (just after the tag) and fills in the event.
@@ -594,21 +594,20 @@ def fast_line(text: str, number: int) -> Event | None:
             return None  # the recogniser says what does not add up
         peer_ip = seen(peer, _UNSEEN)
         local_ip = seen(local, _UNSEEN)
-        return Event(
+        return new_event(
             "invalid_spi", "ios", tag, number, text,
-            peer=_ipv4(peer) if peer_ip == _UNSEEN else peer_ip,
-            local=_ipv4(local) if local_ip == _UNSEEN else local_ip,
-            spi=spi, spi_decimal=decimal, spi_consistent=True, protocol=PROTOCOLS[prot],
-            interface=iface, device=host, time=time,
+            _ipv4(peer) if peer_ip == _UNSEEN else peer_ip,
+            _ipv4(local) if local_ip == _UNSEEN else local_ip,
+            spi, decimal, True, PROTOCOLS[prot], iface, host, time,
         )  # fmt: skip
     peer_ip = seen(apeer, _UNSEEN)
     local_ip = seen(alocal, _UNSEEN)
-    return Event(
+    return new_event(
         _SHORTCUT_KINDS[mnemonic], _PLATFORMS[facility], asa, number,
         text.replace("= ", "=") if "= " in text else text,
-        peer=_ipv4(apeer) if peer_ip == _UNSEEN else peer_ip,
-        local=_ipv4(alocal) if local_ip == _UNSEEN else local_ip,
-        spi=ahex, protocol=proto.lower(), device=host, time=time,
+        _ipv4(apeer) if peer_ip == _UNSEEN else peer_ip,
+        _ipv4(alocal) if local_ip == _UNSEEN else local_ip,
+        ahex, None, None, proto.lower(), None, host, time,
     )  # fmt: skip
 
 
