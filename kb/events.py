@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from kb.stamps import to_seconds
+from kb.stamps import seconds
 
 # The keys of EVENT in docs/contracts.md, in the order printed. Keys may be added, never renamed.
 EVENT_KEYS = (
@@ -58,7 +58,7 @@ class Event:
     @property
     def seconds(self) -> float | None:
         """When it was logged, comparable only within one paste (the year is often missing)."""
-        return to_seconds(self.time)
+        return seconds(self.time)
 
     def to_dict(self) -> dict:
         out = {key: getattr(self, key) for key in EVENT_KEYS}

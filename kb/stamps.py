@@ -90,6 +90,11 @@ def to_seconds(time: str | None) -> float | None:
     return None
 
 
+# The same, remembered: an event's and a group's times are read as seconds several times over
+# (span, timing rules, the last time per platform), and a log repeats its time stamps.
+seconds = lru_cache(maxsize=1 << 16)(to_seconds)
+
+
 def _stamp_seconds(m: re.Match) -> float | None:
     day = _day_start(m["year"], m["mon"], m["day"])
     if day is None:
