@@ -107,10 +107,11 @@ def _bounded(carry: bytes) -> tuple[bytes, bool]:
 
 
 def _scan_buffer(
-    data: bytes, end: int, final: bool, first_line: int, stats: ScanStats
+    data: bytes, end: int, final: bool, first_line: int, stats: ScanStats, begin: int = 0
 ) -> tuple[list[Event], int, int]:
-    """Events in data[:end]; returns them, the offset up to which data was consumed and the
-    number of lines up to there (counted on the way: a second count cost a pass over data).
+    """Events in data[begin:end] (begin: the start of a line, first_line's); returns them, the
+    offset up to which data was consumed and the number of lines from begin up to there
+    (counted on the way: a second count cost a pass over data).
 
     A recognisable line that is cut short and whose continuation lies past `end` (and more
     data may come) stops the scan there, so the caller carries it into the next buffer.
@@ -118,9 +119,9 @@ def _scan_buffer(
     events: list[Event] = []
     add = events.append
     count, find = data.count, data.find
-    counted_to = 0
+    counted_to = begin
     number = first_line
-    skip_to = 0
+    skip_to = begin
     for start in _candidate_starts(data, end):
         if start < skip_to:
             continue
@@ -193,12 +194,27 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
                 continue
             chunk = chunk[newline:]
             skipping = False
-        data = carry + chunk if carry else chunk
+        data, begin = chunk, 0
+        newline = chunk.find(b"\n") if carry else -1
+        if newline != -1:
+            # The line carried over, finished by the chunk's first line, read on its own: the
+            # rest of the chunk is then read in place (joining the two copied 4 MiB a chunk).
+            head = carry + chunk[: newline + 1]
+            events, used, lines = _scan_buffer(head, len(head), False, line_number, stats)
+            line_number += lines
+            stats.events += len(events)
+            yield from context.feed(events)
+            if used < len(head):  # a line cut short, whose continuation is further on
+                data = head[used:] + chunk[newline + 1 :]
+            else:
+                begin = newline + 1
+        elif carry:
+            data = carry + chunk
         end = data.rfind(b"\n") + 1
-        if end == 0:
-            carry = data
+        if end <= begin:
+            carry = data[begin:]
         else:
-            events, used, lines = _scan_buffer(data, end, False, line_number, stats)
+            events, used, lines = _scan_buffer(data, end, False, line_number, stats, begin)
             line_number += lines
             stats.events += len(events)
             yield from context.feed(events)

@@ -371,3 +371,31 @@ def test_the_one_match_reading_takes_the_common_shapes() -> None:
         assert (framing, IOS_BODY) in taken
     assert ("2024-03-03T09:14:02+00:00 rtr-edge-1 ", EDGES[1]) in taken
     assert len(taken) > 100
+
+
+def test_a_wrapped_line_split_between_chunks_anywhere() -> None:
+    # The line carried over is finished by the next chunk's first line and read on its own; a
+    # wrapped line cut there waits for its continuation further in the chunk.
+    wrapped = (
+        "Mar  3 09:14:02: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid "
+        "spi for\ndestaddr=192.0.2.1, prot=50, spi=0x0000000A(10), srcaddr=198.51.100.7\n"
+    )
+    data = ("x" * 50 + "\n" + wrapped + "tail\n" + wrapped).encode()
+    want, want_stats = reference_scan(data)
+    assert len(want) == 2 and want[0].peer == "198.51.100.7"
+    for engine in ENGINES:
+        for cut in range(1, len(data)):
+            for chunks in (
+                [data[:cut], data[cut:]],
+                [data[:cut], data[cut : cut + 3], data[cut + 3 :]],
+            ):
+                saved = scan._candidate_starts
+                scan._candidate_starts = markers.finder(engine)
+                try:
+                    stats = ScanStats()
+                    got = list(scan.scan(chunks, stats))
+                finally:
+                    scan._candidate_starts = saved
+                assert got == want, (engine, cut)
+                counts = (stats.lines, stats.candidates, stats.events)
+                assert counts == (want_stats.lines, want_stats.candidates, want_stats.events)
