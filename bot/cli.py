@@ -8,6 +8,7 @@ declarations are most of it, and each command body is a call on kb and a rendere
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
 import os
 import shutil
@@ -16,24 +17,25 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 import click
 import msgspec
 
-from bot import settings, text
-from kb.article import ArticleError
-from kb.diagnose import DEFAULT_TOP
-from kb.diagnose import diagnose as run_diagnosis
-from kb.diagnose import tee as _tee
+from bot import settings
 from kb.events import Event, canonical_ip
 from kb.groups import Grouper
-from kb.lookup import classify
-from kb.lookup import lookup as run_lookup
-from kb.scan import InputError, ScanStats, read_chunks, scan
+from kb.scan import InputError, ScanStats, read_chunks, scan, tee
 from kb.state.reader import StateReader
-from kb.store import MissingDatabaseError, Store, StoreError, UnknownArticleError
 
+if TYPE_CHECKING:
+    from kb.store import Store
+
+# What a command needs beyond reading a log (the database, the articles, the diagnosis, Slack's
+# block kit for the text renderer) is imported in the command's body: `spibot parse` starts in
+# half the time it took when every command's modules were loaded first (tests/test_startup.py).
+
+DEFAULT_TOP = 5
 EXIT_FOUND, EXIT_NONE, EXIT_USAGE, EXIT_NOT_TEXT, EXIT_DATABASE = 0, 1, 2, 3, 4
 
 EXIT_CODES_HELP = """
@@ -74,10 +76,36 @@ def warn(warnings: list[str]) -> None:
     """Warnings on standard error, before the answer: a person sees them first, and
     `spibot diagnose --json FILE > out.json` keeps standard output pure JSON."""
     if warnings:
+        from bot import text
+
         click.echo(text.wrapped(text.warning_lines(warnings), width("stderr")), err=True)
 
 
+class _Commands(click.Group):
+    """spibot's commands. Those declared in other modules are imported when named (or listed by
+    --help), so one command does not load every other command's code."""
+
+    ELSEWHERE: ClassVar[dict[str, str]] = {
+        "kb": "bot.admin",
+        "backup": "bot.admin",
+        "export": "bot.admin",
+        "import": "bot.admin",
+        "doctor": "bot.admin",
+        "eval": "bot.evaluate",
+        "listen": "bot.feed.listen",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.ELSEWHERE})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.ELSEWHERE:
+            importlib.import_module(self.ELSEWHERE[cmd_name])  # registers itself on `main`
+        return self.commands.get(cmd_name)
+
+
 @click.group(
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=examples(
         "spibot diagnose router.log",
@@ -240,7 +268,7 @@ def parse(sources: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     write = _write_json if as_json else _write_table
     try:
         with progress_bar(opened, quiet) as progress:
-            chunks = _tee(_chunks_of(opened, failed, reader, progress), reader)
+            chunks = tee(_chunks_of(opened, failed, reader, progress), reader)
             finish = write(scan(chunks, stats), grouper)
     except InputError as exc:
         click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
@@ -290,6 +318,8 @@ def _write_json(events: Iterator[Event], grouper: Grouper):
 
 def _write_table(events: Iterator[Event], grouper: Grouper):
     """Stream one row per event; returns what writes the summary, the groups and the state."""
+    from bot import text
+
     out = click.get_text_stream("stdout")
     columns = width()
     kinds: Counter[str] = Counter()
@@ -329,6 +359,9 @@ def db_option(command):
 def open_store(db_path: str | None, create: bool = True) -> Store:
     """The knowledge base, or one line and exit 4 (exit 2 for a missing file that must exist:
     backing up or exporting a mistyped --db must not create one)."""
+    from kb.article import ArticleError
+    from kb.store import MissingDatabaseError, Store, StoreError
+
     # In an install distributed over OAuth each workspace has its own incidents; SPIBOT_TEAM
     # picks the one the terminal works on (default: the single-workspace memory).
     try:
@@ -367,7 +400,7 @@ def print_json(doc: dict) -> None:
 @click.option(
     "--top",
     type=click.IntRange(1, 100),
-    default=DEFAULT_TOP,
+    default=DEFAULT_TOP,  # kb.diagnose's (tests/test_startup.py): importing it costs 0.1 s
     show_default=True,
     metavar="N",
     help="How many causes to show.",
@@ -393,6 +426,9 @@ def diagnose(
     Each peer in the paste opens an incident, or updates the one still open for it from the
     last 24 hours, unless --no-record is given.
     """
+    from bot import text
+    from kb.diagnose import diagnose as run_diagnosis
+
     opened = _open_inputs(sources)
     store = open_store(db_path)
     failed: list[str] = []
@@ -433,6 +469,9 @@ def lookup(query: tuple[str, ...], as_json: bool, db_path: str | None) -> None:
     Peers, SPIs and devices list their incidents and notes; free text finds cause articles
     and notes. Any text is safe: search syntax in it is quoted, not interpreted.
     """
+    from bot import text
+    from kb.lookup import lookup as run_lookup
+
     store = open_store(db_path)
     with store:
         result = run_lookup(store, " ".join(query))
@@ -485,6 +524,9 @@ def note_add(text_, peer, spi, device, fixed_by, author, db_path) -> None:
     With --fixed-by ARTICLE_ID the incident is resolved with that cause, and the next
     diagnosis for this peer ranks it higher. Exit code 4 if the database cannot be written.
     """
+    from kb.lookup import classify
+    from kb.store import StoreError, UnknownArticleError
+
     if spi is not None:
         kind, spi = classify(spi)
         if kind != "spi":
@@ -531,6 +573,8 @@ def note_add(text_, peer, spi, device, fixed_by, author, db_path) -> None:
 @db_option
 def incidents(peer: str | None, as_json: bool, limit: int, db_path: str | None) -> None:
     """List incidents, newest first, with their notes and what fixed them."""
+    from bot import text
+
     store = open_store(db_path)
     with store:
         found = store.incidents(peer, limit)
@@ -635,9 +679,3 @@ def console(db_path: str | None) -> None:
         click.echo(terminal.GREETING)
     with store:
         terminal.run(store, sys.stdin, click.echo)
-
-
-# The database's upkeep commands (kb, backup, export, import, doctor) register themselves on
-# `main` from their own module.
-from bot import admin, evaluate  # noqa: E402, F401
-from bot.feed import listen  # noqa: E402, F401

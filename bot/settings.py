@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from dotenv import find_dotenv, load_dotenv
 
-from kb.store import StoreError
-
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
 DEFAULT_NOTE_REACTION = "pushpin"
@@ -262,6 +260,8 @@ def busy_timeout_ms() -> int:
     """SPIBOT_BUSY_TIMEOUT_MS; a bad value is the database's error (exit 4, /healthz 503)."""
     text = value("SPIBOT_BUSY_TIMEOUT_MS")
     if not text.isdigit():
+        from kb.store import StoreError  # here: sqlite-utils is 0.1 s of every start
+
         raise StoreError(f"SPIBOT_BUSY_TIMEOUT_MS must be a whole number of ms, not {text!r}")
     return int(text)
 

@@ -21,7 +21,7 @@ from kb.groups import MAX_GROUPS, Group, Grouper
 from kb.incidents import Incident, Sighting
 from kb.peers import MAX_PEERS_DIAGNOSED, PeerDiagnosis, box_first, diagnose_peers
 from kb.ranking import Cause, History, rank
-from kb.scan import ScanStats, scan
+from kb.scan import ScanStats, scan, tee
 from kb.signals import Signal
 from kb.stamps import duration
 from kb.state.confirm import state_notes
@@ -159,13 +159,6 @@ def _chunks(paste: str | Iterable[bytes], max_chars: int, warnings: list[str]) -
             "the rest of the paste was not analysed"
         )
     return [text.encode("utf-8", "surrogatepass")]
-
-
-def tee(chunks: Iterable[bytes], reader: StateReader) -> Iterable[bytes]:
-    """The chunks as they come, each also given to the device-state reader."""
-    for chunk in chunks:
-        reader.feed(chunk)
-        yield chunk
 
 
 def _read(

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from kb.events import Event
-from kb.stamps import to_seconds
-
-# Each group's times are read as seconds several times over (span, timing rules, summary):
-# parsed once each. A log's distinct time stamps are what is cached.
-_seconds = lru_cache(maxsize=1 << 16)(to_seconds)
+from kb.stamps import seconds as _seconds  # read once per distinct time stamp
 
 GroupKey = tuple[str | None, str | None, str | None, str | None]
 # A real incident has a handful of peers and SPIs; a scan of a whole estate a few thousand.

@@ -11,11 +11,11 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from kb.context import PeerContext
 from kb.events import Event
-from kb.formats import CUT_SHORT, cut_short, recognise
+from kb.formats import CUT_SHORT, cut_short, fast_line, recognise
 from kb.markers import finder
 from kb.normalise import clean_line, is_binary
 
@@ -29,6 +29,10 @@ _LINE_HEAD_BYTES = 4 * MAX_LINE_CHARS + 4
 # The start offsets of the lines to read in data[:end], each once, in order (kb/markers.py).
 _candidate_starts = finder()
 _MAX_JOINED = 2  # a line is wrapped at most twice in practice
+
+
+class _Feedable(Protocol):
+    def feed(self, chunk: bytes) -> object: ...
 
 
 class InputError(Exception):
@@ -103,9 +107,11 @@ def _bounded(carry: bytes) -> tuple[bytes, bool]:
 
 
 def _scan_buffer(
-    data: bytes, end: int, final: bool, first_line: int, stats: ScanStats
-) -> tuple[list[Event], int]:
-    """Events in data[:end]; returns them and the offset up to which data was consumed.
+    data: bytes, end: int, final: bool, first_line: int, stats: ScanStats, begin: int = 0
+) -> tuple[list[Event], int, int]:
+    """Events in data[begin:end] (begin: the start of a line, first_line's); returns them, the
+    offset up to which data was consumed and the number of lines from begin up to there
+    (counted on the way: a second count cost a pass over data).
 
     A recognisable line that is cut short and whose continuation lies past `end` (and more
     data may come) stops the scan there, so the caller carries it into the next buffer.
@@ -113,9 +119,9 @@ def _scan_buffer(
     events: list[Event] = []
     add = events.append
     count, find = data.count, data.find
-    counted_to = 0
+    counted_to = begin
     number = first_line
-    skip_to = 0
+    skip_to = begin
     for start in _candidate_starts(data, end):
         if start < skip_to:
             continue
@@ -131,6 +137,12 @@ def _scan_buffer(
                 text = data[start:stop].decode()
             except UnicodeDecodeError:
                 text = _decode(data[start:stop], stats)
+            else:
+                # The commonest invalid-SPI lines, read in one match before any cleaning.
+                event = fast_line(text, number)
+                if event is not None:
+                    add(event)
+                    continue
         else:
             text = _line(data, start, stop, stats)
         line = clean_line(text)
@@ -144,7 +156,7 @@ def _scan_buffer(
                     if not final:
                         # This line is read again with the next buffer: count it only then.
                         stats.candidates, stats.undecodable, stats.cut_lines = counted
-                        return events, start
+                        return events, start, number - first_line
                     break
                 following = data.find(b"\n", next_stop + 1, end)
                 if following == -1:
@@ -162,7 +174,7 @@ def _scan_buffer(
             if event.detail == CUT_SHORT:
                 stats.cut_short += 1
             add(event)
-    return events, end
+    return events, end, number - first_line + count(b"\n", counted_to, end)
 
 
 def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:
@@ -182,24 +194,47 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
                 continue
             chunk = chunk[newline:]
             skipping = False
-        data = carry + chunk if carry else chunk
+        data, begin = chunk, 0
+        newline = chunk.find(b"\n") if carry else -1
+        if newline != -1:
+            # The line carried over, finished by the chunk's first line, read on its own: the
+            # rest of the chunk is then read in place (joining the two copied 4 MiB a chunk).
+            head = carry + chunk[: newline + 1]
+            events, used, lines = _scan_buffer(head, len(head), False, line_number, stats)
+            line_number += lines
+            stats.events += len(events)
+            yield from context.feed(events)
+            if used < len(head):  # a line cut short, whose continuation is further on
+                data = head[used:] + chunk[newline + 1 :]
+            else:
+                begin = newline + 1
+        elif carry:
+            data = carry + chunk
         end = data.rfind(b"\n") + 1
-        if end == 0:
-            carry = data
+        if end <= begin:
+            carry = data[begin:]
         else:
-            events, used = _scan_buffer(data, end, False, line_number, stats)
-            line_number += data.count(b"\n", 0, used)
+            events, used, lines = _scan_buffer(data, end, False, line_number, stats, begin)
+            line_number += lines
             stats.events += len(events)
             yield from context.feed(events)
             carry = data[used:]
         carry, skipping = _bounded(carry)
     if carry:
-        events, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
+        events, _, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
         stats.events += len(events)
         yield from context.feed(events)
         line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
     yield from context.flush()
     stats.lines = line_number - 1
+
+
+def tee(chunks: Iterable[bytes], reader: _Feedable) -> Iterator[bytes]:
+    """The chunks as they come, each also given to a reader of its own (the device-state
+    reader of kb/state/reader.py)."""
+    for chunk in chunks:
+        reader.feed(chunk)
+        yield chunk
 
 
 def read_chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[bytes]:

@@ -24,6 +24,8 @@ _STAMP = (
 )
 _ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d++)?(?:Z|\s?[+-]\d\d:?\d\d)?"
 _HOST = r"[A-Za-z0-9][\w.-]*+"
+# The same, for kb/formats.py's one-match reading of the commonest lines.
+STAMP, ISO, HOST = _STAMP, _ISO, _HOST
 
 # Every framing seen in real logs, in the order a collector and a router stack them:
 # <PRI> collector-time collector-host <PRI> seq: [origin-host:] [*.]router-time: hostname %TAG
@@ -86,6 +88,11 @@ def to_seconds(time: str | None) -> float | None:
     if _UPTIME.fullmatch(time) or ":" in time:
         return _uptime_seconds(time)
     return None
+
+
+# The same, remembered: an event's and a group's times are read as seconds several times over
+# (span, timing rules, the last time per platform), and a log repeats its time stamps.
+seconds = lru_cache(maxsize=1 << 16)(to_seconds)
 
 
 def _stamp_seconds(m: re.Match) -> float | None:

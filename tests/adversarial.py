@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kb.diagnose import diagnose
-from kb.formats import recognise
+from kb.formats import fast_line, recognise
 from kb.normalise import clean_line
 from kb.scan import parse_text
 from kb.stamps import find_time, read_prefix, to_seconds
@@ -22,10 +22,17 @@ IOS = (
 )
 # The line of issue 8: 973 bytes that took 6.3 s to parse (the framing backtracked cubically).
 FREEZER = "2020-01-01T00:00:00" + " " * 800 + "!" + IOS
+ASA = (
+    "%ASA-4-402114: IPSEC: Received an ESP packet (SPI= 0x5A3D1F2C, sequence number= 0x1A) "
+    "from 203.0.113.7 to 192.0.2.9 with an invalid SPI."
+)
 PANOS = "can't find sa for proto ESP spi 0x1"
 
 ENTRIES: dict[str, Callable[[str], object]] = {
     "recognise": lambda x: recognise(clean_line(x), 1),
+    # The one-match reading of the commonest lines, before clean_line, framing included.
+    "one match": lambda x: fast_line(x, 1),
+    "one match, framed": lambda x: fast_line(x + IOS, 1),
     "parse": parse_text,
     "diagnose": lambda x: diagnose(x, None),
     "prefix": read_prefix,
@@ -35,9 +42,9 @@ ENTRIES: dict[str, Callable[[str], object]] = {
     # Free-form framing before an untagged message: its time is searched for.
     "untagged": lambda x: recognise(clean_line(f"{x} {PANOS}"), 1),
 }
-LINE = ("recognise", "parse", "diagnose")
+LINE = ("recognise", "one match", "parse", "diagnose")
 PASTE = ("parse", "diagnose")
-FRAMING = ("prefix", "framed", "time")
+FRAMING = ("prefix", "framed", "one match, framed", "time")
 TIME = ("time", "untagged")
 
 
@@ -483,4 +490,13 @@ SHAPES: list[Shape] = [
     Shape("scan markers", "ACL name", lambda n: "%SEC-6-IPACCESSLOGP: list " + "a" * n, PASTE),
     Shape("scan markers", "marker at the end of a long line", lambda n: "x" * n + IOS, PASTE),
     Shape("scan markers", "invalid-SPI lines", lambda n: run(IOS + "\n", n), PASTE),
+    # kb.formats.fast_line: each run its pattern touches, as long as the input allows
+    Shape("one match", "PRI sequence", lambda n: "<189>" + "1" * n + ": Mar  3 09:14:02: " + IOS),
+    Shape("one match", "stamp spaces", lambda n: "Mar" + " " * n + "3 09:14:02: " + IOS),
+    Shape("one match", "spaces after the stamp", lambda n: f"Mar  3 09:14:02:{' ' * n}{IOS}"),
+    Shape("one match", "ISO host", lambda n: f"2024-03-03T09:14:02Z {'a' * n} {IOS}"),
+    Shape("one match", "interface", lambda n: f"{IOS}, input interface={'G' * n}"),
+    Shape("one match", "ASA tail of spaces", lambda n: ASA + " " * n),
+    Shape("one match", "ASA tail of words", lambda n: ASA + run(" a", n) + " "),
+    Shape("one match", "sequence number", lambda n: ASA.replace("0x1A", "1" * n)),
 ]

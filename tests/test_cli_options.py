@@ -16,8 +16,11 @@ from tests.conftest import spibot
 
 
 def walk(group: click.Group, path: tuple[str, ...] = ("spibot",)):
-    """(command path, command) for every command and group under `group`."""
-    for name, command in sorted(group.commands.items()):
+    """(command path, command) for every command and group under `group`, as --help lists
+    them (some are imported only when named)."""
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from walk(command, (*path, name))

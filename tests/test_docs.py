@@ -19,7 +19,9 @@ README = (ROOT / "README.md").read_text()
 
 def commands(group: click.Group, prefix: str = "spibot") -> list[str]:
     found = []
-    for name, command in group.commands.items():
+    context = click.Context(group)  # listed as --help lists them: some are imported when named
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         if isinstance(command, click.Group):
             found.extend(commands(command, f"{prefix} {name}"))
         else:

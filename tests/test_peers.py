@@ -350,3 +350,11 @@ def test_a_clear_typed_after_the_lines_does_not_cancel_a_single_line() -> None:
     later = "hub#clear crypto sa peer 198.51.100.7"
     single = [r for c in diagnose(f"{line}\n{later}").causes for r in c.reasons if "single" in r]
     assert single and not any(r.startswith("-0.0") or r.startswith("+0.0") for r in single)
+
+
+def test_the_decide_table_reads_the_same_with_either_yaml_parser() -> None:
+    import yaml
+
+    fast = load_deciders()
+    assert fast == load_deciders(loader=yaml.SafeLoader)
+    assert len(fast[0]) > 5

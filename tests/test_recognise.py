@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kb.events import Event
 from kb.groups import group_events
 from kb.scan import parse_text
 
@@ -401,3 +402,24 @@ def test_fortigate_tunnel_up_and_down() -> None:
     assert [(e.kind, e.peer, e.detail) for e in parse_text(line)] == [
         ("tunnel_status", "198.51.100.5", "UP")
     ]
+
+
+def test_an_event_built_from_positions_is_the_event_built_by_name() -> None:
+    import dataclasses
+
+    from kb.events import new_event
+
+    values = {
+        "peer": "198.51.100.7", "local": "192.0.2.1", "spi": "0x0000000A", "spi_decimal": 10,
+        "spi_consistent": True, "protocol": "esp", "interface": "Gi0/0", "device": "hub1",
+        "time": "Mar  3 09:14:02",
+    }  # fmt: skip
+    by_name = Event("invalid_spi", "ios", "%CRYPTO-4-RECVD_PKT_INV_SPI", 7, "text", **values)
+    by_position = new_event(
+        "invalid_spi", "ios", "%CRYPTO-4-RECVD_PKT_INV_SPI", 7, "text", *values.values()
+    )
+    assert by_position == by_name
+    # Every field is set (a slot left unset would raise here), and nothing is shared.
+    assert dataclasses.asdict(by_position) == dataclasses.asdict(by_name)
+    assert by_position.problems is not new_event(*["x"] * 5, *[None] * 9).problems
+    assert len(dataclasses.fields(Event)) == 16  # a new field must be set by new_event too

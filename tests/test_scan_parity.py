@@ -299,3 +299,103 @@ def test_the_shortcut_agrees_with_the_recognisers_at_its_edges(framing: str) -> 
     assert [recognise(line, 7) for line in lines] == [recognise_each(line, 7) for line in lines]
     taken = [line for line in lines if _shortcut(line, 7) is not None]
     assert len(taken) >= 8  # the common shapes do take it: the comparison above is not empty
+
+
+# Lines as the scanner meets them, before clean_line: kb.formats.fast_line reads the commonest
+# ones in one match and must agree with cleaning and recognising, or leave the line to them.
+RAW_EDGES = [
+    *EDGES,
+    ASA_BODY.replace("SPI=", "SPI= ").replace("number=", "number= "),  # as ASAs print it
+    ASA_BODY.replace("SPI=", "SPI=  "),
+    ASA_BODY.replace("SPI=", "SPI ="),
+    ASA_BODY.replace("invalid SPI.", "invalid SPI. "),
+    ASA_BODY.replace("invalid SPI.", "invalid SPI.\t"),
+    ASA_BODY.replace("invalid SPI.", "invalid SPI &amp; more"),
+    ASA_BODY.replace("invalid SPI.", "invalid SPI <@U123>"),
+    ASA_BODY.replace("invalid SPI.", "invalid SPI `x`"),
+    ASA_BODY.replace("invalid SPI.", "invalid SPI \u2019s"),
+    ASA_BODY.replace("invalid SPI.", "invalid SPI x= y"),
+    ASA_BODY.replace(" with an invalid SPI.", "\r"),
+    IOS_BODY + ", input interface=Gi0/0 ",
+    IOS_BODY + ", input interface=Gi0/0\u00a0",
+    IOS_BODY + ", input interface=Gi0/0&amp;",
+    IOS_BODY.replace("rec'd", "rec\u2019d"),
+    IOS_BODY.replace("destaddr=", "destaddr= "),
+]
+RAW_FRAMINGS = [
+    *FRAMINGS,
+    "<189>12: *Mar  3 09:14:02.113 UTC: ",
+    "<189>12: Mar  3 2024 09:14:02: ",
+    "<189>12: Mar  3 09:14:02:   ",
+    "<189>12: Mar  3 09:14:02 UTC hub1: ",
+    "<189>12:  Mar  3 09:14:02: ",
+    "<189>Mar  3 09:14:02: ",
+    "<189> 12: Mar  3 09:14:02: ",
+    ".Mar  3 09:14:02.113: ",
+    "Mar\t3 09:14:02: ",
+    " Mar  3 09:14:02: ",
+    "Mar  3 09:14:02 : ",
+    "2024-03-03 09:14:02 +0100 rtr ",
+    "2024-03-03T09:14:02.5Z  rtr.example.net  ",
+    "2024-03-03T09:14:02Z rtr\u00e9 ",
+    "12: 00:01:02: ",
+    "&lt;189&gt;12: Mar  3 09:14:02: ",
+]
+
+
+@pytest.mark.parametrize("framing", RAW_FRAMINGS)
+def test_the_one_match_reading_agrees_with_cleaning_and_recognising(framing: str) -> None:
+    from kb.formats import fast_line, recognise
+    from kb.normalise import clean_line
+
+    lines = [framing + body for body in RAW_EDGES]
+    fast = [fast_line(line, 7) for line in lines]
+    slow = [recognise(clean_line(line), 7) for line in lines]
+    for line, got, want in zip(lines, fast, slow, strict=True):
+        assert got is None or got == want, line
+
+
+def test_the_one_match_reading_takes_the_common_shapes() -> None:
+    from kb.formats import fast_line
+
+    taken = [
+        (framing, body)
+        for framing in RAW_FRAMINGS
+        for body in RAW_EDGES
+        if fast_line(framing + body, 7) is not None
+    ]
+    # Every framing of the benchmark's file, ASA's "SPI= " among them: the comparison above is
+    # not empty, and the commonest lines do not fall back to the slower reading.
+    for framing in ("", "Mar  3 09:14:02.113: ", "<189>12: Mar  3 09:14:02: "):
+        assert (framing, RAW_EDGES[len(EDGES)]) in taken
+        assert (framing, IOS_BODY) in taken
+    assert ("2024-03-03T09:14:02+00:00 rtr-edge-1 ", EDGES[1]) in taken
+    assert len(taken) > 100
+
+
+def test_a_wrapped_line_split_between_chunks_anywhere() -> None:
+    # The line carried over is finished by the next chunk's first line and read on its own; a
+    # wrapped line cut there waits for its continuation further in the chunk.
+    wrapped = (
+        "Mar  3 09:14:02: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid "
+        "spi for\ndestaddr=192.0.2.1, prot=50, spi=0x0000000A(10), srcaddr=198.51.100.7\n"
+    )
+    data = ("x" * 50 + "\n" + wrapped + "tail\n" + wrapped).encode()
+    want, want_stats = reference_scan(data)
+    assert len(want) == 2 and want[0].peer == "198.51.100.7"
+    for engine in ENGINES:
+        for cut in range(1, len(data)):
+            for chunks in (
+                [data[:cut], data[cut:]],
+                [data[:cut], data[cut : cut + 3], data[cut + 3 :]],
+            ):
+                saved = scan._candidate_starts
+                scan._candidate_starts = markers.finder(engine)
+                try:
+                    stats = ScanStats()
+                    got = list(scan.scan(chunks, stats))
+                finally:
+                    scan._candidate_starts = saved
+                assert got == want, (engine, cut)
+                counts = (stats.lines, stats.candidates, stats.events)
+                assert counts == (want_stats.lines, want_stats.candidates, want_stats.events)
