@@ -156,14 +156,20 @@ class Alerter:
     def _run(self) -> None:
         store = self._open_store()
         try:
+            last = False
             while True:
                 try:
                     self.run_once(store)
                 except Exception:  # one bad round must not end feed mode
                     metrics.ERRORS.labels("feed").inc()
                     log.exception("feed: the alert round failed")
+                if last:
+                    break
                 if self._stop.is_set():
-                    break  # after one last round: what the queue wrote on its way out
+                    # One more round, begun after the stop: it sees what the queue wrote on
+                    # its way out (the one just run may have begun before).
+                    last = True
+                    continue
                 self._wake.wait(self.round_seconds)
                 self._wake.clear()
         finally:
