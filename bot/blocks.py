@@ -41,6 +41,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.shown import (
+    ASKS_SHOWN,
+    PEERS_SHOWN,
+    asks_of,
+    findings_of,
+    proof_lines,
+)
 from kb import answer
 from kb.commands import Section, sections
 from kb.confidence import CONFIRMED
@@ -56,10 +63,7 @@ MAX_CONTEXT_ELEMENTS = 10
 CARD_BLOCKS = 8  # an answer card: what a phone shows on a screen or two
 CARD_CHARS = 1200  # visible characters of a card, buttons included
 DETAILED_CAUSES = 3  # other causes with evidence that the details explain
-PEERS_SHOWN = 5  # a multi-peer reply has a card for this many peers, then names the others
-PROOF_LINES = 8  # proof lines shown under a confirmed cause; the rest are counted
 CONTRADICTIONS_SHOWN = 3
-ASKS_SHOWN = 3
 SOURCES_SHOWN = 6
 NOTE_CHARS = 120  # of a past note on the card's "Last time" line
 CONTRADICTION_CHARS = 220  # of a contradiction on the card; all of it in the details
@@ -210,14 +214,10 @@ def _ask_line(where: str, command: str) -> str:
     return f"{esc(where)}: {literal(command)} — {ASK_THREAD}"
 
 
-def _asks_of(p: PeerDiagnosis) -> list[tuple[str, str]]:
-    return [(a.where if a.where.startswith("on ") else f"on {a.where}", a.command) for a in p.ask]
-
-
 def _why(action: answer.Action | None, p: PeerDiagnosis, ask: bool) -> ContextBlock | None:
     lines = [f"Why: {esc(action.why[0])}", *(esc(w) for w in action.why[1:2])] if action else []
     if ask:
-        asks = [a for a in _asks_of(p) if not action or a[1] != action.command]
+        asks = [a for a in asks_of(p) if not action or a[1] != action.command]
         if asks:
             lines.append("🔬 *To confirm:* " + _ask_line(*asks[0]))
     return context("\n".join(lines)) if lines else None
@@ -377,19 +377,6 @@ def diagnosis(d: Diagnosis) -> list[Block]:
 
 
 # -- the details ---------------------------------------------------------------------------------
-def proof_lines(proof: list[str], limit: int = PROOF_LINES) -> list[str]:
-    """The first `limit` proof lines, and how many more there are."""
-    shown = list(proof[:limit])
-    if len(proof) > limit:
-        shown.append(f"… and {len(proof) - limit} more line(s)")
-    return shown
-
-
-def findings_of(holder: object, kind: str, peer: str | None = None) -> list:
-    """The findings of one kind that a diagnosis (or a peer's) holds; with `peer`, those
-    about that peer or about the paste as a whole."""
-    found = getattr(holder, "findings", None) or []
-    return [f for f in found if f.kind == kind and (peer is None or f.peer in (peer, None))]
 
 
 def confirmed(title: str, peer: str, finding: str, proof: list[str]) -> str:
@@ -397,15 +384,6 @@ def confirmed(title: str, peer: str, finding: str, proof: list[str]) -> str:
     said = f"Confirmed: {esc(title)} for {esc(peer)}"
     said += f": {esc(finding)}" if finding else ""
     return clip(f"{said}\n{code(proof_lines(proof))}" if proof else said)
-
-
-def ask_lines(d: Diagnosis) -> list[tuple[str, str]]:
-    """(where, command) to run when the paste held no device state: what would confirm the
-    top cause of each peer shown, each once."""
-    if getattr(d, "state", None):
-        return []
-    asks = [a for p in d.peers[:PEERS_SHOWN] for a in _asks_of(p)]
-    return list(dict.fromkeys(asks))[:ASKS_SHOWN]
 
 
 def reason_words(reason: str) -> str | None:
@@ -510,7 +488,7 @@ def _peer_details(d: Diagnosis, p: PeerDiagnosis, several: bool) -> list[Block]:
         out.append(context(f"🔎 *What would decide it* ({pair}): {esc(p.decide)}"))
     out.extend(_findings(p))
     if not d.state:
-        asks = list(dict.fromkeys(_asks_of(p)))[:ASKS_SHOWN]
+        asks = list(dict.fromkeys(asks_of(p)))[:ASKS_SHOWN]
         if asks:
             out.append(section("🔬 *To confirm:* " + "\n".join(_ask_line(*a) for a in asks)))
     out.extend(_others(p, max(d.top, DETAILED_CAUSES + 1)))

@@ -3,7 +3,7 @@
 Whatever a person, a paste or an import wrote goes through `shown`: a note holding terminal
 control sequences (ESC [2J, a bell, a carriage return that hides the line) prints as text.
 
-What pasted device state proved (kb/state/findings.py) is printed as in Slack (bot/blocks.py):
+What pasted device state proved (kb/state/findings.py) is printed as in Slack (bot/shown.py):
 "confirmed" with its proof lines, contradictions first, prevention under the fix, and, for a
 log without state, the commands whose output would decide it.
 
@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from bot.blocks import ask_lines, findings_of, proof_lines
+from bot.shown import PEERS_SHOWN, ask_lines, findings_of, proof_lines
 from kb.answer import first_action, paste_headline
 from kb.diagnose import Diagnosis
 from kb.events import Event
@@ -163,7 +163,6 @@ def group_line(group: Group) -> str:
     )
 
 
-PEERS_SHOWN = 5  # a multi-peer paste details this many peers, then names the others
 ASK_HERE = "paste the output here"
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 MODEL_FILE = Path(str(resources.files("kb") / "model.yaml"))
 # section -> entries, each with the range it must fall in.
 SPEC: dict[str, dict[str, tuple[float, float]]] = {
@@ -106,7 +108,8 @@ class ModelError(ValueError):
 def load_model(path: Path = MODEL_FILE) -> dict[str, dict[str, dict]]:
     """{section: {name: {"value", "meaning"}}}, checked against SPEC."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's parser where PyYAML has it: the same safe loading, a tenth of the time
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ModelError(f"{path.name}: cannot read it: {exc}") from exc
     if not isinstance(raw, dict) or set(raw) != set(SPEC):
