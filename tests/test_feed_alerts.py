@@ -423,6 +423,7 @@ def test_stopping_writes_what_was_received_and_sends_its_alert(db) -> None:
     assert alert["event"] == "alert" and alert["incident"]["event_count"] == 3
 
 
+@pytest.mark.slow
 def test_a_backlog_is_written_in_bounded_batches(db, monkeypatch) -> None:
     from bot.feed import ingest as module
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kb.db import stamp
 from kb.feed.alerts import Sent, Subject, digest_sentence, plan
 from kb.feed.batch import Received, sort_batch, tunnel_key
 from kb.feed.record import KEEP_FIRST, KEEP_LATEST
@@ -133,7 +134,26 @@ def test_the_review_records_the_cause_and_the_sentence(store) -> None:
     assert not done.lone_race
     assert all(p.incident == incident.id for p in done.diagnosis.peers)
     due = "9999"  # every incident reviewed before then and unchanged stays reviewed
-    assert store.feed.to_review(due) == []
+    assert store.feed.to_review(due, due) == []
+
+
+def test_a_steadily_failing_tunnel_is_diagnosed_again_as_it_grows_or_every_5_minutes(
+    store,
+) -> None:
+    lines = [ios("hub1", HUB, SPOKE, "0x5A3D1F2C", s) for s in range(8)]
+    (recorded,) = store.feed.record(batch(*lines), NOW, QUIET)
+    review(store, recorded.incident_id, NOW)
+    later = NOW + timedelta(seconds=31)
+    due, stale = stamp(later - timedelta(seconds=30)), stamp(later - timedelta(minutes=5))
+    store.feed.record(batch(ios("hub1", HUB, SPOKE, "0x5A3D1F2C", 9)), later, QUIET)
+    assert store.feed.to_review(due, stale) == []  # 9 lines: not a quarter more than 8
+    store.feed.record(batch(ios("hub1", HUB, SPOKE, "0x5A3D1F2C", 10)), later, QUIET)
+    assert store.feed.to_review(due, stale) == [recorded.incident_id]  # 10: a quarter more
+    much_later = NOW + timedelta(minutes=6)
+    stale = stamp(much_later - timedelta(minutes=5))
+    review(store, recorded.incident_id, NOW)
+    store.feed.record(batch(ios("hub1", HUB, SPOKE, "0x5A3D1F2C", 11)), much_later, QUIET)
+    assert store.feed.to_review(due, stale) == [recorded.incident_id]  # 5 minutes on
 
 
 def test_one_rekey_race_line_is_a_lone_race_until_it_repeats(store) -> None:

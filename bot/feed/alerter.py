@@ -37,6 +37,9 @@ ROUND_SECONDS = 1.0
 # Diagnosing an incident costs milliseconds of CPU: a round diagnoses for about this long, so
 # a hub whose 400 tunnels fail at once is read over a few rounds while the feed keeps up.
 REVIEW_BUDGET_SECONDS = 0.2
+# An incident whose count grows by less than a quarter is diagnosed again this often; its
+# alert's count is updated from a fresh reading whenever it changes anyway.
+REVIEW_AT_LEAST_EVERY = timedelta(minutes=5)
 # A resolved alert's row is kept this long: an Undo within it reopens the same message.
 KEEP_RESOLVED_ALERTS = timedelta(days=7)
 
@@ -184,7 +187,8 @@ class Alerter:
             self._last_sweep = now
         reviews: dict[int, Review] = {}
         started = time.monotonic()
-        for incident_id in store.feed.to_review(stamp(now - self.update_every)):
+        due, stale = stamp(now - self.update_every), stamp(now - REVIEW_AT_LEAST_EVERY)
+        for incident_id in store.feed.to_review(due, stale):
             reviews[incident_id] = review(store, incident_id, now)
             if time.monotonic() - started > REVIEW_BUDGET_SECONDS:
                 break  # the rest next round: receiving and writing must not wait on this

@@ -210,14 +210,17 @@ class FeedRecorder:
                 )
         return ids
 
-    def to_review(self, due: str, limit: int = 100) -> list[int]:
-        """Open feed incidents never diagnosed, or with new lines and last diagnosed before
-        `due` (a stamp), least recently diagnosed first."""
+    def to_review(self, due: str, stale: str, limit: int = 100) -> list[int]:
+        """Open feed incidents never diagnosed, or with new lines: diagnosed again once their
+        count grew by a quarter since a diagnosis before `due`, or whatever it grew by since
+        one before `stale` (stamps). A hub's hundreds of steadily failing tunnels are not all
+        read again every 30 s; least recently diagnosed first."""
         rows = self.workspace.select(
             "incidents",
             "status = 'open' and source = :source and (reviewed_at is null "
-            "or (reviewed_count != event_count and reviewed_at < :due))",
-            {"source": SOURCE, "due": due},
+            "or (reviewed_count != event_count and (reviewed_at < :stale "
+            "or (reviewed_at < :due and event_count * 4 >= reviewed_count * 5))))",
+            {"source": SOURCE, "due": due, "stale": stale},
             columns="id",
             order="coalesce(reviewed_at, ''), id",
             limit=limit,
