@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.blocks import code, context, esc, literal, section, value
+from bot.verdict_blocks import who
 from kb.incidents import Incident
 
 MAX_VIEW_BLOCKS = 100  # Slack's limit for a Home tab
@@ -34,7 +35,6 @@ EXAMPLE_LINE = (
     "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for "
     "destaddr=192.0.2.1, prot=50, spi=0x5A3D1F2C(1513955116), srcaddr=198.51.100.7"
 )
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _SAFE_URL = re.compile(r"https?://[^\s<>|`]+")
 
 
@@ -64,15 +64,6 @@ def link(url: str | None, label: str) -> str:
     if not url or not _SAFE_URL.fullmatch(url):
         return ""
     return f"<{url.replace('&', '&amp;')}|{esc(label)}>"
-
-
-def who(author: str | None) -> str:
-    """A Slack user id as a mention (a Home view notifies nobody), any other name as text."""
-    if not author:
-        return "someone"
-    if _USER_ID.fullmatch(author):
-        return f"<@{author}>"
-    return esc(author)
 
 
 def cause_title(cause: str | None, titles: dict[str, str]) -> str:

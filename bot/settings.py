@@ -268,24 +268,13 @@ def busy_timeout_ms() -> int:
 
 def thread_days() -> int:
     """SPIBOT_THREAD_DAYS: `spibot serve` and `doctor` refuse a bad value at start."""
-    text = value("SPIBOT_THREAD_DAYS")
-    if not text.isdigit() or int(text) < 1:
-        raise SettingsError(
-            f"SPIBOT_THREAD_DAYS must be a whole number of days (1 or more), not {text!r}"
-        )
-    return int(text)
+    return _whole("SPIBOT_THREAD_DAYS", 1, "days")
 
 
 def rekey_quiet_minutes() -> int:
     """SPIBOT_REKEY_QUIET_MINUTES (0: lone rekey races stay open); `spibot serve` refuses a
     bad value at start."""
-    text = value("SPIBOT_REKEY_QUIET_MINUTES")
-    if not text.isdigit():
-        raise SettingsError(
-            f"SPIBOT_REKEY_QUIET_MINUTES must be a whole number of minutes (0 or more), "
-            f"not {text!r}"
-        )
-    return int(text)
+    return _whole("SPIBOT_REKEY_QUIET_MINUTES", 0, "minutes")
 
 
 def _whole(name: str, least: int, unit: str) -> int:

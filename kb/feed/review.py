@@ -41,12 +41,10 @@ def is_lone_race(top_cause: str | None, event_count: int, devices: int) -> bool:
 def review(store: Store, incident_id: int, now: datetime, *, write: bool = True) -> Review:
     """Diagnose the incident from its lines; with `write`, record the top cause and summary."""
     devices, peers = store.feed.sides(incident_id)
-    if write and store.incident(incident_id).status == "open":
-        addresses = set(peers)
-        incident = store.incident(incident_id)
-        addresses.update(a for a in (incident.peer, incident.local) if a)
-        store.feed.claim_companions(incident_id, devices, addresses)
     incident = store.incident(incident_id)  # its count before the lines: never ahead of them
+    if write and incident.status == "open":
+        addresses = {*peers, *(a for a in (incident.peer, incident.local) if a)}
+        store.feed.claim_companions(incident_id, devices, addresses)
     lines = store.feed.lines(incident_id)
     diagnosis = diagnose("\n".join(lines), store, record=False, source="feed", now=now)
     for p in diagnosis.peers:
