@@ -79,7 +79,12 @@ def ingest_all(db, *batches: list[bytes], source: str = "10.0.0.9") -> None:
 
 def alerter(db, output, channels, clock, **kw) -> Alerter:
     return Alerter(
-        opener(db), output, lambda: channels, quiet=QUIET, flood=kw.pop("flood", 10), clock=clock
+        opener(db),
+        output,
+        lambda store: channels,
+        quiet=QUIET,
+        flood=kw.pop("flood", 10),
+        clock=clock,
     )
 
 

@@ -121,7 +121,7 @@ class Alerter:
         self,
         open_store: Callable[[], Store],
         output: Output,
-        channels: Callable[[], dict[str, bool]],
+        channels: Callable[[Store], dict[str, bool]],  # channel -> wants every event
         *,
         quiet: timedelta,
         flood: int,
@@ -192,7 +192,7 @@ class Alerter:
             reviews[incident_id] = review(store, incident_id, now)
             if time.monotonic() - started > REVIEW_BUDGET_SECONDS:
                 break  # the rest next round: receiving and writing must not wait on this
-        channels = self.channels()
+        channels = self.channels(store)
         if not channels:
             return []
         sent = store.alerts.rows(channels)

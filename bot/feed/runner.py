@@ -55,7 +55,7 @@ class Feed:
         self.alerter = Alerter(
             self._store,
             output,
-            self._channels,
+            config.channels,
             quiet=config.quiet,
             flood=config.flood,
             update_every=config.update_every,
@@ -64,17 +64,9 @@ class Feed:
         self.receivers = None
         self._lock_file = None
         self._stop = threading.Event()
-        self._channel_store: Store | None = None
-        self._channel_lock = threading.Lock()
 
     def _store(self) -> Store:
         return Store(self.config.db_path, busy_ms=self.config.busy_ms, team=self.config.team)
-
-    def _channels(self) -> dict[str, bool]:
-        with self._channel_lock:
-            if self._channel_store is None:
-                self._channel_store = self._store()
-            return self.config.channels(self._channel_store)
 
     def _committed(self, recorded: list) -> None:
         if any(r.opened for r in recorded):
@@ -152,5 +144,3 @@ class Feed:
         self.ingest.stop()
         self.alerter.stop()
         self._give_up_lead()
-        if self._channel_store is not None:
-            self._channel_store.close()
