@@ -566,6 +566,16 @@ _FAST_GROUPS = (
     "facility", "mnemonic", "proto", "ahex", "apeer", "alocal",
 )  # fmt: skip
 _FAST_INDEX = [_FAST.groupindex[name] for name in _FAST_GROUPS]
+# What fast_line's events hold, in the order kb/_lines.c (the same reading in C) takes them.
+FAST_WORDS = (
+    *(_SHORTCUT_KINDS[m] for m in ("402114", "402119", "402120")),
+    "ios",
+    _PLATFORMS["ASA"],
+    _PLATFORMS["FTD"],
+    PROTOCOLS["50"],
+    PROTOCOLS["51"],
+    "%CRYPTO-4-RECVD_PKT_INV_SPI",
+)
 _IPV4_SEEN: dict[str, str | None] = {}  # canonical_ip of the addresses met: a storm repeats them
 _UNSEEN = ""
 

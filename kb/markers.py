@@ -33,12 +33,17 @@ from pathlib import Path
 
 import platformdirs
 
-from kb.formats import MARKER_LITERALS, MARKER_WORDS, MNEMONICS, UNTAGGED_PHRASES
+from kb.events import Event
+from kb.formats import FAST_WORDS, MARKER_LITERALS, MARKER_WORDS, MNEMONICS, UNTAGGED_PHRASES
 
 try:
     import hyperscan
 except ImportError:  # pragma: no cover - exercised where no wheel exists
     hyperscan = None
+try:
+    from kb import _lines  # kb/_lines.c, built at install where a C compiler is found
+except ImportError:  # pragma: no cover - exercised where it was not built
+    _lines = None
 
 
 def _alternation(parts: list[bytes]) -> bytes:
@@ -46,21 +51,28 @@ def _alternation(parts: list[bytes]) -> bytes:
 
 
 # The families that are noise unless shown otherwise, and the ones read whenever they appear.
-_ASA = rb"%(?:ASA|FTD|PIX)"
-_IOS_ACL = rb"%SEC-6-IPACCESSLOG[A-Z]*: list \S+ denied"
+_ASA_FAMILIES = (b"ASA", b"FTD", b"PIX")
+_ASA = b"%" + _alternation(list(_ASA_FAMILIES))
+_IOS_ACL_TAG = b"%SEC-6-IPACCESSLOG"
+_IOS_ACL = _IOS_ACL_TAG + rb"[A-Z]*: list \S+ denied"
 NOISY = _alternation([_ASA, _IOS_ACL])
+# Tags read whenever they appear ("#": any digit).
+SURE_TAGS = (
+    b"%CRYPTO",
+    b"%HSRP",
+    b"%VRRP",
+    *(b"%SYS-#-" + m for m in (b"RESTART", b"RELOAD", b"MALLOCFAIL", b"CPUHOG")),
+    b"%IOSXE_QFP-#-LOAD_EXCEED",
+)
 ALWAYS = [
-    rb"%(?:CRYPTO|HSRP|VRRP|SYS-[0-9]-(?:RESTART|RELOAD|MALLOCFAIL|CPUHOG)|IOSXE_QFP-[0-9]-LOAD_EXCEED)",
+    _alternation([re.escape(tag).replace(b"\\#", b"[0-9]") for tag in SURE_TAGS]),
     *(re.escape(literal) for literal in (*MARKER_WORDS, *MARKER_LITERALS)),
 ]
 
 # A tag whose mnemonic a recogniser reads (ACL tags apart); "-4-402114" is enough to say so.
 # Mnemonics holding SPI or ESP are markers already.
-_READ_TAG = (
-    rb"-[0-9]-"
-    + _alternation([re.escape(m.encode()) for m in MNEMONICS if "SPI" not in m and "ESP" not in m])
-    + rb"\b"
-)
+_READ_MNEMONICS = [m.encode() for m in MNEMONICS if "SPI" not in m and "ESP" not in m]
+_READ_TAG = rb"-[0-9]-" + _alternation([re.escape(m) for m in _READ_MNEMONICS]) + rb"\b"
 # Denies that bear on IPsec: ESP, AH, or UDP with port 500 or 4500 (IOS: "(500)", ASA: "/500").
 _IKE_ESP_AH = rb"(?i:esp|ah|50|51) "
 _IOS_DENY = [rb"denied " + _IKE_ESP_AH, rb"denied (?i:udp) [^\n]*\((?:500|4500)\)"]
@@ -260,7 +272,69 @@ class _Hyperscan:
         return starts
 
 
-ENGINE = "hyperscan" if hyperscan is not None else "re"
+def _c_configure() -> None:
+    """The markers for kb/_lines.c: SURE's tags and literals (kind 1), the noisy families'
+    tags (kind 2), and the mnemonics a noisy line's tag may name."""
+    sure = [(tag.replace(b"#", b"\x01"), 1) for tag in SURE_TAGS]
+    sure += [(literal, 1) for literal in (*MARKER_WORDS, *MARKER_LITERALS)]
+    noisy = [(b"%" + family, 2) for family in _ASA_FAMILIES] + [(_IOS_ACL_TAG, 2)]
+    _lines.configure(sure + noisy, _READ_MNEMONICS)
+
+
+if _lines is not None:
+    _c_configure()
+
+
+def read_whole_lines(max_line_chars: int) -> None:
+    """Let the C engine read the commonest lines whole (kb.formats.fast_line's, in the same
+    grammar), those of at most max_line_chars: liner("c") then gives their events."""
+    if _lines is not None:
+        _lines.configure_events(Event, FAST_WORDS, max_line_chars)
+
+
+# A found line: its start, its end (its newline, or the end of the data read), its number, and
+# whether line_is_read must still decide (a noisy line with something that may make it read);
+# or the line's Event, read whole already (the C engine's reading of fast_line's lines).
+Found = tuple[int, int, int, bool] | Event
+Lines = Callable[[bytes, int, int, int], tuple[list[Found], int]]
+
+
+def _c_lines(data: bytes, begin: int, end: int, first_line: int) -> tuple[list[Found], int]:
+    return _lines.find_lines(data, begin, end, first_line, True)
+
+
+def _from_starts(starts: Callable[[bytes, int], list[int]]) -> Lines:
+    """lines() from an engine that gives the starts of the lines to read, each decided."""
+
+    def lines(data: bytes, begin: int, end: int, first_line: int) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        count, find = data.count, data.find
+        number, counted = first_line, begin
+        for start in starts(data, end):
+            if start < begin:
+                continue
+            number += count(b"\n", counted, start)
+            counted = start
+            stop = find(b"\n", start, end)
+            found.append((start, end if stop == -1 else stop, number, False))
+        return found, number - first_line + count(b"\n", counted, end)
+
+    return lines
+
+
+def _c_starts(data: bytes, end: int) -> list[int]:
+    found, _ = _lines.find_lines(data, 0, end, 1, False)
+    return [s for s, e, _, maybe in found if not maybe or line_is_read(data[s:e])]
+
+
+ENGINE = "c" if _lines is not None else "hyperscan" if hyperscan is not None else "re"
+
+
+def available() -> list[str]:
+    """The engines this install has, fastest first (Python's re is always there)."""
+    return [name for name, part in (("c", _lines), ("hyperscan", hyperscan)) if part] + ["re"]
+
+
 # Where the compiled database is kept between runs (None: compiled in each process).
 CACHE_DIR: Path | None = platformdirs.user_cache_path("spibot", appauthor=False)
 _engine: _Hyperscan | None = None
@@ -279,4 +353,10 @@ def _hyperscan_starts(data: bytes, end: int) -> list[int]:
 def finder(engine: str = ENGINE) -> Callable[[bytes, int], list[int]]:
     """The function giving, for data and an end offset, the start offsets of the lines of
     data[:end] to read, each once, in order."""
-    return _hyperscan_starts if engine == "hyperscan" else _starts_re
+    return {"c": _c_starts, "hyperscan": _hyperscan_starts, "re": _starts_re}[engine]
+
+
+def liner(engine: str = ENGINE) -> Lines:
+    """The function giving, for data, begin (a line's start), end and the number of the line at
+    begin, the lines of data[begin:end] to read (Found) and the newlines in data[begin:end]."""
+    return _c_lines if engine == "c" else _from_starts(finder(engine))

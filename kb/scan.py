@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from kb import markers
 from kb.context import PeerContext
 from kb.events import Event
 from kb.formats import CUT_SHORT, cut_short, fast_line, recognise
-from kb.markers import finder
+from kb.markers import finder, line_is_read, liner
 from kb.normalise import clean_line, is_binary
 
 CHUNK_BYTES = 4 << 20
@@ -26,8 +27,10 @@ MAX_LINE_CHARS = 4096
 # A character is at most 4 bytes of UTF-8: this many bytes of a line always decode to more
 # than MAX_LINE_CHARS characters, so a head kept of an over-long line is still seen as cut.
 _LINE_HEAD_BYTES = 4 * MAX_LINE_CHARS + 4
-# The start offsets of the lines to read in data[:end], each once, in order (kb/markers.py).
+# The lines to read in data[begin:end], each once, in order, and their numbers (kb/markers.py).
+_lines_to_read = liner()
 _candidate_starts = finder()
+markers.read_whole_lines(MAX_LINE_CHARS)
 _MAX_JOINED = 2  # a line is wrapped at most twice in practice
 
 
@@ -118,18 +121,17 @@ def _scan_buffer(
     """
     events: list[Event] = []
     add = events.append
-    count, find = data.count, data.find
-    counted_to = begin
-    number = first_line
-    skip_to = begin
-    for start in _candidate_starts(data, end):
-        if start < skip_to:
+    joined_to = 0  # lines up to this number were joined to a wrapped line before them
+    found, newlines = _lines_to_read(data, begin, end, first_line)
+    for item in found:
+        if item.__class__ is Event:  # read whole by the engine
+            if item.line > joined_to:
+                stats.candidates += 1
+                add(item)
             continue
-        number += count(b"\n", counted_to, start)
-        counted_to = start
-        stop = find(b"\n", start, end)
-        if stop == -1:
-            stop = end
+        start, stop, number, maybe = item
+        if number <= joined_to or (maybe and not line_is_read(data[start:stop])):
+            continue
         counted = stats.candidates, stats.undecodable, stats.cut_lines
         stats.candidates += 1
         if stop - start <= MAX_LINE_CHARS:  # as _line, without the call: most lines
@@ -151,7 +153,7 @@ def _scan_buffer(
             # A line cut short may be the first half of a wrapped one: a whole message made
             # of it and the next line or two wins; if there is none, the line stands alone.
             alone, event, joined, next_stop = event, None, line, stop
-            for _ in range(_MAX_JOINED):
+            for more in range(1, _MAX_JOINED + 1):
                 if next_stop >= end:
                     if not final:
                         # This line is read again with the next buffer: count it only then.
@@ -167,14 +169,14 @@ def _scan_buffer(
                 next_stop = following
                 whole = recognise(joined, number)
                 if whole is not None and whole.detail != CUT_SHORT:
-                    event, skip_to = whole, next_stop + 1
+                    event, joined_to = whole, number + more
                     break
             event = event or alone
         if event is not None:
             if event.detail == CUT_SHORT:
                 stats.cut_short += 1
             add(event)
-    return events, end, number - first_line + count(b"\n", counted_to, end)
+    return events, end, newlines
 
 
 def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:

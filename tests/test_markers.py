@@ -1,15 +1,21 @@
-"""kb/markers.py: which lines the scanner reads, and the compiled Hyperscan database it keeps
-between runs."""
+"""kb/markers.py: which lines the scanner reads, the engines that find them (kb/_lines.c,
+Hyperscan, Python's re), and the compiled Hyperscan database it keeps between runs."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 from kb import markers
 
-needs_hyperscan = pytest.mark.skipif(markers.ENGINE != "hyperscan", reason="no Hyperscan here")
+needs_hyperscan = pytest.mark.skipif(
+    "hyperscan" not in markers.available(), reason="no Hyperscan here"
+)
 compiles = pytest.mark.slow  # compiles a database: 0.1 s, more on a loaded machine
 
 LOG = (
@@ -26,14 +32,54 @@ LOG = (
 # format may follow (6), the tab that clean_line rewrites (8); the rest is noise.
 
 
-@pytest.mark.parametrize("engine", ["re", "hyperscan"])
+@pytest.mark.parametrize("engine", markers.available())
 def test_noise_of_the_noisy_families_is_skipped(engine: str) -> None:
-    if engine == "hyperscan" and markers.ENGINE != "hyperscan":
-        pytest.skip("no Hyperscan here")
     starts = markers.finder(engine)(LOG, len(LOG))
     lines = LOG.splitlines()
     numbers = [LOG.count(b"\n", 0, start) + 1 for start in starts]
     assert numbers == [3, 5, 6, 8], [lines[n - 1] for n in numbers]
+
+
+@pytest.mark.parametrize("engine", markers.available())
+def test_each_engine_numbers_the_lines_it_finds(engine: str) -> None:
+    data = b"x\n" + LOG + b"%CRYPTO-4-IKMP_NO_SA: no newline at the end"
+    begin = 2  # the second line's start
+    found, newlines = markers.liner(engine)(data, begin, len(data), 2)
+    assert newlines == data.count(b"\n", begin)
+    numbers = [
+        number
+        for start, stop, number, maybe in found
+        if not maybe or markers.line_is_read(data[start:stop])
+    ]
+    assert numbers == [4, 6, 7, 9, 10]
+    assert found[-1][:2] == (data.rindex(b"\n") + 1, len(data))
+
+
+def test_the_c_engine_is_built_where_a_compiler_is() -> None:
+    # pip builds kb/_lines.c when it installs spibot and finds a C compiler; where it finds
+    # none the install goes on, slower. Here the compiler Python was built with is looked for.
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) on this machine: Hyperscan or re is used")
+    assert markers.ENGINE == "c", "kb/_lines.c was not built: see `pip install -v .`"
+
+
+@pytest.mark.slow  # starts Python
+def test_without_the_c_engine_the_scanner_falls_back() -> None:
+    # As on a machine where kb/_lines.c could not be built: the module is missing.
+    code = (
+        "import sys; sys.modules['kb._lines'] = None\n"
+        "from kb import markers, scan\n"
+        "assert markers.ENGINE in ('hyperscan', 're'), markers.ENGINE\n"
+        "events = scan.parse_text(open(sys.argv[1]).read())\n"
+        "print(markers.ENGINE, len(events))\n"
+    )
+    example = Path(__file__).parents[1] / "kb" / "examples" / "out-of-sync.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(example)], capture_output=True, text=True, check=True
+    )
+    engine, count = done.stdout.split()
+    assert engine in ("hyperscan", "re") and int(count) > 0
 
 
 @needs_hyperscan

@@ -2,7 +2,7 @@
 
 kb.scan reads whole buffers: an engine finds the lines worth reading (kb/markers.py, which
 skips most lines of the two noisiest families), and only those are decoded and recognised.
-Here both engines (Hyperscan, and Python's re where no wheel exists), fed in chunks of every
+Here every engine built here (kb/_lines.c, Hyperscan, and Python's re), fed in chunks of every
 size, must give the same events, line numbers and counts as the reference, on the whole
 corpus, on the property tests' inputs, on random splices of what the noisy families' rules
 read, and on a generated 100,000-line log.
@@ -18,24 +18,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kb import markers, scan
+from kb.events import Event
 from kb.scan import ScanStats
 from tests.conftest import PASTES, ROOT, corpus
 from tests.scan_reference import reference_scan
 from tests.test_properties import REAL_LINES, TAGLESS
 
-ENGINES = ["re"] + (["hyperscan"] if markers.ENGINE == "hyperscan" else [])
+ENGINES = markers.available()
 
 
 def fast_scan(data: bytes, engine: str, size: int | None = None) -> tuple[list, ScanStats]:
     """kb.scan over data in chunks of `size` bytes (one chunk if None), with `engine`."""
     chunks = [data] if size is None else [data[i : i + size] for i in range(0, len(data), size)]
-    saved = scan._candidate_starts
-    scan._candidate_starts = markers.finder(engine)
+    saved = scan._lines_to_read
+    scan._lines_to_read = markers.liner(engine)
     try:
         stats = ScanStats()
         return list(scan.scan(chunks, stats)), stats
     finally:
-        scan._candidate_starts = saved
+        scan._lines_to_read = saved
 
 
 def assert_same(data: bytes, sizes: tuple[int | None, ...] = (None, 4096)) -> None:
@@ -373,6 +374,100 @@ def test_the_one_match_reading_takes_the_common_shapes() -> None:
     assert len(taken) > 100
 
 
+needs_c = pytest.mark.skipif("c" not in markers.available(), reason="kb/_lines.c is not built")
+# Framings at the edges of the C reading's grammar: zones, fractions, PRIs, ISO times, hosts.
+C_FRAMINGS = [
+    *RAW_FRAMINGS,
+    "Mar  3 09:14:02 +05:30: ",
+    "Mar  3 09:14:02+0530: ",
+    "Mar  3 09:14:02 +05:3: ",
+    "Mar  3 09:14:02 ABCDEF: ",
+    "Mar  3 09:14:02 AB1: ",
+    "Mar  3 09:14:02 Z: ",
+    "Mar 13 2024 09:14:02.5 UTC ",
+    "Mar 13 2024 09:14:02.5 UTC:",
+    ".Mar  3 09:14:02: ",
+    "Mar  3 09:14:02.: ",
+    "Mar  3 9:14:02: ",
+    "Mar 123 09:14:02: ",
+    "Mar  3 2024  09:14:02 : ",
+    "Mar  3 20245 09:14:02: ",
+    "Mars 3 09:14:02: ",
+    "<1>2: Mar 3 09:14:02:",
+    "<1234>2: Mar 3 09:14:02: ",
+    "<12>: Mar 3 09:14:02: ",
+    "<12>3 Mar 3 09:14:02: ",
+    "2024-03-03 09:14:02.123Z host ",
+    "2024-03-03T09:14:02 +0000 host.example-1 ",
+    "2024-03-03T09:14:02+00:0 h ",
+    "2024-03-03T09:14:02 _h ",
+    "2024-03-03T09:14:02Z h",
+    "2024-03-03T09:14:02Z  h_1.a-b  ",
+    "2024-3-03T09:14:02Z h ",
+]
+
+
+def c_reading(line: str) -> Event | None:
+    """kb/_lines.c's whole reading of one line: its event, or None (left to Python)."""
+    data = line.encode("utf-8", "surrogatepass")
+    found, _ = markers.liner("c")(data, 0, len(data), 7)
+    events = [item for item in found if isinstance(item, Event)]
+    return events[0] if events else None
+
+
+@needs_c
+@pytest.mark.parametrize("framing", C_FRAMINGS)
+def test_the_c_reading_is_the_one_match_reading(framing: str) -> None:
+    from kb.formats import fast_line
+
+    for body in RAW_EDGES:
+        line = framing + body
+        assert c_reading(line) == fast_line(line, 7), line
+
+
+@needs_c
+def test_the_c_reading_takes_what_the_benchmark_prints() -> None:
+    # The commonest lines are read in C (else they would cost Python's time, unseen).
+    for framing in ("", "Mar  3 09:14:02.113: ", "<189>12: Mar  3 09:14:02: "):
+        for body in (IOS_BODY, RAW_EDGES[len(EDGES)]):
+            assert c_reading(framing + body) is not None, framing + body
+    assert c_reading("2024-03-03T09:14:02+00:00 rtr-edge-1 " + ASA_BODY).device == "rtr-edge-1"
+
+
+EDITS = "0123456789 :.-+*<>%=,()AZaxz_\t\r\u00e9&`"
+
+
+@needs_c
+@pytest.mark.slow  # hundreds of examples
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(C_FRAMINGS),
+    st.sampled_from(RAW_EDGES),
+    st.lists(
+        st.tuples(
+            st.integers(0, 400),
+            st.sampled_from(["insert", "replace", "delete"]),
+            st.sampled_from(EDITS),
+        ),
+        max_size=3,
+    ),
+)
+def test_the_c_reading_agrees_on_edited_lines(framing: str, body: str, edits: list) -> None:
+    from kb.formats import fast_line
+
+    line = framing + body
+    for at, how, char in edits:
+        at %= len(line) + 1
+        if how == "insert":
+            line = line[:at] + char + line[at:]
+        elif how == "replace":
+            line = line[:at] + char + line[at + 1 :]
+        else:
+            line = line[:at] + line[at + 1 :]
+    line = line.replace("\n", "")
+    assert c_reading(line) == fast_line(line, 7), line
+
+
 def test_a_wrapped_line_split_between_chunks_anywhere() -> None:
     # The line carried over is finished by the next chunk's first line and read on its own; a
     # wrapped line cut there waits for its continuation further in the chunk.
@@ -389,13 +484,13 @@ def test_a_wrapped_line_split_between_chunks_anywhere() -> None:
                 [data[:cut], data[cut:]],
                 [data[:cut], data[cut : cut + 3], data[cut + 3 :]],
             ):
-                saved = scan._candidate_starts
-                scan._candidate_starts = markers.finder(engine)
+                saved = scan._lines_to_read
+                scan._lines_to_read = markers.liner(engine)
                 try:
                     stats = ScanStats()
                     got = list(scan.scan(chunks, stats))
                 finally:
-                    scan._candidate_starts = saved
+                    scan._lines_to_read = saved
                 assert got == want, (engine, cut)
                 counts = (stats.lines, stats.candidates, stats.events)
                 assert counts == (want_stats.lines, want_stats.candidates, want_stats.events)
