@@ -39,20 +39,26 @@ typedef struct {
 #define MAX_ANCHORS 32
 typedef unsigned char v16 __attribute__((vector_size(16)));
 typedef signed char m16 __attribute__((vector_size(16)));
-/* Distinct anchors: a byte (second == -1) or a pair; and as vectors, bytes apart from pairs,
- * each byte repeated 16 times. */
-static int anchor_count, single_count, pair_count;
-static int anchor_first[MAX_ANCHORS], anchor_second[MAX_ANCHORS];
-static v16 single_v[MAX_ANCHORS], pair_v0[MAX_ANCHORS], pair_v1[MAX_ANCHORS];
-/* By the first byte of an anchor: where windows start around it (bit k: k bytes before). */
-static unsigned char window_back[256];
 
-static Pattern patterns[MAX_PATTERNS];
-static int pattern_count;
-static unsigned char filter[(1 << HASH_BITS) / 8];
-/* Patterns by hash, in a list per hash: first[h] .. first[h + 1] index into by_hash. */
-static uint16_t first[(1 << HASH_BITS) + 1];
-static uint16_t by_hash[MAX_PATTERNS];
+/* A set of markers and what finds them fast. */
+typedef struct {
+    Pattern patterns[MAX_PATTERNS];
+    int pattern_count;
+    Py_ssize_t longest;
+    unsigned char filter[(1 << HASH_BITS) / 8];
+    /* Patterns by hash, in a list per hash: first[h] .. first[h + 1] index into by_hash. */
+    uint16_t first[(1 << HASH_BITS) + 1];
+    uint16_t by_hash[MAX_PATTERNS];
+    /* Distinct anchors: a byte (second == -1) or a pair; and as vectors, bytes apart from
+     * pairs, each byte repeated 16 times. */
+    int anchor_count, single_count, pair_count;
+    int anchor_first[MAX_ANCHORS], anchor_second[MAX_ANCHORS];
+    v16 single_v[MAX_ANCHORS], pair_v0[MAX_ANCHORS], pair_v1[MAX_ANCHORS];
+    /* By the first byte of an anchor: where windows start around it (bit k: k bytes before). */
+    unsigned char window_back[256];
+} Markers;
+
+static Markers line_markers; /* configure()'s: the lines the scanner reads */
 static char *mnemonics[MAX_MNEMONICS];
 static Py_ssize_t mnemonic_lengths[MAX_MNEMONICS];
 static int mnemonic_count;
@@ -75,10 +81,15 @@ static inline unsigned char lower(unsigned char c) {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
+static void free_markers(Markers *m) {
+    for (int i = 0; i < m->pattern_count; i++) PyMem_Free(m->patterns[i].bytes);
+    m->pattern_count = 0;
+}
+
 static void free_config(void) {
-    for (int i = 0; i < pattern_count; i++) PyMem_Free(patterns[i].bytes);
+    free_markers(&line_markers);
     for (int i = 0; i < mnemonic_count; i++) PyMem_Free(mnemonics[i]);
-    pattern_count = mnemonic_count = 0;
+    mnemonic_count = 0;
     configured = 0;
 }
 
@@ -119,41 +130,37 @@ static Py_ssize_t pick_anchor(const unsigned char *bytes, Py_ssize_t length, Py_
     return -1;
 }
 
-static int add_anchor(int first_byte, int second_byte) {
-    for (int i = 0; i < anchor_count; i++)
-        if (anchor_first[i] == first_byte && anchor_second[i] == second_byte) return 0;
-    if (anchor_count == MAX_ANCHORS) return -1;
-    anchor_first[anchor_count] = first_byte;
-    anchor_second[anchor_count] = second_byte;
-    anchor_count++;
+static int add_anchor(Markers *m, int first_byte, int second_byte) {
+    for (int i = 0; i < m->anchor_count; i++)
+        if (m->anchor_first[i] == first_byte && m->anchor_second[i] == second_byte) return 0;
+    if (m->anchor_count == MAX_ANCHORS) return -1;
+    m->anchor_first[m->anchor_count] = first_byte;
+    m->anchor_second[m->anchor_count] = second_byte;
+    m->anchor_count++;
     if (second_byte < 0) {
-        memset(&single_v[single_count++], first_byte, 16);
+        memset(&m->single_v[m->single_count++], first_byte, 16);
     } else {
-        memset(&pair_v0[pair_count], first_byte, 16);
-        memset(&pair_v1[pair_count++], second_byte, 16);
+        memset(&m->pair_v0[m->pair_count], first_byte, 16);
+        memset(&m->pair_v1[m->pair_count++], second_byte, 16);
     }
     return 0;
 }
 
-static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *pattern_list, *mnemonic_list;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &pattern_list, &PyList_Type,
-                          &mnemonic_list))
-        return NULL;
-    Py_ssize_t count = PyList_GET_SIZE(pattern_list);
-    Py_ssize_t mcount = PyList_GET_SIZE(mnemonic_list);
-    if (count > MAX_PATTERNS || mcount > MAX_MNEMONICS) {
-        PyErr_SetString(PyExc_ValueError, "too many patterns or mnemonics");
-        return NULL;
+/* m from a list of bytes, or of (bytes, kind) with `kinds`: 0, or -1 with an exception set. */
+static int build_markers(Markers *m, PyObject *list, int kinds) {
+    Py_ssize_t count = PyList_GET_SIZE(list);
+    memset(m, 0, sizeof *m);
+    if (count > MAX_PATTERNS) {
+        PyErr_SetString(PyExc_ValueError, "too many patterns");
+        return -1;
     }
-    free_config();
-    anchor_count = single_count = pair_count = 0;
-    memset(window_back, 0, sizeof window_back);
     for (Py_ssize_t i = 0; i < count; i++) {
         const char *bytes;
         Py_ssize_t length;
-        int kind;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(pattern_list, i), "y#i", &bytes, &length, &kind))
+        int kind = KIND_SURE;
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (kinds ? !PyArg_ParseTuple(item, "y#i", &bytes, &length, &kind)
+                  : PyBytes_AsStringAndSize(item, (char **)&bytes, &length) < 0)
             goto fail;
         Py_ssize_t anchor;
         int pair;
@@ -163,12 +170,12 @@ static PyObject *configure(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "a pattern needs 3 bytes without wildcards");
             goto fail;
         }
-        if (add_anchor(ubytes[anchor], pair ? ubytes[anchor + 1] : -1) < 0) {
+        if (add_anchor(m, ubytes[anchor], pair ? ubytes[anchor + 1] : -1) < 0) {
             PyErr_SetString(PyExc_ValueError, "too many anchors");
             goto fail;
         }
-        window_back[ubytes[anchor]] |= (unsigned char)(1u << (anchor - window));
-        Pattern *p = &patterns[pattern_count];
+        m->window_back[ubytes[anchor]] |= (unsigned char)(1u << (anchor - window));
+        Pattern *p = &m->patterns[m->pattern_count];
         p->bytes = PyMem_Malloc(length);
         if (p->bytes == NULL) {
             PyErr_NoMemory();
@@ -178,9 +185,38 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         p->length = length;
         p->window = window;
         p->kind = kind;
-        pattern_count++;
+        if (length > m->longest) m->longest = length;
+        m->pattern_count++;
     }
-    for (Py_ssize_t i = 0; i < mcount; i++) {
+    /* The filter and the patterns of each hash, by counting sort. */
+    uint32_t hashes[MAX_PATTERNS];
+    for (int i = 0; i < m->pattern_count; i++) {
+        hashes[i] = hash3(m->patterns[i].bytes + m->patterns[i].window);
+        m->filter[hashes[i] >> 3] |= (unsigned char)(1u << (hashes[i] & 7));
+        m->first[hashes[i] + 1]++;
+    }
+    for (uint32_t h = 0; h < (1u << HASH_BITS); h++) m->first[h + 1] += m->first[h];
+    uint16_t fill[1 << HASH_BITS];
+    memcpy(fill, m->first, sizeof fill);
+    for (int i = 0; i < m->pattern_count; i++) m->by_hash[fill[hashes[i]]++] = (uint16_t)i;
+    return 0;
+fail:
+    free_markers(m);
+    return -1;
+}
+
+static PyObject *configure(PyObject *self, PyObject *args) {
+    PyObject *pattern_list, *mnemonic_list;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &pattern_list, &PyList_Type,
+                          &mnemonic_list))
+        return NULL;
+    if (PyList_GET_SIZE(mnemonic_list) > MAX_MNEMONICS) {
+        PyErr_SetString(PyExc_ValueError, "too many mnemonics");
+        return NULL;
+    }
+    free_config();
+    if (build_markers(&line_markers, pattern_list, 1) < 0) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(mnemonic_list); i++) {
         const char *bytes;
         Py_ssize_t length;
         PyObject *item = PyList_GET_ITEM(mnemonic_list, i);
@@ -193,19 +229,6 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         memcpy(mnemonics[mnemonic_count], bytes, length);
         mnemonic_lengths[mnemonic_count++] = length;
     }
-    /* The filter and the patterns of each hash, by counting sort. */
-    memset(filter, 0, sizeof filter);
-    memset(first, 0, sizeof first);
-    uint32_t hashes[MAX_PATTERNS];
-    for (int i = 0; i < pattern_count; i++) {
-        hashes[i] = hash3(patterns[i].bytes + patterns[i].window);
-        filter[hashes[i] >> 3] |= (unsigned char)(1u << (hashes[i] & 7));
-        first[hashes[i] + 1]++;
-    }
-    for (uint32_t h = 0; h < (1u << HASH_BITS); h++) first[h + 1] += first[h];
-    uint16_t fill[1 << HASH_BITS];
-    memcpy(fill, first, sizeof fill);
-    for (int i = 0; i < pattern_count; i++) by_hash[fill[hashes[i]]++] = (uint16_t)i;
     configured = 1;
     Py_RETURN_NONE;
 fail:
@@ -794,15 +817,19 @@ done:
 }
 
 /* The kinds of the markers whose window starts at w (kinds in `want` only), within [lo, hi). */
-static inline int markers_at(const unsigned char *w, const unsigned char *lo,
-                             const unsigned char *hi, int want) {
+static inline int markers_at(const Markers *m, const unsigned char *w, const unsigned char *lo,
+                             const unsigned char *hi, int want, const unsigned char **start) {
     if (w < lo || hi - w < 3) return 0;
     uint32_t h = hash3(w);
-    if (!(filter[h >> 3] & (1u << (h & 7)))) return 0;
+    if (!(m->filter[h >> 3] & (1u << (h & 7)))) return 0;
     int kind = 0;
-    for (int i = first[h]; i < first[h + 1]; i++) {
-        const Pattern *pat = &patterns[by_hash[i]];
-        if ((pat->kind & want) && pattern_at(pat, w - pat->window, lo, hi)) kind |= pat->kind;
+    for (int i = m->first[h]; i < m->first[h + 1]; i++) {
+        const Pattern *pat = &m->patterns[m->by_hash[i]];
+        const unsigned char *at = w - pat->window;
+        if ((pat->kind & want) && pattern_at(pat, at, lo, hi)) {
+            kind |= pat->kind;
+            if (start && (*start == NULL || at < *start)) *start = at;
+        }
     }
     return kind;
 }
@@ -821,19 +848,21 @@ static inline unsigned lanes_set(m16 m) {
 }
 
 /* Whether an anchor starts at p (which has a byte after it, unless p is the last before hi). */
-static inline int anchored(const unsigned char *p, const unsigned char *hi) {
-    for (int i = 0; i < anchor_count; i++)
-        if (*p == anchor_first[i] &&
-            (anchor_second[i] < 0 || (p + 1 < hi && p[1] == anchor_second[i])))
+static inline int anchored(const Markers *m, const unsigned char *p, const unsigned char *hi) {
+    for (int i = 0; i < m->anchor_count; i++)
+        if (*p == m->anchor_first[i] &&
+            (m->anchor_second[i] < 0 || (p + 1 < hi && p[1] == m->anchor_second[i])))
             return 1;
     return 0;
 }
 
-/* The first marker (of the kinds in `want`) with its anchor in [p, hi), within [lo, hi): sets
- * *kind and returns the anchor's position, or NULL. Bytes up to `limit` may be read. */
-static const unsigned char *next_marker(const unsigned char *p, const unsigned char *lo,
-                                        const unsigned char *hi, const unsigned char *limit,
-                                        int want, int *kind) {
+/* The first marker of m (of the kinds in `want`) with its anchor in [p, hi), within [lo, hi):
+ * sets *kind (and *start, if given, to the earliest start of a marker of that anchor) and
+ * returns the anchor's position, or NULL. Bytes up to `limit` may be read. */
+static const unsigned char *next_marker(const Markers *m, const unsigned char *p,
+                                        const unsigned char *lo, const unsigned char *hi,
+                                        const unsigned char *limit, int want, int *kind,
+                                        const unsigned char **start) {
     while (p < hi) {
         unsigned hits = 0; /* bit i: an anchor at p + i */
         int n = hi - p < 16 ? (int)(hi - p) : 16;
@@ -841,20 +870,20 @@ static const unsigned char *next_marker(const unsigned char *p, const unsigned c
             v16 v0, v1;
             memcpy(&v0, p, 16);
             memcpy(&v1, p + 1, 16);
-            m16 m = {0};
-            for (int i = 0; i < single_count; i++) m |= (m16)(v0 == single_v[i]);
-            for (int i = 0; i < pair_count; i++)
-                m |= (m16)(v0 == pair_v0[i]) & (m16)(v1 == pair_v1[i]);
-            hits = lanes_set(m) & ((1u << n) - 1);
+            m16 found = {0};
+            for (int i = 0; i < m->single_count; i++) found |= (m16)(v0 == m->single_v[i]);
+            for (int i = 0; i < m->pair_count; i++)
+                found |= (m16)(v0 == m->pair_v0[i]) & (m16)(v1 == m->pair_v1[i]);
+            hits = lanes_set(found) & ((1u << n) - 1);
         } else {
-            for (int i = 0; i < n; i++) hits |= (unsigned)anchored(p + i, hi) << i;
+            for (int i = 0; i < n; i++) hits |= (unsigned)anchored(m, p + i, hi) << i;
         }
         for (; hits; hits &= hits - 1) {
             const unsigned char *a = p + __builtin_ctz(hits);
-            unsigned back = window_back[*a];
+            unsigned back = m->window_back[*a];
             int k = 0;
             for (int b = 0; b < 3; b++)
-                if (back & (1u << b)) k |= markers_at(a - b, lo, hi, want);
+                if (back & (1u << b)) k |= markers_at(m, a - b, lo, hi, want, start);
             if (k) {
                 *kind = k;
                 return a;
@@ -874,13 +903,15 @@ static int scan(const unsigned char *data, Py_ssize_t begin, Py_ssize_t end,
     const unsigned char *p = base;
     int kind;
     const unsigned char *line_floor = base; /* no line start between it and p */
-    while ((p = next_marker(p, base, stop, stop, KIND_SURE | KIND_NOISY, &kind)) != NULL) {
+    while ((p = next_marker(&line_markers, p, base, stop, stop, KIND_SURE | KIND_NOISY, &kind,
+                            NULL)) != NULL) {
         /* The line p is in: a marker holds no newline, so the window's is this line. */
         const unsigned char *s = line_start(line_floor, p);
         const unsigned char *e = memchr(p, '\n', stop - p);
         if (e == NULL) e = stop;
         int sure_too;
-        if (!(kind & KIND_SURE) && next_marker(p + 1, s, e, stop, KIND_SURE, &sure_too) != NULL)
+        if (!(kind & KIND_SURE) &&
+            next_marker(&line_markers, p + 1, s, e, stop, KIND_SURE, &sure_too, NULL) != NULL)
             kind |= KIND_SURE; /* a sure marker further on in the noisy line */
         int read = kind & KIND_SURE ? 1 : noisy_maybe(s, e) ? 2 : 0;
         if (read) {
@@ -935,6 +966,114 @@ static PyObject *find_lines(PyObject *self, PyObject *args) {
     return Py_BuildValue("(Nn)", list, newlines);
 }
 
+/* ---- Literals: the first of several byte strings in a buffer, in one pass ---- */
+typedef struct {
+    PyObject_HEAD
+    Markers *markers;
+} Literals;
+
+static void literals_dealloc(Literals *self) {
+    if (self->markers) {
+        free_markers(self->markers);
+        PyMem_RawFree(self->markers);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int literals_init(Literals *self, PyObject *args, PyObject *kwds) {
+    PyObject *list;
+    static char *names[] = {"literals", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!", names, &PyList_Type, &list)) return -1;
+    Markers *m = PyMem_RawMalloc(sizeof(Markers));
+    if (m == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (build_markers(m, list, 0) < 0) {
+        PyMem_RawFree(m);
+        return -1;
+    }
+    if (self->markers) {
+        free_markers(self->markers);
+        PyMem_RawFree(self->markers);
+    }
+    self->markers = m;
+    return 0;
+}
+
+/* Where the first of m's literals starts in [lo, hi), or NULL. */
+static const unsigned char *first_literal(const Markers *m, const unsigned char *lo,
+                                          const unsigned char *hi, const unsigned char *limit) {
+    const unsigned char *best = NULL, *p = lo;
+    int kind;
+    while (p < hi) {
+        const unsigned char *start = NULL;
+        const unsigned char *a = next_marker(m, p, lo, hi, limit, KIND_SURE, &kind, &start);
+        if (a == NULL) break;
+        if (best == NULL || start < best) best = start;
+        /* A literal starting before best has its anchor before best + the longest literal. */
+        if (a + 1 >= best + m->longest) break;
+        p = a + 1;
+    }
+    return best;
+}
+
+static PyObject *literals_first(Literals *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    if (self->markers == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Literals() was not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
+    if (start < 0 || end > view.len || start > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "start and end must be offsets in data, in order");
+        return NULL;
+    }
+    const unsigned char *data = view.buf, *found;
+    Py_BEGIN_ALLOW_THREADS
+    found = first_literal(self->markers, data + start, data + end, data + view.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(found ? found - data : -1);
+}
+
+static PyMethodDef literals_methods[] = {
+    {"first", (PyCFunction)literals_first, METH_VARARGS,
+     "first(data, start, end) -> int: where the first of the literals starts in "
+     "data[start:end] (wholly inside it), or -1."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LiteralsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kb._lines.Literals",
+    .tp_basicsize = sizeof(Literals),
+    .tp_dealloc = (destructor)literals_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Literals(literals: list[bytes]): finds the first of them in a buffer, in one "
+              "pass (each of 3 bytes or more).",
+    .tp_methods = literals_methods,
+    .tp_init = (initproc)literals_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *count_lines(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end, n;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
+    if (start < 0 || end > view.len || start > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "start and end must be offsets in data, in order");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    n = count_newlines((const unsigned char *)view.buf + start, (const unsigned char *)view.buf + end);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(patterns: list[tuple[bytes, int]], mnemonics: list[bytes]): the markers (kind "
@@ -944,6 +1083,8 @@ static PyMethodDef methods[] = {
      "configure_events(event_type, words, max_line_chars): build the events of the commonest "
      "lines here (words: invalid_spi, replay_error, mac_error, ios, asa, ftd, esp, ah and the "
      "IOS tag, as kb/formats.py names them)."},
+    {"count_lines", count_lines, METH_VARARGS,
+     "count_lines(data, start, end) -> int: data.count(b'\\n', start, end), 16 bytes at a time."},
     {"find_lines", find_lines, METH_VARARGS,
      "find_lines(data, begin, end, first_line, read_whole) -> (found, newlines): the lines of "
      "data[begin:end] to read and the newlines in data[begin:end]. Each found line is its "
@@ -961,5 +1102,12 @@ PyMODINIT_FUNC PyInit__lines(void) {
     look['-'] = LOOK_DASH;
     look['d'] = look['D'] = LOOK_D;
     look['%'] = LOOK_PERCENT;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&LiteralsType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Literals", (PyObject *)&LiteralsType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -27,6 +27,7 @@ from kb.commands import (
     render_by_where,
     structured,
 )
+from kb.errors import ArticleError
 from kb.signals import signals
 
 ARTICLES_DIR = Path(str(resources.files("kb") / "articles"))
@@ -47,14 +48,6 @@ MAX_FILE_BYTES = 256 * 1024  # the largest bundled article is under 4 KB
 MAX_FRONT_MATTER_CHARS = 64 * 1024
 MAX_YAML_DEPTH = 16  # the bundled articles nest 4 deep
 MAX_YAML_NODES = 5000  # and hold about 100 nodes each
-
-
-class ArticleError(ValueError):
-    """An article that does not validate, naming the file and the field."""
-
-    def __init__(self, path: Path | str, field: str, message: str) -> None:
-        super().__init__(f"{path}: field '{field}': {message}")
-        self.path, self.field = str(path), field
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,7 @@ import math
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from kb.errors import ModelError
 
 MODEL_FILE = Path(str(resources.files("kb") / "model.yaml"))
 # section -> entries, each with the range it must fall in.
@@ -101,15 +99,14 @@ ORDERED = (
 )
 
 
-class ModelError(ValueError):
-    """kb/model.yaml is not a valid model; the message names the entry."""
-
-
 def load_model(path: Path = MODEL_FILE) -> dict[str, dict[str, dict]]:
     """{section: {name: {"value", "meaning"}}}, checked against SPEC."""
+    import yaml  # here: a command that never reads the model does not load PyYAML
+
     try:
         # libyaml's parser where PyYAML has it: the same safe loading, a tenth of the time
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ModelError(f"{path.name}: cannot read it: {exc}") from exc
     if not isinstance(raw, dict) or set(raw) != set(SPEC):

@@ -10,6 +10,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kb import markers
 
@@ -111,3 +113,36 @@ def test_no_writable_cache_still_scans(tmp_path: Path) -> None:
     blocked.write_text("a file where the directory would be")
     engine = markers._Hyperscan(blocked / "cache")
     assert engine.starts(LOG, len(LOG)) == markers._Hyperscan(None).starts(LOG, len(LOG))
+
+
+# Of 3 bytes or more and without 0x01: what kb/_lines.c searches in one pass (others are searched
+# one by one in Python).
+LITERAL = st.binary(min_size=3, max_size=12).map(lambda x: x.replace(b"\x01", b"\x02"))
+
+
+@pytest.mark.slow  # hundreds of examples
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(LITERAL, min_size=1, max_size=24),
+    st.lists(st.one_of(LITERAL, st.binary(max_size=80)), max_size=40),
+    st.integers(0, 200),
+    st.integers(0, 200),
+)
+def test_the_first_of_several_literals(
+    literals: list[bytes], pieces: list[bytes], cut_start: int, cut_end: int
+) -> None:
+    # The state reader's search (kb/state/reader.py): in C where it is built, the same answer
+    # as one search per literal, wherever the literals are spliced and whatever the window.
+    data = b"".join(pieces) + b"".join(literals[:2])
+    start = min(cut_start, len(data))
+    end = max(start, len(data) - cut_end)
+    hits = [at for x in literals if (at := data.find(x, start, end)) != -1]
+    assert markers.first_finder(tuple(literals))(data, start, end) == min(hits, default=-1)
+
+
+@pytest.mark.slow  # hundreds of examples
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=5000), st.integers(0, 5000), st.integers(0, 5000))
+def test_lines_are_counted_as_bytes_count_them(data: bytes, a: int, b: int) -> None:
+    start, end = sorted((min(a, len(data)), min(b, len(data))))
+    assert markers.count_lines(data, start, end) == data.count(b"\n", start, end)

@@ -20,15 +20,19 @@ from dataclasses import dataclass, field
 from importlib import import_module
 
 import kb.state
+from kb.markers import count_lines, first_finder
 from kb.state.commands import COMMANDS, Command
 from kb.state.config import join_fortigate
 from kb.state.lines import clean
 from kb.state.model import Line, StateBlock
 
 # Every module of kb/state/ is imported: a parser module registers its commands when it is,
-# so adding a parser is adding its file.
+# so adding a parser is adding its file. The confirm engine's modules register none, and would
+# pull the ranking in (a fifth of `spibot parse`'s start): they are left to who uses them.
+CONFIRM_ENGINE = ("ask", "confirm", "findings")
 for _module in pkgutil.iter_modules(kb.state.__path__):
-    import_module(f"kb.state.{_module.name}")
+    if _module.name not in CONFIRM_ENGINE:
+        import_module(f"kb.state.{_module.name}")
 
 MAX_BLOCK_LINES = (
     20_000  # a hub with a thousand peers prints about this much `show crypto ipsec sa`
@@ -89,20 +93,20 @@ STATE_WINDOW_BYTES = 8 << 20
 
 
 _AT_LINE_START = tuple(m[1:] for m in MARKERS if m.startswith(b"\n"))
+_first_of = first_finder(MARKERS)
 
 
 def _first_marker(data: bytes, start: int = 0, end: int | None = None) -> int:
     """Where the first marker of any output is in data[start:end] (whose start begins a
-    line), or -1: one C-speed search per marker, no copy of the data."""
+    line), or -1: one pass over the bytes (kb/markers.py), no copy of the data."""
     end = len(data) if end is None else end
-    hits = [at for m in MARKERS if (at := data.find(m, start, end)) != -1]
     if data.startswith(_AT_LINE_START, start, end):
-        hits.append(start)
-    return min(hits) if hits else -1
+        return start
+    return _first_of(data, start, end)
 
 
 def may_hold_state(text: str) -> bool:
-    """Whether text may hold device state: one C-speed search per marker, nothing parsed."""
+    """Whether text may hold device state: one pass for the markers, nothing parsed."""
     return _first_marker(text.encode("utf-8", "surrogatepass")) != -1
 
 
@@ -252,7 +256,7 @@ class StateReader:
         if self._open is None:
             hit = -1 if seen > STATE_WINDOW_BYTES else _first_marker(data, start, end)
             if hit == -1:
-                self._line += data.count(b"\n", start, end)
+                self._line += count_lines(data, start, end)
                 self._tail = _last_lines(self._tail, data, start, end)
                 return
             begin = _line_start(data, hit, start)
