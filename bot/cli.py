@@ -7,6 +7,7 @@ declarations are most of it, and each command body is a call on kb and a rendere
 
 from __future__ import annotations
 
+import gc
 import getpass
 import importlib
 import json
@@ -136,6 +137,13 @@ def _open_input(source: str | None) -> BinaryIO:
         ) from exc
 
 
+def _freeze_imports() -> None:
+    """For a command that reads a file and exits: what the imports made lives until the end,
+    so the cycle collector need not walk it again at every collection while a big file is
+    read (a twentieth of `spibot parse`'s time on a day of syslog)."""
+    gc.freeze()
+
+
 def _open_inputs(sources: tuple[str, ...]) -> list[tuple[str, BinaryIO]]:
     """Every FILE opened before any is read (a mistyped name fails first); none: stdin."""
     if sources.count("-") > 1:
@@ -260,6 +268,7 @@ def parse(sources: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     lines grouped per peer and SPI, and one line per device-state output; --json prints
     events, groups and state as JSON.
     """
+    _freeze_imports()
     opened = _open_inputs(sources)
     stats = ScanStats()
     grouper = Grouper()
@@ -429,6 +438,7 @@ def diagnose(
     from bot import text
     from kb.diagnose import diagnose as run_diagnosis
 
+    _freeze_imports()
     opened = _open_inputs(sources)
     store = open_store(db_path)
     failed: list[str] = []

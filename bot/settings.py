@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import textwrap
 from dataclasses import dataclass
-
-from dotenv import find_dotenv, load_dotenv
+from pathlib import Path
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PORT = 3000
@@ -235,6 +234,11 @@ class SettingsError(Exception):
 
 def read_dotenv() -> None:
     """Values from a .env file in the current directory (or above); the environment wins."""
+    here = Path.cwd()
+    if not any((folder / ".env").is_file() for folder in (here, *here.parents)):
+        return  # none: python-dotenv, a tenth of a short command's start, is not loaded
+    from dotenv import find_dotenv, load_dotenv
+
     load_dotenv(find_dotenv(usecwd=True))
 
 

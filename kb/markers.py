@@ -16,30 +16,30 @@ line of theirs is read only when it could make an event, which on a line of prin
 Every other marker makes its line read as before. tests/test_scan_parity.py checks that this
 finds every event a line-by-line reading finds.
 
-Hyperscan finds all of it in one pass over the buffer and reports each line once (one pattern,
-anchored at the end of its line). Without it (a platform with no wheel), Python's re finds the
-markers in several passes and the same rules are checked per line: slower, the same lines.
+Three engines find these lines, the same lines (tests/test_scan_parity.py), the fastest one
+built here is used. kb/_lines.c, compiled at install where a C compiler is found, finds them
+in one pass over the buffer, numbers them as it goes and reads the commonest invalid-SPI lines
+whole (kb.formats.fast_line's grammar); the noisy families' lines it cannot rule out are left to
+line_is_read. Hyperscan (x86-64 wheels) finds them in one pass and reports each line once (one
+pattern, anchored at the end of its line). Python's re finds the markers in several passes and
+checks the same rules per line: several times slower.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import os
-import platform
 import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import platformdirs
-
 from kb.events import Event
 from kb.formats import FAST_WORDS, MARKER_LITERALS, MARKER_WORDS, MNEMONICS, UNTAGGED_PHRASES
 
-try:
-    import hyperscan
-except ImportError:  # pragma: no cover - exercised where no wheel exists
-    hyperscan = None
+# Hyperscan is loaded when first used (_Hyperscan): where kb/_lines.c is built, it never is.
+_HAS_HYPERSCAN = importlib.util.find_spec("hyperscan") is not None
+hyperscan = None
 try:
     from kb import _lines  # kb/_lines.c, built at install where a C compiler is found
 except ImportError:  # pragma: no cover - exercised where it was not built
@@ -188,6 +188,9 @@ class _Hyperscan:
     """SURE and MAYBE compiled once; a scratch space per thread (a scan may not share one)."""
 
     def __init__(self, cache: Path | None) -> None:
+        global hyperscan
+        import hyperscan
+
         # Reported per match (a pattern ending in [^\n]*$ would report a line once, but the
         # scan took twice as long): SURE as pattern 0, MAYBE as 1, the one with "$" as 2.
         self.expressions = [_alternation(SURE), _alternation(MAYBE[:-1]), MAYBE[-1]]
@@ -195,6 +198,9 @@ class _Hyperscan:
         self._local = threading.local()
 
     def _key(self) -> str:
+        import hashlib
+        import platform
+
         version = getattr(hyperscan, "__version__", "")
         text = repr((self.expressions, version, platform.machine(), platform.python_version()))
         return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -327,7 +333,7 @@ def _c_starts(data: bytes, end: int) -> list[int]:
     return [s for s, e, _, maybe in found if not maybe or line_is_read(data[s:e])]
 
 
-ENGINE = "c" if _lines is not None else "hyperscan" if hyperscan is not None else "re"
+ENGINE = "c" if _lines is not None else "hyperscan" if _HAS_HYPERSCAN else "re"
 
 
 def count_lines(data: bytes, start: int, end: int) -> int:
@@ -353,11 +359,12 @@ def first_finder(literals: tuple[bytes, ...]) -> Callable[[bytes, int, int], int
 
 def available() -> list[str]:
     """The engines this install has, fastest first (Python's re is always there)."""
-    return [name for name, part in (("c", _lines), ("hyperscan", hyperscan)) if part] + ["re"]
+    return [name for name, here in (("c", _lines), ("hyperscan", _HAS_HYPERSCAN)) if here] + ["re"]
 
 
-# Where the compiled database is kept between runs (None: compiled in each process).
-CACHE_DIR: Path | None = platformdirs.user_cache_path("spibot", appauthor=False)
+# Where the compiled database is kept between runs (None: compiled in each process); found when
+# Hyperscan is first used.
+CACHE_DIR: Path | bool | None = True
 _engine: _Hyperscan | None = None
 _lock = threading.Lock()
 
@@ -367,7 +374,12 @@ def _hyperscan_starts(data: bytes, end: int) -> list[int]:
     if _engine is None:
         with _lock:
             if _engine is None:
-                _engine = _Hyperscan(CACHE_DIR)
+                cache = CACHE_DIR
+                if cache is True:
+                    import platformdirs
+
+                    cache = platformdirs.user_cache_path("spibot", appauthor=False)
+                _engine = _Hyperscan(cache)
     return _engine.starts(data, end)
 
 
