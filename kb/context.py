@@ -47,6 +47,9 @@ class PeerContext:
     def feed(self, events: Iterable[Event]) -> list[Event]:
         ready: list[Event] = []
         for event in events:
+            if event.peer is not None and event.kind == "invalid_spi" and not self._held:
+                ready.append(event)  # most of a big log: nothing to learn from, nothing to fill
+                continue
             self._see(event)
             if self._held or _waits_for_endpoints(event):
                 self._held.append(event)
