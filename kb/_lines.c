@@ -261,22 +261,47 @@ static const unsigned char *find(const unsigned char *p, const unsigned char *en
     return memmem(p, end - p, word, length);
 }
 
+/* Where the last of two words starts in a line, found once per line however many denies it
+ * holds (a search per deny would be quadratic in a line of denies). */
+typedef struct {
+    const char *word, *other;
+    const unsigned char *last; /* NULL: neither is in the line */
+    int known;
+} Last;
+
+static const unsigned char *last_of(Last *l, const unsigned char *s, const unsigned char *e) {
+    if (!l->known) {
+        l->known = 1;
+        for (const unsigned char *at = find(s, e, l->word); at; at = find(at + 1, e, l->word))
+            l->last = at;
+        for (const unsigned char *at = find(s, e, l->other); at; at = find(at + 1, e, l->other))
+            if (l->last == NULL || at > l->last) l->last = at;
+    }
+    return l->last;
+}
+
 /* IOS, at "denied ": ESP, AH, 50 or 51 and a space, or UDP with (500) or (4500) further on. */
-static int ios_deny(const unsigned char *q, const unsigned char *e) {
+static int ios_deny(const unsigned char *q, const unsigned char *s, const unsigned char *e,
+                    Last *ports) {
     if (starts_ci(q, e, "esp ") || starts_ci(q, e, "ah ") || starts_ci(q, e, "50 ") ||
         starts_ci(q, e, "51 "))
         return 1;
-    return starts_ci(q, e, "udp ") && (find(q, e, "(500)") || find(q, e, "(4500)"));
+    if (!starts_ci(q, e, "udp ")) return 0;
+    const unsigned char *port = last_of(ports, s, e);
+    return port != NULL && port >= q + 4;
 }
 
 /* ASA, any case, at "deny ": [protocol ] then ESP, AH, 50 or 51 and " src ", or "udp src "
  * with /500 or /4500 further on. */
-static int asa_deny(const unsigned char *r, const unsigned char *e) {
+static int asa_deny(const unsigned char *r, const unsigned char *s, const unsigned char *e,
+                    Last *ports) {
     if (starts_ci(r, e, "protocol ")) r += 9;
     if (starts_ci(r, e, "esp src ") || starts_ci(r, e, "ah src ") || starts_ci(r, e, "50 src ") ||
         starts_ci(r, e, "51 src "))
         return 1;
-    return starts_ci(r, e, "udp src ") && (find(r, e, "/500") || find(r, e, "/4500"));
+    if (!starts_ci(r, e, "udp src ")) return 0;
+    const unsigned char *port = last_of(ports, s, e);
+    return port != NULL && port >= r + 8;
 }
 
 /* At "-D-": whether the whole word after it is a mnemonic a recogniser reads. */
@@ -308,6 +333,7 @@ static int noisy_maybe(const unsigned char *s, const unsigned char *e) {
     memset(&below, 0x20, 16), memset(&dash, '-', 16), memset(&d, 'd', 16), memset(&e_, 'e', 16);
     memset(&n, 'n', 16), memset(&percent, '%', 16), memset(&amp, '&', 16), memset(&lt, '<', 16);
     memset(&tick, '`', 16), memset(&del, 0x7f, 16), memset(&fold, 0x20, 16);
+    Last ios_ports = {"(500)", "(4500)", NULL, 0}, asa_ports = {"/500", "/4500", NULL, 0};
     const unsigned char *plain = s; /* bytes before it hold nothing of interest */
     for (const unsigned char *q = s; q < e; q++) {
         if (q >= plain && e - q >= 18) {
@@ -342,8 +368,9 @@ static int noisy_maybe(const unsigned char *s, const unsigned char *e) {
             if (e - q > 3 && is_digit(q[1]) && q[2] == '-' && read_tag(q + 3, e)) return 1;
             continue;
         case LOOK_D:
-            if (e - q > 7 && memcmp(q, "denied ", 7) == 0 && ios_deny(q + 7, e)) return 1;
-            if (starts_ci(q, e, "deny ") && asa_deny(q + 5, e)) return 1;
+            if (e - q > 7 && memcmp(q, "denied ", 7) == 0 && ios_deny(q + 7, s, e, &ios_ports))
+                return 1;
+            if (starts_ci(q, e, "deny ") && asa_deny(q + 5, s, e, &asa_ports)) return 1;
             continue;
         case LOOK_PERCENT:
             if (odd_asa_tag(q, e)) return 1;

@@ -499,4 +499,40 @@ SHAPES: list[Shape] = [
     Shape("one match", "ASA tail of spaces", lambda n: ASA + " " * n),
     Shape("one match", "ASA tail of words", lambda n: ASA + run(" a", n) + " "),
     Shape("one match", "sequence number", lambda n: ASA.replace("0x1A", "1" * n)),
+    # kb/_lines.c: what a line of the noisy families is searched for (markers._noisy_is_read),
+    # each as often as the line allows; and the commonest lines read whole, framing included
+    *_tagged(
+        "noisy lines (C)",
+        "%SEC-6-IPACCESSLOGP: list A ",
+        {
+            "IOS UDP denies, no port": lambda n: run("denied udp ", n),
+            "IOS denies": lambda n: run("denied ", n),
+        },
+    ),
+    *_tagged(
+        "noisy lines (C)",
+        "%ASA-4-106023: ",
+        {
+            "ASA UDP denies, no port": lambda n: run("Deny udp src ", n),
+            "ASA protocol denies": lambda n: run("deny protocol udp src ", n),
+            "dashes and digits": lambda n: run("-4-", n),
+            "tag words": lambda n: run("-4-" + "A" * 30, n),
+            "ASA tags": lambda n: run("%ASA-4-1 ", n),
+            "broken ASA tags": lambda n: run("%ASA-", n),
+            "ampersands and brackets": lambda n: run("&<", n),
+            "carriage returns": lambda n: run("\r ", n),
+        },
+    ),
+    Shape(
+        "noisy lines (C)",
+        "ACL lines",
+        lambda n: run("%SEC-6-IPACCESSLOGP: list A denied udp\n", n),
+        PASTE,
+    ),
+    Shape(
+        "noisy lines (C)",
+        "framed fast lines",
+        lambda n: run("Mar  3 09:14:02: " + IOS + "\n", n),
+        PASTE,
+    ),
 ]
