@@ -5,7 +5,9 @@
 Marker search: every marker of kb/formats.py (the tags, SPI/ESP, 23 literals) over the whole
 file, with Python's re as one alternation, with re as the scanner used it before issue 14 (a
 tag pass, then a substring pass per literal), with google-re2 as one alternation, and with
-Hyperscan (kb/markers.py's database, which also applies the narrower rules). JSON: the events
+Hyperscan (kb/markers.py's database, which also applies the narrower rules), and with
+kb/_lines.c (the same narrower rules in one C pass; alone, and also reading the commonest lines
+whole and numbering every line, as the scanner uses it). JSON: the events
 of the file written as `parse --json` writes them, with json, orjson and msgspec. Libraries
 not installed are skipped (google-re2 and orjson are not dependencies). CPU seconds, best of
 --repeat.
@@ -78,7 +80,7 @@ def marker_engines(data: bytes, repeat: int) -> None:
         )
     except ImportError:
         print("  google-re2: not installed (pip install google-re2)")
-    if markers.ENGINE == "hyperscan":
+    if "hyperscan" in markers.available():
         import hyperscan
 
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -96,6 +98,16 @@ def marker_engines(data: bytes, repeat: int) -> None:
             (
                 "Hyperscan, narrower rules (kb/markers.py)",
                 lambda: len(find(data, len(data))),
+                repeat,
+            )
+        )
+    if "c" in markers.available():
+        find_c, read_c = markers.finder("c"), markers.liner("c")
+        rows.append(("kb/_lines.c, narrower rules", lambda: len(find_c(data, len(data))), repeat))
+        rows.append(
+            (
+                "kb/_lines.c, + numbered, fast lines read whole",
+                lambda: len(read_c(data, 0, len(data), 1)[0]),
                 repeat,
             )
         )

@@ -1,4 +1,5 @@
-"""`spibot doctor`: is this install ready? Settings, database, articles, the token's scopes."""
+"""`spibot doctor`: is this install ready? Settings, database, articles, the log scanner, the
+token's scopes."""
 
 from __future__ import annotations
 
@@ -145,5 +146,23 @@ def _scopes() -> list[Check]:
     return [Check("ok", "token", f"workspace {team}: every scope of the manifest is granted")]
 
 
+def _scanner() -> list[Check]:
+    """Which engine finds the lines to read in a log (kb/markers.py): the C one is built by pip
+    where it finds a C compiler; without it big files are read several times slower."""
+    from kb import markers
+
+    if markers.ENGINE == "c":
+        return [Check("ok", "scanner", "kb/_lines.c (built at install): one C pass a chunk")]
+    return [
+        Check(
+            "warn",
+            "scanner",
+            f"kb/_lines.c was not built (no C compiler when spibot was installed): "
+            f"{markers.ENGINE} reads big files, several times slower; install gcc and the "
+            "Python headers (Debian: apt install gcc python3-dev) and reinstall spibot",
+        )
+    ]
+
+
 def run(db_path: str | None) -> list[Check]:
-    return _settings() + _database(db_path) + _scopes()
+    return _settings() + _database(db_path) + _scanner() + _scopes()

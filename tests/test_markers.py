@@ -146,3 +146,13 @@ def test_the_first_of_several_literals(
 def test_lines_are_counted_as_bytes_count_them(data: bytes, a: int, b: int) -> None:
     start, end = sorted((min(a, len(data)), min(b, len(data))))
     assert markers.count_lines(data, start, end) == data.count(b"\n", start, end)
+
+
+def test_doctor_says_when_the_c_engine_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import doctor
+
+    assert [c.status for c in doctor._scanner()] == ["ok" if markers.ENGINE == "c" else "warn"]
+    monkeypatch.setattr(markers, "ENGINE", "re")
+    [check] = doctor._scanner()
+    assert check.status == "warn" and "re reads big files" in check.detail
+    assert "apt install gcc python3-dev" in check.detail

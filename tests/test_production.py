@@ -265,6 +265,7 @@ def test_doctor_checks_settings_database_articles_and_scopes(tmp_path: Path) -> 
     assert (
         plain.returncode == 0 and "ok    database" in plain.stdout and "10 articles" in plain.stdout
     )
+    assert "ok    scanner" in plain.stdout  # the C line finder, built by pip here
     fake = FakeSlack().start()
     try:
         env = {
