@@ -309,6 +309,11 @@ def _c_lines(data: bytes, begin: int, end: int, first_line: int) -> tuple[list[F
     return _lines.find_lines(data, begin, end, first_line, True)
 
 
+# What the C engine does not read whole, kb.formats.fast_line would not either: the scanner
+# need not try it again (the same grammar, tests/test_scan_parity.py).
+_c_lines.reads_fast_lines = True  # type: ignore[attr-defined]
+
+
 def _from_starts(starts: Callable[[bytes, int], list[int]]) -> Lines:
     """lines() from an engine that gives the starts of the lines to read, each decided."""
 

@@ -125,6 +125,7 @@ def _scan_buffer(
     add = events.append
     joined_to = 0  # lines up to this number were joined to a wrapped line before them
     found, newlines = _lines_to_read(data, begin, end, first_line)
+    try_fast = not getattr(_lines_to_read, "reads_fast_lines", False)
     for item in found:
         if item.__class__ is Event:  # read whole by the engine
             if item.line > joined_to:
@@ -143,7 +144,7 @@ def _scan_buffer(
                 text = _decode(data[start:stop], stats)
             else:
                 # The commonest invalid-SPI lines, read in one match before any cleaning.
-                event = fast_line(text, number)
+                event = fast_line(text, number) if try_fast else None
                 if event is not None:
                     add(event)
                     continue
