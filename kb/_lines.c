@@ -56,6 +56,11 @@ typedef struct {
     v16 single_v[MAX_ANCHORS], pair_v0[MAX_ANCHORS], pair_v1[MAX_ANCHORS];
     /* By the first byte of an anchor: where windows start around it (bit k: k bytes before). */
     unsigned char window_back[256];
+    /* The anchors as nibble tables: anchor i sets bit i % 8 of lo0[its first byte's low
+     * nibble] and of hi0[its high nibble], and of lo1/hi1 for its second byte (every entry,
+     * for a one-byte anchor). Two table lookups a byte pair find every anchor of 16 bytes at
+     * once, whatever their number (a few more positions, to be checked, past eight anchors). */
+    v16 lo0, hi0, lo1, hi1;
 } Markers;
 
 static Markers line_markers; /* configure()'s: the lines the scanner reads */
@@ -134,6 +139,13 @@ static int add_anchor(Markers *m, int first_byte, int second_byte) {
     for (int i = 0; i < m->anchor_count; i++)
         if (m->anchor_first[i] == first_byte && m->anchor_second[i] == second_byte) return 0;
     if (m->anchor_count == MAX_ANCHORS) return -1;
+    unsigned char bit = (unsigned char)(1u << (m->anchor_count % 8));
+    m->lo0[first_byte & 15] |= bit;
+    m->hi0[first_byte >> 4] |= bit;
+    for (int n = 0; n < 16; n++) {
+        if (second_byte < 0 || (second_byte & 15) == n) m->lo1[n] |= bit;
+        if (second_byte < 0 || (second_byte >> 4) == n) m->hi1[n] |= bit;
+    }
     m->anchor_first[m->anchor_count] = first_byte;
     m->anchor_second[m->anchor_count] = second_byte;
     m->anchor_count++;
@@ -883,6 +895,29 @@ static inline int anchored(const Markers *m, const unsigned char *p, const unsig
     return 0;
 }
 
+/* The anchors of m among the 16 positions from p (bit i: maybe one at p + i; none is missed),
+ * by the nibble tables: SSSE3's pshufb or NEON's tbl do each lookup for 16 bytes at once. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NIBBLES 1
+__attribute__((target("ssse3")))
+#elif defined(__aarch64__) && defined(__GNUC__)
+#define NIBBLES 1
+#endif
+#ifdef NIBBLES
+static unsigned nibble_hits(const Markers *m, const unsigned char *p) {
+    v16 v0, v1, low;
+    memcpy(&v0, p, 16);
+    memcpy(&v1, p + 1, 16);
+    memset(&low, 15, 16);
+    v16 first = __builtin_shuffle(m->lo0, v0 & low) & __builtin_shuffle(m->hi0, v0 >> 4);
+    v16 second = __builtin_shuffle(m->lo1, v1 & low) & __builtin_shuffle(m->hi1, v1 >> 4);
+    v16 zero = {0};
+    return lanes_set((m16)((first & second) != zero));
+}
+static int nibbles;   /* nibble_hits is used (set when the module loads) */
+static int was_able; /* the CPU has what nibble_hits needs */
+#endif
+
 /* The first marker of m (of the kinds in `want`) with its anchor in [p, hi), within [lo, hi):
  * sets *kind (and *start, if given, to the earliest start of a marker of that anchor) and
  * returns the anchor's position, or NULL. Bytes up to `limit` may be read. */
@@ -893,6 +928,11 @@ static const unsigned char *next_marker(const Markers *m, const unsigned char *p
     while (p < hi) {
         unsigned hits = 0; /* bit i: an anchor at p + i */
         int n = hi - p < 16 ? (int)(hi - p) : 16;
+#ifdef NIBBLES
+        if (nibbles && limit - p > 16) {
+            hits = nibble_hits(m, p) & ((1u << n) - 1);
+        } else
+#endif
         if (limit - p > 16) { /* 16 bytes and the one after them can be read */
             v16 v0, v1;
             memcpy(&v0, p, 16);
@@ -1101,6 +1141,19 @@ static PyObject *count_lines(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(n);
 }
 
+static PyObject *set_nibbles(PyObject *self, PyObject *args) {
+    int on;
+    if (!PyArg_ParseTuple(args, "p", &on)) return NULL;
+#ifdef NIBBLES
+    int was = nibbles;
+    nibbles = on && was_able;
+    return PyBool_FromLong(was);
+#else
+    (void)on;
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(patterns: list[tuple[bytes, int]], mnemonics: list[bytes]): the markers (kind "
@@ -1110,6 +1163,10 @@ static PyMethodDef methods[] = {
      "configure_events(event_type, words, max_line_chars): build the events of the commonest "
      "lines here (words: invalid_spi, replay_error, mac_error, ios, asa, ftd, esp, ah and the "
      "IOS tag, as kb/formats.py names them)."},
+    {"set_nibbles", set_nibbles, METH_VARARGS,
+     "set_nibbles(on) -> bool: use the nibble tables where the CPU can (on, the default) or "
+     "compare with each anchor (what CPUs without SSSE3 or NEON do: for tests); returns "
+     "whether they were used."},
     {"count_lines", count_lines, METH_VARARGS,
      "count_lines(data, start, end) -> int: data.count(b'\\n', start, end), 16 bytes at a time."},
     {"find_lines", find_lines, METH_VARARGS,
@@ -1129,6 +1186,11 @@ PyMODINIT_FUNC PyInit__lines(void) {
     look['-'] = LOOK_DASH;
     look['d'] = look['D'] = LOOK_D;
     look['%'] = LOOK_PERCENT;
+#if defined(NIBBLES) && defined(__x86_64__)
+    nibbles = was_able = __builtin_cpu_supports("ssse3");
+#elif defined(NIBBLES)
+    nibbles = was_able = 1;
+#endif
     if (PyType_Ready(&LiteralsType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

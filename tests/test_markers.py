@@ -121,6 +121,7 @@ LITERAL = st.binary(min_size=3, max_size=12).map(lambda x: x.replace(b"\x01", b"
 
 
 @pytest.mark.slow  # hundreds of examples
+@pytest.mark.parametrize("nibbles", [True, False], ids=["nibble tables", "compares"])
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(LITERAL, min_size=1, max_size=24),
@@ -129,7 +130,7 @@ LITERAL = st.binary(min_size=3, max_size=12).map(lambda x: x.replace(b"\x01", b"
     st.integers(0, 200),
 )
 def test_the_first_of_several_literals(
-    literals: list[bytes], pieces: list[bytes], cut_start: int, cut_end: int
+    nibbles: bool, literals: list[bytes], pieces: list[bytes], cut_start: int, cut_end: int
 ) -> None:
     # The state reader's search (kb/state/reader.py): in C where it is built, the same answer
     # as one search per literal, wherever the literals are spliced and whatever the window.
@@ -137,7 +138,13 @@ def test_the_first_of_several_literals(
     start = min(cut_start, len(data))
     end = max(start, len(data) - cut_end)
     hits = [at for x in literals if (at := data.find(x, start, end)) != -1]
-    assert markers.first_finder(tuple(literals))(data, start, end) == min(hits, default=-1)
+    c = markers._lines  # None where kb/_lines.c is not built: one search per literal
+    was = c.set_nibbles(nibbles) if c else None
+    try:
+        assert markers.first_finder(tuple(literals))(data, start, end) == min(hits, default=-1)
+    finally:
+        if c:
+            c.set_nibbles(was)
 
 
 @pytest.mark.slow  # hundreds of examples
