@@ -5,13 +5,15 @@
  * marker (read it), or a "noisy" one (ASA/FTD/PIX, IOS ACL) together with anything that could
  * make it an event: those are reported as "maybe" and markers.line_is_read decides. For the
  * noisy lines the checks here are a superset of that function's (never narrower), so a line
- * it would read is never left out; tests/test_markers.py holds the engines to the same lines.
+ * it would read is never left out; tests/test_scan_parity.py holds the engines to the same
+ * events. The commonest invalid-SPI lines are also read whole here, into kb.events.Event.
  *
  * Each marker has an anchor: its rarest byte (% = #) or, failing one, its rarest pair of bytes.
- * The pass compares 16 bytes at a time with every anchor (GCC's vector extensions: SSE2 or NEON
- * where there is one, plain C elsewhere); where one is found, the 3-byte windows around it go
- * through a filter (hashed into a 4 KB bitmap) and the markers it lets through are checked
- * whole. No backtracking: linear in the input whatever it holds.
+ * The pass finds the anchors of 16 bytes at once (GCC's vector extensions): by two lookups in
+ * nibble tables per byte pair where the CPU has a byte shuffle (SSSE3, NEON), else by comparing
+ * with each anchor. Where one is found, the 3-byte windows around it go through a filter
+ * (hashed into a 4 KB bitmap) and the markers it lets through are checked whole. No
+ * backtracking: linear in the input whatever it holds.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
