@@ -5,7 +5,7 @@
 Builds two files and measures, in one run and on the same file:
 
 - `grep -c RECVD_PKT_INV_SPI FILE` (the floor: one C pass over the bytes);
-- the inner scan: `kb.scan.scan` over the file in 4 MiB chunks, every event extracted;
+- the inner scan: `kb.scan.scan` over the file in its 1 MiB chunks, every event extracted;
 - `spibot parse --json FILE > /dev/null`, end to end (process start included);
 - `spibot diagnose --no-record FILE > /dev/null`, end to end.
 
