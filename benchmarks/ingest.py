@@ -683,13 +683,13 @@ def stages(args: argparse.Namespace, seconds: float = 5.0, rate: int = 50_000) -
             alerter = Alerter(
                 lambda: Store(db),
                 JsonLines(devnull),
-                lambda: {"stdout": False},
+                lambda _store: {"stdout": False},
                 quiet=timedelta(minutes=30),
                 flood=10,
             )
             started = cpu()
             rounds = 0
-            while store.feed.to_review("9999"):
+            while store.feed.to_review("9999", "9999"):  # every incident, due or not
                 alerter.run_once(store)
                 rounds += 1
             reviewed = cpu() - started
