@@ -109,32 +109,41 @@ static int commonness(unsigned char c) {
     return 2;
 }
 
-/* The anchor of a pattern (its offset; *pair: whether it is two bytes) and the window holding
- * it, never a wildcard. Returns the window's offset, or -1 if the pattern has none. */
-static Py_ssize_t pick_anchor(const unsigned char *bytes, Py_ssize_t length, Py_ssize_t *anchor,
-                              int *pair) {
-    Py_ssize_t best = -1;
-    int best_cost = 1 << 30;
-    for (Py_ssize_t i = 0; i < length; i++) {
-        if (bytes[i] == ANY_DIGIT) continue;
-        if (commonness(bytes[i]) == 0) {
-            best = i, *pair = 0;
-            break;
-        }
-        if (i + 1 < length && bytes[i + 1] != ANY_DIGIT) {
-            int cost = commonness(bytes[i]) + commonness(bytes[i + 1]);
-            if (cost < best_cost) best = i, best_cost = cost, *pair = 1;
-        }
-    }
-    if (best < 0) return -1;
-    *anchor = best;
-    /* The window: the 3 bytes from the anchor on, or ending at the anchor's end. */
-    for (Py_ssize_t w = best; w >= 0 && w >= best + (*pair ? 1 : 0) - 2; w--) {
+/* The 3-byte window holding the anchor at `anchor` (`pair`: of two bytes), without a wildcard:
+ * its offset, or -1 if there is none. */
+static Py_ssize_t window_of(const unsigned char *bytes, Py_ssize_t length, Py_ssize_t anchor,
+                            int pair) {
+    for (Py_ssize_t w = anchor; w >= 0 && w >= anchor + pair - 2; w--) {
         if (w + 3 > length) continue;
         if (bytes[w] != ANY_DIGIT && bytes[w + 1] != ANY_DIGIT && bytes[w + 2] != ANY_DIGIT)
             return w;
     }
     return -1;
+}
+
+/* The anchor of a pattern (its offset; *pair: whether it is two bytes): its first rare byte,
+ * else its rarest pair, of those a window without a wildcard holds. Returns the window's
+ * offset, or -1 if no anchor has one. */
+static Py_ssize_t pick_anchor(const unsigned char *bytes, Py_ssize_t length, Py_ssize_t *anchor,
+                              int *pair) {
+    Py_ssize_t best = -1, window = -1;
+    int best_cost = 1 << 30;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        if (bytes[i] == ANY_DIGIT) continue;
+        Py_ssize_t w;
+        if (commonness(bytes[i]) == 0 && (w = window_of(bytes, length, i, 0)) >= 0) {
+            *anchor = i, *pair = 0;
+            return w;
+        }
+        if (i + 1 < length && bytes[i + 1] != ANY_DIGIT) {
+            int cost = commonness(bytes[i]) + commonness(bytes[i + 1]);
+            if (cost < best_cost && (w = window_of(bytes, length, i, 1)) >= 0)
+                best = i, best_cost = cost, window = w;
+        }
+    }
+    if (best < 0) return -1;
+    *anchor = best, *pair = 1;
+    return window;
 }
 
 static int add_anchor(Markers *m, int first_byte, int second_byte) {
@@ -181,7 +190,8 @@ static int build_markers(Markers *m, PyObject *list, int kinds) {
         const unsigned char *ubytes = (const unsigned char *)bytes;
         Py_ssize_t window = pick_anchor(ubytes, length, &anchor, &pair);
         if (window < 0 || (kind != KIND_SURE && kind != KIND_NOISY)) {
-            PyErr_SetString(PyExc_ValueError, "a pattern needs 3 bytes without wildcards");
+            PyErr_SetString(PyExc_ValueError,
+                            "a pattern needs 3 bytes without wildcards around its anchor");
             goto fail;
         }
         if (add_anchor(m, ubytes[anchor], pair ? ubytes[anchor + 1] : -1) < 0) {
@@ -210,9 +220,14 @@ static int build_markers(Markers *m, PyObject *list, int kinds) {
         m->first[hashes[i] + 1]++;
     }
     for (uint32_t h = 0; h < (1u << HASH_BITS); h++) m->first[h + 1] += m->first[h];
-    uint16_t fill[1 << HASH_BITS];
-    memcpy(fill, m->first, sizeof fill);
+    uint16_t *fill = PyMem_RawMalloc(sizeof m->first);
+    if (fill == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    memcpy(fill, m->first, sizeof m->first);
     for (int i = 0; i < m->pattern_count; i++) m->by_hash[fill[hashes[i]]++] = (uint16_t)i;
+    PyMem_RawFree(fill);
     return 0;
 fail:
     free_markers(m);
@@ -228,6 +243,11 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "too many mnemonics");
         return NULL;
     }
+    /* Once: a pass (without the GIL) may be reading the markers at any time after. */
+    if (configured) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() was called already");
+        return NULL;
+    }
     free_config();
     if (build_markers(&line_markers, pattern_list, 1) < 0) return NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(mnemonic_list); i++) {
@@ -235,7 +255,7 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         Py_ssize_t length;
         PyObject *item = PyList_GET_ITEM(mnemonic_list, i);
         if (PyBytes_AsStringAndSize(item, (char **)&bytes, &length) < 0) goto fail;
-        mnemonics[mnemonic_count] = PyMem_Malloc(length + 1);
+        mnemonics[mnemonic_count] = PyMem_Malloc(length ? length : 1);
         if (mnemonics[mnemonic_count] == NULL) {
             PyErr_NoMemory();
             goto fail;
@@ -609,8 +629,9 @@ static int ios_body(Text t, Fast *f) {
         f->iface.stop = t.p;
         if (f->iface.stop == f->iface.start) return 0;
     }
+    if (t.p != t.e) return 0;
     f->shape = FAST_IOS;
-    return t.p == t.e;
+    return 1;
 }
 
 static int asa_body(Text t, Fast *f) {
@@ -658,9 +679,12 @@ static int fast_line(const unsigned char *s, const unsigned char *e, Fast *f) {
     return router_framing(framing, &f->time) || collector_framing(framing, &f->time, &f->host);
 }
 
+/* How a found line is to be read. */
+enum { FOUND_READ, FOUND_MAYBE /* if line_is_read says so */, FOUND_WHOLE /* read here */ };
+
 typedef struct {
     Py_ssize_t start, stop, number;
-    int maybe; /* 1: line_is_read decides; 2: read here whole (fast) */
+    int how;
     Fast fast;
 } Found;
 
@@ -669,7 +693,7 @@ typedef struct {
     Py_ssize_t count, size;
 } Founds;
 
-static Found *add(Founds *f, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t number, int maybe) {
+static Found *add(Founds *f, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t number, int how) {
     if (f->count == f->size) {
         Py_ssize_t size = f->size ? f->size * 2 : 1024;
         Found *items = PyMem_RawRealloc(f->items, size * sizeof(Found));
@@ -678,7 +702,7 @@ static Found *add(Founds *f, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t numbe
         f->size = size;
     }
     Found *found = &f->items[f->count++];
-    found->start = start, found->stop = stop, found->number = number, found->maybe = maybe;
+    found->start = start, found->stop = stop, found->number = number, found->how = how;
     return found;
 }
 
@@ -699,13 +723,13 @@ static Py_ssize_t count_newlines(const unsigned char *p, const unsigned char *en
     memset(&newline, '\n', sizeof newline);
     while (end - p >= 16) {
         /* Each lane counts to at most 255 before it is added up. */
-        m16 lanes = {0};
+        v16 lanes = {0};
         Py_ssize_t blocks = (end - p) / 16;
         if (blocks > 255) blocks = 255;
         for (Py_ssize_t b = 0; b < blocks; b++, p += 16) {
             v16 v;
             memcpy(&v, p, 16);
-            lanes -= (m16)(v == newline);
+            lanes -= (v16)(v == newline); /* a match is 255: minus it adds one, mod 256 */
         }
         unsigned char counts[16];
         memcpy(counts, &lanes, 16);
@@ -742,6 +766,19 @@ static PyObject *configure_events(PyObject *self, PyObject *args) {
         return NULL;
     if (PyTuple_GET_SIZE(given) != WORDS) {
         PyErr_Format(PyExc_ValueError, "%d words expected", WORDS);
+        return NULL;
+    }
+    /* Every slot is one written here: an Event with a slot more would be built half. */
+    PyObject *slots = PyObject_GetAttrString(type, "__slots__");
+    Py_ssize_t slot_count = slots && PyTuple_Check(slots) ? PyTuple_GET_SIZE(slots) : -1;
+    Py_XDECREF(slots);
+    if (slot_count != FIELDS) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "the event type must have exactly %d slots", FIELDS);
+        return NULL;
+    }
+    if (events_configured) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_events() was called already");
         return NULL;
     }
     Py_ssize_t offsets[FIELDS];
@@ -807,13 +844,15 @@ static PyObject *ipv4_text(Span span) {
 static PyObject *line_text(const unsigned char *s, const unsigned char *e, int close_up) {
     if (!close_up || !find(s, e, "= "))
         return PyUnicode_DecodeASCII((const char *)s, e - s, NULL);
-    PyObject *text = PyUnicode_New(e - s, 127);
-    if (text == NULL) return NULL;
-    Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
+    char *out = PyMem_Malloc(e - s);
+    if (out == NULL) return PyErr_NoMemory();
     Py_ssize_t n = 0;
     for (const unsigned char *q = s; q < e; q++)
-        if (!(*q == ' ' && q > s && q[-1] == '=')) out[n++] = *q;
-    if (PyUnicode_Resize(&text, n) < 0) return NULL;
+        if (!(*q == ' ' && q > s && q[-1] == '=')) out[n++] = (char)*q;
+    /* Decoded as ASCII again: a bytearray changed by another thread meanwhile is an error,
+     * never a broken str. */
+    PyObject *text = PyUnicode_DecodeASCII(out, n, NULL);
+    PyMem_Free(out);
     return text;
 }
 
@@ -822,7 +861,8 @@ static PyObject *new_event(const unsigned char *data, const Found *found) {
     const unsigned char *s = data + found->start, *e = data + found->stop;
     PyObject *values[FIELDS];
     int ios = f->shape == FAST_IOS;
-    values[F_KIND] = Py_NewRef(ios ? words[W_INVALID_SPI] : words[W_INVALID_SPI + f->mnemonic]);
+    static const int kinds[3] = {W_INVALID_SPI, W_REPLAY_ERROR, W_MAC_ERROR}; /* IOS: 0 */
+    values[F_KIND] = Py_NewRef(words[kinds[f->mnemonic]]);
     values[F_PLATFORM] = Py_NewRef(words[ios ? W_IOS : f->facility_ftd ? W_FTD : W_ASA]);
     values[F_TAG] = Py_NewRef(ios ? words[W_IOS_TAG] : asa_tags[f->facility_ftd][f->mnemonic]);
     values[F_PEER] = ipv4_text(f->peer);
@@ -857,15 +897,19 @@ done:
     return event;
 }
 
-/* The kinds of the markers whose window starts at w (kinds in `want` only), within [lo, hi). */
-static inline int markers_at(const Markers *m, const unsigned char *w, const unsigned char *lo,
-                             const unsigned char *hi, int want, const unsigned char **start) {
-    if (w < lo || hi - w < 3) return 0;
+/* The kinds of the markers whose window starts `back` bytes before a (kinds in `want` only),
+ * within [lo, hi); *start, if given, becomes the earliest start of one of them. */
+static inline int markers_at(const Markers *m, const unsigned char *a, int back,
+                             const unsigned char *lo, const unsigned char *hi, int want,
+                             const unsigned char **start) {
+    if (a - lo < back || hi - a + back < 3) return 0;
+    const unsigned char *w = a - back;
     uint32_t h = hash3(w);
     if (!(m->filter[h >> 3] & (1u << (h & 7)))) return 0;
     int kind = 0;
     for (int i = m->first[h]; i < m->first[h + 1]; i++) {
         const Pattern *pat = &m->patterns[m->by_hash[i]];
+        if (w - lo < pat->window) continue;
         const unsigned char *at = w - pat->window;
         if ((pat->kind & want) && pattern_at(pat, at, lo, hi)) {
             kind |= pat->kind;
@@ -952,7 +996,7 @@ static const unsigned char *next_marker(const Markers *m, const unsigned char *p
             unsigned back = m->window_back[*a];
             int k = 0;
             for (int b = 0; b < 3; b++)
-                if (back & (1u << b)) k |= markers_at(m, a - b, lo, hi, want, start);
+                if (back & (1u << b)) k |= markers_at(m, a, b, lo, hi, want, start);
             if (k) {
                 *kind = k;
                 return a;
@@ -971,7 +1015,7 @@ static int scan(const unsigned char *data, Py_ssize_t begin, Py_ssize_t end,
     Py_ssize_t number = first_line;
     const unsigned char *p = base;
     int kind;
-    const unsigned char *line_floor = base; /* no line start between it and p */
+    const unsigned char *line_floor = base; /* the line holding p starts at or after it */
     while ((p = next_marker(&line_markers, p, base, stop, stop, KIND_SURE | KIND_NOISY, &kind,
                             NULL)) != NULL) {
         /* The line p is in: a marker holds no newline, so the window's is this line. */
@@ -982,20 +1026,28 @@ static int scan(const unsigned char *data, Py_ssize_t begin, Py_ssize_t end,
         if (!(kind & KIND_SURE) &&
             next_marker(&line_markers, p + 1, s, e, stop, KIND_SURE, &sure_too, NULL) != NULL)
             kind |= KIND_SURE; /* a sure marker further on in the noisy line */
-        int read = kind & KIND_SURE ? 1 : noisy_maybe(s, e) ? 2 : 0;
-        if (read) {
+        int sure = kind & KIND_SURE, maybe = !sure && noisy_maybe(s, e);
+        if (sure || maybe) {
             number += count_newlines(counted, s);
             counted = s;
-            Found *found = add(out, s - data, e - data, number, read == 2);
+            Found *found = add(out, s - data, e - data, number, maybe ? FOUND_MAYBE : FOUND_READ);
             if (found == NULL) return -1;
-            if (read == 1 && read_whole && e - s <= max_line_chars &&
-                fast_line(s, e, &found->fast))
-                found->maybe = 2;
+            if (sure && read_whole && e - s <= max_line_chars && fast_line(s, e, &found->fast))
+                found->how = FOUND_WHOLE;
         }
         if (e == stop) break;
         p = line_floor = e + 1;
     }
     *newlines = number - first_line + count_newlines(counted, stop);
+    return 0;
+}
+
+/* Whether [start, end) are offsets in the buffer, in order; if not, the buffer is released and
+ * the error set. */
+static int in_buffer(Py_buffer *view, Py_ssize_t start, Py_ssize_t end) {
+    if (start >= 0 && end <= view->len && start <= end) return 1;
+    PyBuffer_Release(view);
+    PyErr_SetString(PyExc_ValueError, "start and end must be offsets in data, in order");
     return 0;
 }
 
@@ -1005,13 +1057,12 @@ static PyObject *find_lines(PyObject *self, PyObject *args) {
     int read_whole;
     if (!PyArg_ParseTuple(args, "y*nnnp", &view, &begin, &end, &first_line, &read_whole))
         return NULL;
-    if (!configured || begin < 0 || end > view.len || begin > end) {
+    if (!configured) {
         PyBuffer_Release(&view);
-        PyErr_SetString(configured ? PyExc_ValueError : PyExc_RuntimeError,
-                        configured ? "begin and end must be offsets in data, in order"
-                                   : "configure() first");
+        PyErr_SetString(PyExc_RuntimeError, "configure() first");
         return NULL;
     }
+    if (!in_buffer(&view, begin, end)) return NULL;
     Founds found = {NULL, 0, 0};
     Py_ssize_t newlines = 0;
     int failed;
@@ -1022,10 +1073,10 @@ static PyObject *find_lines(PyObject *self, PyObject *args) {
     PyObject *list = failed ? PyErr_NoMemory() : PyList_New(found.count);
     for (Py_ssize_t i = 0; list && i < found.count; i++) {
         Found *f = &found.items[i];
-        PyObject *item = f->maybe == 2
+        PyObject *item = f->how == FOUND_WHOLE
                              ? new_event(view.buf, f)
                              : Py_BuildValue("(nnnO)", f->start, f->stop, f->number,
-                                             f->maybe ? Py_True : Py_False);
+                                             f->how == FOUND_MAYBE ? Py_True : Py_False);
         if (item == NULL) Py_CLEAR(list);
         else PyList_SET_ITEM(list, i, item);
     }
@@ -1053,6 +1104,10 @@ static int literals_init(Literals *self, PyObject *args, PyObject *kwds) {
     PyObject *list;
     static char *names[] = {"literals", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!", names, &PyList_Type, &list)) return -1;
+    if (self->markers) { /* a search may be running without the GIL: never changed */
+        PyErr_SetString(PyExc_RuntimeError, "Literals are set once");
+        return -1;
+    }
     Markers *m = PyMem_RawMalloc(sizeof(Markers));
     if (m == NULL) {
         PyErr_NoMemory();
@@ -1061,10 +1116,6 @@ static int literals_init(Literals *self, PyObject *args, PyObject *kwds) {
     if (build_markers(m, list, 0) < 0) {
         PyMem_RawFree(m);
         return -1;
-    }
-    if (self->markers) {
-        free_markers(self->markers);
-        PyMem_RawFree(self->markers);
     }
     self->markers = m;
     return 0;
@@ -1081,7 +1132,7 @@ static const unsigned char *first_literal(const Markers *m, const unsigned char 
         if (a == NULL) break;
         if (best == NULL || start < best) best = start;
         /* A literal starting before best has its anchor before best + the longest literal. */
-        if (a + 1 >= best + m->longest) break;
+        if (a + 1 - best >= m->longest) break;
         p = a + 1;
     }
     return best;
@@ -1094,12 +1145,8 @@ static PyObject *literals_first(Literals *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "Literals() was not initialised");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
-    if (start < 0 || end > view.len || start > end) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "start and end must be offsets in data, in order");
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end) || !in_buffer(&view, start, end))
         return NULL;
-    }
     const unsigned char *data = view.buf, *found;
     Py_BEGIN_ALLOW_THREADS
     found = first_literal(self->markers, data + start, data + end, data + view.len);
@@ -1130,12 +1177,8 @@ static PyTypeObject LiteralsType = {
 static PyObject *count_lines(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t start, end, n;
-    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
-    if (start < 0 || end > view.len || start > end) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "start and end must be offsets in data, in order");
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end) || !in_buffer(&view, start, end))
         return NULL;
-    }
     Py_BEGIN_ALLOW_THREADS
     n = count_newlines((const unsigned char *)view.buf + start, (const unsigned char *)view.buf + end);
     Py_END_ALLOW_THREADS

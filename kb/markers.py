@@ -293,9 +293,12 @@ if _lines is not None:
 
 def read_whole_lines(max_line_chars: int) -> None:
     """Let the C engine read the commonest lines whole (kb.formats.fast_line's, in the same
-    grammar), those of at most max_line_chars: liner("c") then gives their events."""
+    grammar), those of at most max_line_chars: liner("c") then gives their events. Once."""
     if _lines is not None:
         _lines.configure_events(Event, FAST_WORDS, max_line_chars)
+        # What it does not read whole, fast_line would not either: the scanner need not try
+        # it again (the same grammar, tests/test_scan_parity.py).
+        _c_lines.reads_fast_lines = True  # type: ignore[attr-defined]
 
 
 # A found line: its start, its end (its newline, or the end of the data read), its number, and
@@ -307,11 +310,6 @@ Lines = Callable[[bytes, int, int, int], tuple[list[Found], int]]
 
 def _c_lines(data: bytes, begin: int, end: int, first_line: int) -> tuple[list[Found], int]:
     return _lines.find_lines(data, begin, end, first_line, True)
-
-
-# What the C engine does not read whole, kb.formats.fast_line would not either: the scanner
-# need not try it again (the same grammar, tests/test_scan_parity.py).
-_c_lines.reads_fast_lines = True  # type: ignore[attr-defined]
 
 
 def _from_starts(starts: Callable[[bytes, int], list[int]]) -> Lines:
@@ -351,9 +349,12 @@ def count_lines(data: bytes, start: int, end: int) -> int:
 def first_finder(literals: tuple[bytes, ...]) -> Callable[[bytes, int, int], int]:
     """The function giving where the first of `literals` starts in data[start:end], or -1: one
     pass in C (for literals of 3 bytes or more, without the byte 0x01, which kb/_lines.c reads
-    as any digit), else one search per literal."""
+    as any digit, and at most 32 distinct anchors between them), else one search per literal."""
     if _lines is not None and all(len(x) >= 3 and b"\x01" not in x for x in literals):
-        return _lines.Literals(list(literals)).first
+        try:
+            return _lines.Literals(list(literals)).first
+        except ValueError:  # too many of them for the C search
+            pass
 
     def first(data: bytes, start: int, end: int) -> int:
         hits = [at for literal in literals if (at := data.find(literal, start, end)) != -1]
@@ -367,9 +368,6 @@ def available() -> list[str]:
     return [name for name, here in (("c", _lines), ("hyperscan", _HAS_HYPERSCAN)) if here] + ["re"]
 
 
-# Where the compiled database is kept between runs (None: compiled in each process); found when
-# Hyperscan is first used.
-CACHE_DIR: Path | bool | None = True
 _engine: _Hyperscan | None = None
 _lock = threading.Lock()
 
@@ -379,12 +377,9 @@ def _hyperscan_starts(data: bytes, end: int) -> list[int]:
     if _engine is None:
         with _lock:
             if _engine is None:
-                cache = CACHE_DIR
-                if cache is True:
-                    import platformdirs
+                import platformdirs  # the compiled database is kept in the user's cache
 
-                    cache = platformdirs.user_cache_path("spibot", appauthor=False)
-                _engine = _Hyperscan(cache)
+                _engine = _Hyperscan(platformdirs.user_cache_path("spibot", appauthor=False))
     return _engine.starts(data, end)
 
 

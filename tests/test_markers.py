@@ -163,3 +163,39 @@ def test_doctor_says_when_the_c_engine_is_missing(monkeypatch: pytest.MonkeyPatc
     [check] = doctor._scanner()
     assert check.status == "warn" and "re reads big files" in check.detail
     assert "apt install gcc python3-dev" in check.detail
+
+
+needs_c = pytest.mark.skipif("c" not in markers.available(), reason="kb/_lines.c is not built")
+
+
+@needs_c
+def test_the_c_engine_is_configured_once() -> None:
+    # A pass runs without the GIL: what it reads is never changed under it.
+    with pytest.raises(RuntimeError, match="already"):
+        markers._lines.configure([(b"%CRYPTO", 1)], [])
+    with pytest.raises(RuntimeError, match="already"):
+        markers.read_whole_lines(4096)
+    literals = markers._lines.Literals([b"show cry"])
+    with pytest.raises(RuntimeError, match="once"):
+        literals.__init__([b"other"])
+    assert literals.first(b"x show cry", 0, 10) == 2
+
+
+@needs_c
+def test_events_are_built_only_for_an_event_type_of_the_known_slots() -> None:
+    from dataclasses import dataclass
+
+    from kb.events import Event
+
+    @dataclass(slots=True)
+    class Wider(Event):
+        extra: int = 0  # a slot the C engine would leave unset
+
+    with pytest.raises(TypeError, match="slots"):
+        markers._lines.configure_events(Wider, markers.FAST_WORDS, 4096)
+
+
+def test_too_many_literals_for_one_pass_are_searched_one_by_one() -> None:
+    many = tuple(bytes([65 + i // 26, 97 + i % 26, 48 + i % 10]) for i in range(60))
+    data = b"..." + many[59] + b"..." + many[3]
+    assert markers.first_finder(many)(data, 0, len(data)) == 3
