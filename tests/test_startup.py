@@ -1,6 +1,7 @@
 """`spibot parse` starts without the code of the commands it does not run: the database
-(sqlite-utils), Slack's SDK and the diagnosis are imported only by the commands that use them,
-and the commands of other modules are still listed by --help and run when named."""
+(sqlite-utils), Slack's SDK, the diagnosis and the confirmation engine (with the ranking,
+the articles, PyYAML and rapidfuzz) are imported only by the commands that use them, and the
+commands of other modules are still listed by --help and run when named."""
 
 from __future__ import annotations
 
@@ -11,9 +12,25 @@ import click
 from click.testing import CliRunner
 
 from bot.cli import DEFAULT_TOP, main
+from kb import markers
 from tests.conftest import ROOT
 
-NOT_FOR_PARSE = ("sqlite_utils", "slack_sdk", "kb.store", "kb.diagnose", "bot.text", "bot.admin")
+NOT_FOR_PARSE = (
+    "sqlite_utils",
+    "slack_sdk",
+    "kb.store",
+    "kb.diagnose",
+    "bot.text",
+    "bot.admin",
+    "kb.state.confirm",
+    "kb.ranking",
+    "kb.article",
+    "yaml",
+    "rapidfuzz",
+)
+# Hyperscan only where it is the engine; python-dotenv only with a .env file to read.
+NOT_FOR_PARSE += ("hyperscan",) if markers.ENGINE == "c" else ()
+NOT_FOR_PARSE += () if any((d / ".env").exists() for d in (ROOT, *ROOT.parents)) else ("dotenv",)
 
 
 def test_parse_json_loads_neither_the_database_nor_slack(tmp_path) -> None:
@@ -24,7 +41,7 @@ def test_parse_json_loads_neither_the_database_nor_slack(tmp_path) -> None:
     )
     code = (
         "import sys\n"
-        "from bot.cli import main\n"
+        "from bot.entry import main\n"
         f"sys.argv = ['spibot', 'parse', '--json', {str(log)!r}]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
         f"loaded = [m for m in {NOT_FOR_PARSE!r} if m in sys.modules]\n"
