@@ -314,28 +314,17 @@ static const unsigned char *last_of(Last *l, const unsigned char *s, const unsig
     return l->last;
 }
 
-/* IOS, at "denied ": ESP, AH, 50 or 51 and a space, or UDP with (500) or (4500) further on. */
-static int ios_deny(const unsigned char *q, const unsigned char *s, const unsigned char *e,
-                    Last *ports) {
-    if (starts_ci(q, e, "esp ") || starts_ci(q, e, "ah ") || starts_ci(q, e, "50 ") ||
-        starts_ci(q, e, "51 "))
-        return 1;
-    if (!starts_ci(q, e, "udp ")) return 0;
+/* After a deny's verb: ESP, AH, 50 or 51, or UDP with one of `ports` further on, each followed
+ * by `then` (IOS "denied esp ", ASA "deny esp src "), in any case. */
+static int ipsec_deny(const unsigned char *q, const unsigned char *s, const unsigned char *e,
+                      const char *then, Last *ports) {
+    static const char *const protocols[] = {"esp", "ah", "50", "51"};
+    for (int i = 0; i < 4; i++)
+        if (starts_ci(q, e, protocols[i]) && starts_ci(q + strlen(protocols[i]), e, then))
+            return 1;
+    if (!starts_ci(q, e, "udp") || !starts_ci(q + 3, e, then)) return 0;
     const unsigned char *port = last_of(ports, s, e);
-    return port != NULL && port >= q + 4;
-}
-
-/* ASA, any case, at "deny ": [protocol ] then ESP, AH, 50 or 51 and " src ", or "udp src "
- * with /500 or /4500 further on. */
-static int asa_deny(const unsigned char *r, const unsigned char *s, const unsigned char *e,
-                    Last *ports) {
-    if (starts_ci(r, e, "protocol ")) r += 9;
-    if (starts_ci(r, e, "esp src ") || starts_ci(r, e, "ah src ") || starts_ci(r, e, "50 src ") ||
-        starts_ci(r, e, "51 src "))
-        return 1;
-    if (!starts_ci(r, e, "udp src ")) return 0;
-    const unsigned char *port = last_of(ports, s, e);
-    return port != NULL && port >= r + 8;
+    return port != NULL && port >= q + 3 + strlen(then);
 }
 
 /* At "-D-": whether the whole word after it is a mnemonic a recogniser reads. */
@@ -402,9 +391,14 @@ static int noisy_maybe(const unsigned char *s, const unsigned char *e) {
             if (e - q > 3 && is_digit(q[1]) && q[2] == '-' && read_tag(q + 3, e)) return 1;
             continue;
         case LOOK_D:
-            if (e - q > 7 && memcmp(q, "denied ", 7) == 0 && ios_deny(q + 7, s, e, &ios_ports))
+            if (e - q > 7 && memcmp(q, "denied ", 7) == 0 &&
+                ipsec_deny(q + 7, s, e, " ", &ios_ports))
                 return 1;
-            if (starts_ci(q, e, "deny ") && asa_deny(q + 5, s, e, &asa_ports)) return 1;
+            if (starts_ci(q, e, "deny ")) {
+                const unsigned char *r = q + 5;
+                if (starts_ci(r, e, "protocol ")) r += 9;
+                if (ipsec_deny(r, s, e, " src ", &asa_ports)) return 1;
+            }
             continue;
         case LOOK_PERCENT:
             if (odd_asa_tag(q, e)) return 1;
