@@ -937,10 +937,11 @@ static inline int anchored(const Markers *m, const unsigned char *p, const unsig
 
 /* The anchors of m among the 16 positions from p (bit i: maybe one at p + i; none is missed),
  * by the nibble tables: SSSE3's pshufb or NEON's tbl do each lookup for 16 bytes at once. */
-#if defined(__x86_64__) && defined(__GNUC__)
+/* GCC's __builtin_shuffle (clang has none of that name: it compares with each anchor). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define NIBBLES 1
 __attribute__((target("ssse3")))
-#elif defined(__aarch64__) && defined(__GNUC__)
+#elif defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)
 #define NIBBLES 1
 #endif
 #ifdef NIBBLES
