@@ -43,12 +43,15 @@ def installed(calls: list[str]) -> bool:
     return "venv-python -m pip install --quiet --disable-pip-version-check -e .[test]" in calls
 
 
-def test_scripts_test_reinstalls_only_when_pyproject_changes_and_always_in_ci(
+def test_scripts_test_reinstalls_only_when_the_build_changes_and_always_in_ci(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "test", tmp_path / "scripts" / "test")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "spibot"\n')
+    (tmp_path / "setup.py").write_text("from setuptools import setup\n")
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "_lines.c").write_text("/* the C part */\n")
     (tmp_path / "fakebin").mkdir()
     python3 = tmp_path / "fakebin" / "python3"
     python3.write_text(FAKE_PYTHON3.replace("{real}", sys.executable))
@@ -71,6 +74,12 @@ def test_scripts_test_reinstalls_only_when_pyproject_changes_and_always_in_ci(
 
     with (tmp_path / "pyproject.toml").open("a") as f:
         f.write('dependencies = ["click"]\n')
+    assert installed(run_script(tmp_path, log))
+    assert not installed(run_script(tmp_path, log))
+    # A change to the C part is compiled again by a reinstall (the editable install keeps the
+    # module it built).
+    with (tmp_path / "kb" / "_lines.c").open("a") as f:
+        f.write("/* changed */\n")
     assert installed(run_script(tmp_path, log))
     assert not installed(run_script(tmp_path, log))
 
