@@ -3,6 +3,7 @@
     python benchmarks/ingest.py [--phases udp,tcp,hold] [--rates 25000,50000,75000,100000]
                                 [--step-seconds 10] [--minutes 1] [--hold-rate 50000]
                                 [--tcp-framing octet|lf] [--asa-share 0.25] [--profile 20]
+                                [--stage-seconds 5]
 
 One process runs one Feed (bot/feed/runner.py: the UDP and TCP listeners, the ingest queue and
 its writer thread, the alert loop printing JSON lines to /dev/null) on a fresh database; the
@@ -653,7 +654,7 @@ def stages(args: argparse.Namespace, seconds: float = 5.0, rate: int = 50_000) -
             ingest.offer(frames, source, framed=True)
     cost["Ingest.offer (prefilter)"] = cpu() - started
     taken = ingest._take()
-    per_batch = -(-len(taken) // int(seconds * 10))  # 0.1 s of lines, as the writer takes
+    per_batch = -(-len(taken) // max(1, int(seconds * 10)))  # 0.1 s of lines, as the writer takes
     batches_in = [taken[at : at + per_batch] for at in range(0, len(taken), per_batch)]
 
     started = cpu()
@@ -787,6 +788,9 @@ def main() -> None:
     parser.add_argument("--phases", default="stages,udp,tcp,hold")
     parser.add_argument("--rates", default="25000,50000,75000,100000")
     parser.add_argument("--step-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--stage-seconds", type=float, default=5.0, help="traffic the stages phase times"
+    )
     parser.add_argument("--minutes", type=float, default=1.0, help="length of the hold phase")
     parser.add_argument("--hold-rate", type=int, default=50_000)
     parser.add_argument("--tcp-framing", choices=("octet", "lf"), default="octet")
@@ -809,7 +813,7 @@ def main() -> None:
         f"{sum(len(f) for _, f in sample) / len(sample):.0f} bytes"
     )
     if "stages" in phases:
-        stages(args)
+        stages(args, seconds=args.stage_seconds)
     if not {"udp", "tcp", "hold"} & set(phases):
         return
     bench = Bench(args)
