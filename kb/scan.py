@@ -13,11 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from kb import markers
 from kb.context import PeerContext
 from kb.events import Event
 from kb.formats import CUT_SHORT, cut_short, fast_line, recognise
-from kb.markers import finder, line_is_read, liner
+from kb.markers import finder, line_is_read, liner, read_whole_lines
 from kb.normalise import clean_line, is_binary
 
 # 1 MiB: the C pass over a chunk and the reading of its lines find it still in the CPU's cache
@@ -32,7 +31,7 @@ _LINE_HEAD_BYTES = 4 * MAX_LINE_CHARS + 4
 # The lines to read in data[begin:end], each once, in order, and their numbers (kb/markers.py).
 _lines_to_read = liner()
 _candidate_starts = finder()
-markers.read_whole_lines(MAX_LINE_CHARS)
+read_whole_lines(MAX_LINE_CHARS)
 _MAX_JOINED = 2  # a line is wrapped at most twice in practice
 
 

@@ -9,13 +9,15 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from hypothesis import settings
 
+from kb import markers
 from tests import netguard
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -37,6 +39,23 @@ CLEAN_ENV = {
     },
     "PYTHONPATH": CHILD_PYTHONPATH,
 }
+# kb/_lines.c, the log scanner's C engine, where pip built it here.
+needs_c = pytest.mark.skipif("c" not in markers.available(), reason="kb/_lines.c is not built")
+
+
+@contextmanager
+def c_nibbles(on: bool) -> Iterator[None]:
+    """kb/_lines.c finding its anchors by nibble tables (on, where the CPU can) or by a compare
+    with each anchor (as on CPUs without a byte shuffle), for the time of the block."""
+    c = markers._lines  # None where it is not built: nothing to switch
+    was = c.set_nibbles(on) if c else None
+    try:
+        yield
+    finally:
+        if c:
+            c.set_nibbles(was)
+
+
 # A test not marked slow that takes longer than this is named at the end of the run.
 SLOW_SECONDS = 0.5
 # Hypothesis fails an example that takes over 200 ms by default: a wall-clock assertion that a

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kb import markers
+from tests.conftest import c_nibbles, needs_c
 
 needs_hyperscan = pytest.mark.skipif(
     "hyperscan" not in markers.available(), reason="no Hyperscan here"
@@ -138,13 +139,8 @@ def test_the_first_of_several_literals(
     start = min(cut_start, len(data))
     end = max(start, len(data) - cut_end)
     hits = [at for x in literals if (at := data.find(x, start, end)) != -1]
-    c = markers._lines  # None where kb/_lines.c is not built: one search per literal
-    was = c.set_nibbles(nibbles) if c else None
-    try:
+    with c_nibbles(nibbles):  # where kb/_lines.c is not built: one search per literal
         assert markers.first_finder(tuple(literals))(data, start, end) == min(hits, default=-1)
-    finally:
-        if c:
-            c.set_nibbles(was)
 
 
 @pytest.mark.slow  # hundreds of examples
@@ -163,9 +159,6 @@ def test_doctor_says_when_the_c_engine_is_missing(monkeypatch: pytest.MonkeyPatc
     [check] = doctor._scanner()
     assert check.status == "warn" and "re reads big files" in check.detail
     assert "apt install gcc python3-dev" in check.detail
-
-
-needs_c = pytest.mark.skipif("c" not in markers.available(), reason="kb/_lines.c is not built")
 
 
 @needs_c

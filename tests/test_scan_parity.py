@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from kb import markers, scan
 from kb.events import Event
 from kb.scan import ScanStats
-from tests.conftest import PASTES, ROOT, corpus
+from tests.conftest import PASTES, ROOT, c_nibbles, corpus, needs_c
 from tests.scan_reference import reference_scan
 from tests.test_properties import REAL_LINES, TAGLESS
 
@@ -36,14 +36,11 @@ def engine_in_use(engine: str) -> Iterator[None]:
     """kb.scan reading with `engine` for the time of the block."""
     saved = scan._lines_to_read
     scan._lines_to_read = markers.liner(engine.removesuffix("-compare"))
-    compare = engine.endswith("-compare")
-    nibbles = markers._lines.set_nibbles(False) if compare else None
     try:
-        yield
+        with c_nibbles(not engine.endswith("-compare")):
+            yield
     finally:
         scan._lines_to_read = saved
-        if compare:
-            markers._lines.set_nibbles(nibbles)
 
 
 def fast_scan(data: bytes, engine: str, size: int | None = None) -> tuple[list, ScanStats]:
@@ -389,7 +386,6 @@ def test_the_one_match_reading_takes_the_common_shapes() -> None:
     assert len(taken) > 100
 
 
-needs_c = pytest.mark.skipif("c" not in markers.available(), reason="kb/_lines.c is not built")
 # Framings at the edges of the C reading's grammar: zones, fractions, PRIs, ISO times, hosts.
 C_FRAMINGS = [
     *RAW_FRAMINGS,
