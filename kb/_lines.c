@@ -23,6 +23,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#define PASS_THREADS
+#include <pthread.h>
+#endif
 
 #define HASH_BITS 15
 #define KIND_SURE 1
@@ -1046,6 +1050,28 @@ static int in_buffer(Py_buffer *view, Py_ssize_t start, Py_ssize_t end) {
     return 0;
 }
 
+/* The found lines as find_lines returns them, their numbers moved on by `lines_before` (the
+ * pass counts from it); frees the items. */
+static PyObject *found_list(const unsigned char *data, Founds *found, Py_ssize_t lines_before,
+                            Py_ssize_t newlines) {
+    PyObject *list = PyList_New(found->count);
+    for (Py_ssize_t i = 0; list && i < found->count; i++) {
+        Found *f = &found->items[i];
+        f->number += lines_before;
+        PyObject *item = f->how == FOUND_WHOLE
+                             ? new_event(data, f)
+                             : Py_BuildValue("(nnnO)", f->start, f->stop, f->number,
+                                             f->how == FOUND_MAYBE ? Py_True : Py_False);
+        if (item == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, i, item);
+    }
+    PyMem_RawFree(found->items);
+    found->items = NULL;
+    found->count = found->size = 0;
+    if (list == NULL) return NULL;
+    return Py_BuildValue("(Nn)", list, newlines);
+}
+
 static PyObject *find_lines(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t begin, end, first_line;
@@ -1062,24 +1088,143 @@ static PyObject *find_lines(PyObject *self, PyObject *args) {
     Py_ssize_t newlines = 0;
     int failed;
     Py_BEGIN_ALLOW_THREADS
-    failed = scan(view.buf, begin, end, first_line, read_whole && events_configured, &found,
-                  &newlines);
+    failed = scan(view.buf, begin, end, 0, read_whole && events_configured, &found, &newlines);
     Py_END_ALLOW_THREADS
-    PyObject *list = failed ? PyErr_NoMemory() : PyList_New(found.count);
-    for (Py_ssize_t i = 0; list && i < found.count; i++) {
-        Found *f = &found.items[i];
-        PyObject *item = f->how == FOUND_WHOLE
-                             ? new_event(view.buf, f)
-                             : Py_BuildValue("(nnnO)", f->start, f->stop, f->number,
-                                             f->how == FOUND_MAYBE ? Py_True : Py_False);
-        if (item == NULL) Py_CLEAR(list);
-        else PyList_SET_ITEM(list, i, item);
-    }
-    PyBuffer_Release(&view);
+    PyObject *result = failed ? PyErr_NoMemory() : found_list(view.buf, &found, first_line, newlines);
     PyMem_RawFree(found.items);
-    if (list == NULL) return NULL;
-    return Py_BuildValue("(Nn)", list, newlines);
+    PyBuffer_Release(&view);
+    return result;
 }
+
+/* ---- Pass: find_lines's pass over a buffer, run in a thread of its own ----
+ * A big file is read chunk by chunk: while Python reads the lines found in one chunk, the pass
+ * over the next runs beside it on another core. The thread touches no Python object (the
+ * buffer is held by the Pass until the thread is joined), so it never needs the GIL; building
+ * the events, which does, is left to lines(), in the caller's thread. */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view;
+    Py_ssize_t begin, end;
+    int read_whole, failed;
+    int state; /* PASS_RUNNING: a thread to join; PASS_DONE; PASS_TAKEN: view released */
+    Founds found;
+    Py_ssize_t newlines;
+#ifdef PASS_THREADS
+    pthread_t thread;
+#endif
+} Pass;
+
+enum { PASS_DONE, PASS_RUNNING, PASS_TAKEN };
+
+static void run_pass(Pass *p) {
+    p->failed = scan(p->view.buf, p->begin, p->end, 0, p->read_whole, &p->found, &p->newlines);
+}
+
+#ifdef PASS_THREADS
+static void *pass_thread(void *p) {
+    run_pass(p);
+    return NULL;
+}
+#endif
+
+/* Waits for the thread, if one runs: without the GIL when `release` (a caller that may wait a
+ * while), with it in dealloc (the pass has no need of it, and ends in a millisecond or so). */
+static void pass_join(Pass *p, int release) {
+#ifdef PASS_THREADS
+    if (p->state != PASS_RUNNING) return;
+    if (release) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(p->thread, NULL);
+        Py_END_ALLOW_THREADS
+    } else {
+        pthread_join(p->thread, NULL);
+    }
+    p->state = PASS_DONE;
+#else
+    (void)p, (void)release;
+#endif
+}
+
+static PyObject *pass_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Py_buffer view;
+    Py_ssize_t begin, end;
+    int read_whole;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Pass() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "y*nnp", &view, &begin, &end, &read_whole)) return NULL;
+    if (!configured) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_RuntimeError, "configure() first");
+        return NULL;
+    }
+    if (!in_buffer(&view, begin, end)) return NULL;
+    Pass *p = (Pass *)type->tp_alloc(type, 0);
+    if (p == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    p->view = view;
+    p->begin = begin, p->end = end;
+    p->read_whole = read_whole && events_configured;
+    p->state = PASS_DONE;
+#ifdef PASS_THREADS
+    if (pthread_create(&p->thread, NULL, pass_thread, p) == 0) {
+        p->state = PASS_RUNNING;
+        return (PyObject *)p;
+    }
+#endif
+    /* No thread to be had: the pass runs here and now, as find_lines's does. */
+    Py_BEGIN_ALLOW_THREADS
+    run_pass(p);
+    Py_END_ALLOW_THREADS
+    return (PyObject *)p;
+}
+
+static PyObject *pass_lines(Pass *self, PyObject *args) {
+    Py_ssize_t first_line;
+    if (!PyArg_ParseTuple(args, "n", &first_line)) return NULL;
+    if (self->state == PASS_TAKEN) {
+        PyErr_SetString(PyExc_RuntimeError, "a Pass's lines are taken once");
+        return NULL;
+    }
+    pass_join(self, 1);
+    PyObject *result = self->failed ? PyErr_NoMemory()
+                                    : found_list(self->view.buf, &self->found, first_line,
+                                                 self->newlines);
+    PyMem_RawFree(self->found.items);
+    self->found.items = NULL;
+    PyBuffer_Release(&self->view);
+    self->state = PASS_TAKEN;
+    return result;
+}
+
+static void pass_dealloc(Pass *self) {
+    pass_join(self, 0);
+    PyMem_RawFree(self->found.items);
+    if (self->state != PASS_TAKEN) PyBuffer_Release(&self->view);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef pass_methods[] = {
+    {"lines", (PyCFunction)pass_lines, METH_VARARGS,
+     "lines(first_line) -> (found, newlines): as find_lines(data, begin, end, first_line, "
+     "read_whole) gives them, once the pass is done (it waits for it). Once only."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PassType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "kb._lines.Pass",
+    .tp_basicsize = sizeof(Pass),
+    .tp_dealloc = (destructor)pass_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Pass(data, begin, end, read_whole): starts find_lines's pass over "
+              "data[begin:end] in a thread of its own (where threads are to be had; else "
+              "it runs at once); lines(first_line) takes what it found.",
+    .tp_methods = pass_methods,
+    .tp_new = pass_new,
+};
 
 /* ---- Literals: the first of several byte strings in a buffer, in one pass ---- */
 typedef struct {
@@ -1231,10 +1376,11 @@ PyMODINIT_FUNC PyInit__lines(void) {
 #elif defined(NIBBLES)
     nibbles = was_able = 1;
 #endif
-    if (PyType_Ready(&LiteralsType) < 0) return NULL;
+    if (PyType_Ready(&LiteralsType) < 0 || PyType_Ready(&PassType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
-    if (PyModule_AddObjectRef(m, "Literals", (PyObject *)&LiteralsType) < 0) {
+    if (PyModule_AddObjectRef(m, "Literals", (PyObject *)&LiteralsType) < 0 ||
+        PyModule_AddObjectRef(m, "Pass", (PyObject *)&PassType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -32,6 +32,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from kb.events import Event
@@ -298,7 +299,7 @@ def read_whole_lines(max_line_chars: int) -> None:
         _lines.configure_events(Event, FAST_WORDS, max_line_chars)
         # What it does not read whole, fast_line would not either: the scanner need not try
         # it again (the same grammar, tests/test_scan_parity.py).
-        _c_lines.reads_fast_lines = True  # type: ignore[attr-defined]
+        _c_lines.reads_fast_lines = _c_start.reads_fast_lines = True  # type: ignore[attr-defined]
 
 
 # A found line: its start, its end (its newline, or the end of the data read), its number, and
@@ -310,6 +311,14 @@ Lines = Callable[[bytes, int, int, int], tuple[list[Found], int]]
 
 def _c_lines(data: bytes, begin: int, end: int, first_line: int) -> tuple[list[Found], int]:
     return _lines.find_lines(data, begin, end, first_line, True)
+
+
+# What gives the lines of a started pass, once given the number of its first line.
+Started = Callable[[int], tuple[list[Found], int]]
+
+
+def _c_start(data: bytes, begin: int, end: int) -> Started:
+    return _lines.Pass(data, begin, end, True).lines
 
 
 def _from_starts(starts: Callable[[bytes, int], list[int]]) -> Lines:
@@ -393,3 +402,14 @@ def liner(engine: str = ENGINE) -> Lines:
     """The function giving, for data, begin (a line's start), end and the number of the line at
     begin, the lines of data[begin:end] to read (Found) and the newlines in data[begin:end]."""
     return _c_lines if engine == "c" else _from_starts(finder(engine))
+
+
+def starter(engine: str = ENGINE) -> Callable[[bytes, int, int], Started]:
+    """liner(engine) in two steps: start(data, begin, end) starts the pass, and what it returns
+    gives the lines once given the number of the line at begin. The C engine runs the pass in
+    a thread of its own meanwhile (kb/_lines.c's Pass), so a caller can read the lines found
+    in one buffer while the next is searched; the others run it when asked."""
+    if engine == "c":
+        return _c_start
+    lines = liner(engine)
+    return lambda data, begin, end: partial(lines, data, begin, end)

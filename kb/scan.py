@@ -2,7 +2,8 @@
 
 Most lines of a real log are not about IPsec, so the scanner never runs Python per line:
 it finds marker bytes in a whole chunk with C-speed searches, and only decodes, cleans and
-recognises the lines those land on. Memory stays flat: chunks are read, scanned, dropped,
+recognises the lines those land on. With kb/_lines.c, the search of the next chunk runs on
+another core while the lines of this one are read. Memory stays flat: chunks are read, scanned, dropped,
 and a line longer than MAX_LINE_CHARS is cut to its head, even one that never ends.
 """
 
@@ -16,7 +17,7 @@ from typing import BinaryIO, Protocol
 from kb.context import PeerContext
 from kb.events import Event
 from kb.formats import CUT_SHORT, cut_short, fast_line, recognise
-from kb.markers import finder, line_is_read, liner, read_whole_lines
+from kb.markers import Started, finder, line_is_read, liner, read_whole_lines, starter
 from kb.normalise import clean_line, is_binary
 
 # 1 MiB: the C pass over a chunk and the reading of its lines find it still in the CPU's cache
@@ -30,6 +31,10 @@ MAX_LINE_CHARS = 4096
 _LINE_HEAD_BYTES = 4 * MAX_LINE_CHARS + 4
 # The lines to read in data[begin:end], each once, in order, and their numbers (kb/markers.py).
 _lines_to_read = liner()
+_start_pass = starter()
+# A chunk this big has its pass started as soon as it is read, to run beside the reading of the
+# chunk before (a thread costs about 50 us: a paste is searched when its lines are wanted).
+_AHEAD_BYTES = 1 << 16
 _candidate_starts = finder()
 read_whole_lines(MAX_LINE_CHARS)
 _MAX_JOINED = 2  # a line is wrapped at most twice in practice
@@ -110,12 +115,23 @@ def _bounded(carry: bytes) -> tuple[bytes, bool]:
     return carry[: _char_start(carry, tail + _LINE_HEAD_BYTES)], True
 
 
+# A pass started over data[begin:end]: (data, begin, end, what gives its lines).
+_Ahead = tuple[bytes, int, int, Started]
+
+
 def _scan_buffer(
-    data: bytes, end: int, final: bool, first_line: int, stats: ScanStats, begin: int = 0
+    data: bytes,
+    end: int,
+    final: bool,
+    first_line: int,
+    stats: ScanStats,
+    begin: int = 0,
+    ahead: _Ahead | None = None,
 ) -> tuple[list[Event], int, int]:
     """Events in data[begin:end] (begin: the start of a line, first_line's); returns them, the
     offset up to which data was consumed and the number of lines from begin up to there
-    (counted on the way: a second count cost a pass over data).
+    (counted on the way: a second count cost a pass over data). `ahead`, a pass started
+    earlier, is used if it is over this very data[begin:end].
 
     A recognisable line that is cut short and whose continuation lies past `end` (and more
     data may come) stops the scan there, so the caller carries it into the next buffer.
@@ -123,7 +139,10 @@ def _scan_buffer(
     events: list[Event] = []
     add = events.append
     joined_to = 0  # lines up to this number were joined to a wrapped line before them
-    found, newlines = _lines_to_read(data, begin, end, first_line)
+    if ahead is not None and ahead[0] is data and ahead[1:3] == (begin, end):
+        found, newlines = ahead[3](first_line)
+    else:
+        found, newlines = _lines_to_read(data, begin, end, first_line)
     try_fast = not getattr(_lines_to_read, "reads_fast_lines", False)
     for item in found:
         if item.__class__ is Event:  # read whole by the engine
@@ -181,6 +200,30 @@ def _scan_buffer(
     return events, end, newlines
 
 
+def _passes_ahead(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, _Ahead | None]]:
+    """The non-empty chunks, each with the pass over its whole lines started if it is big; a
+    chunk is handed on once the next one is read and its pass started, so that pass runs
+    while the lines of this one are read. Where a line ran on from the chunk before, the
+    pass starts after it: scan reads that line on its own."""
+    held: tuple[bytes, _Ahead | None] | None = None
+    ends_line = True
+    for chunk in chunks:
+        if not chunk:
+            continue
+        ahead = None
+        if len(chunk) >= _AHEAD_BYTES:
+            begin = 0 if ends_line else chunk.find(b"\n") + 1
+            end = chunk.rfind(b"\n") + 1
+            if end > begin:
+                ahead = (chunk, begin, end, _start_pass(chunk, begin, end))
+        ends_line = chunk.endswith(b"\n")
+        if held is not None:
+            yield held
+        held = (chunk, ahead)
+    if held is not None:
+        yield held
+
+
 def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:
     """Events from a stream of byte chunks of UTF-8 log text, in input order."""
     stats = stats if stats is not None else ScanStats()
@@ -188,9 +231,7 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
     carry = b""
     skipping = False  # inside an over-long line whose head is carried: drop up to its end
     line_number = 1
-    for chunk in chunks:
-        if not chunk:
-            continue
+    for chunk, ahead in _passes_ahead(chunks):
         stats.bytes += len(chunk)
         if skipping:
             newline = chunk.find(b"\n")
@@ -218,7 +259,7 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
         if end <= begin:
             carry = data[begin:]
         else:
-            events, used, lines = _scan_buffer(data, end, False, line_number, stats, begin)
+            events, used, lines = _scan_buffer(data, end, False, line_number, stats, begin, ahead)
             line_number += lines
             stats.events += len(events)
             yield from context.feed(events)

@@ -34,13 +34,14 @@ ENGINES = markers.available() + (["c-compare"] if "c" in markers.available() els
 @contextmanager
 def engine_in_use(engine: str) -> Iterator[None]:
     """kb.scan reading with `engine` for the time of the block."""
-    saved = scan._lines_to_read
-    scan._lines_to_read = markers.liner(engine.removesuffix("-compare"))
+    saved = scan._lines_to_read, scan._start_pass
+    name = engine.removesuffix("-compare")
+    scan._lines_to_read, scan._start_pass = markers.liner(name), markers.starter(name)
     try:
         with c_nibbles(not engine.endswith("-compare")):
             yield
     finally:
-        scan._lines_to_read = saved
+        scan._lines_to_read, scan._start_pass = saved
 
 
 def fast_scan(data: bytes, engine: str, size: int | None = None) -> tuple[list, ScanStats]:
@@ -477,6 +478,72 @@ def test_the_c_reading_agrees_on_edited_lines(framing: str, body: str, edits: li
             line = line[:at] + line[at + 1 :]
     line = line.replace("\n", "")
     assert c_reading(line) == fast_line(line, 7), line
+
+
+@pytest.mark.slow
+def test_passes_started_ahead_find_what_the_reference_finds() -> None:
+    # Big chunks have their pass started a chunk ahead, after the line the chunk before left
+    # unfinished: chunks ending mid-line, ending on a newline, cutting a wrapped line, or
+    # holding no newline at all must all give the reference's events.
+    data = generated_log(30_000, seed=11)
+    lone = b"x" * (scan._AHEAD_BYTES + 10)  # a chunk of one unfinished line
+    cut = data.index(b" for\n") + 3  # a wrapped line, cut before its continuation
+    splits = {
+        "mid-line": [data[i : i + 70_001] for i in range(0, len(data), 70_001)],
+        "on newlines": data.splitlines(keepends=True),
+        "wrapped line cut": [data[:cut], data[cut:]],
+        "no newline": [data[:cut], lone, lone, b"\n" + data[cut:]],
+    }
+    splits["on newlines"] = [
+        b"".join(splits["on newlines"][i : i + 900]) for i in range(0, 30_000, 900)
+    ]
+    for name, chunks in splits.items():
+        joined = b"".join(chunks)
+        want, want_stats = reference_scan(joined)
+        for engine in ENGINES:
+            with engine_in_use(engine):
+                stats = ScanStats()
+                got = list(scan.scan(chunks, stats))
+            assert got == want, (name, engine)
+            assert (stats.lines, stats.events) == (want_stats.lines, want_stats.events), name
+
+
+@needs_c
+@pytest.mark.parametrize("mid_line", [False, True])
+def test_a_big_file_is_searched_a_chunk_ahead(
+    monkeypatch: pytest.MonkeyPatch, mid_line: bool
+) -> None:
+    # Each pass runs beside the reading of the chunk before: what is left to search in turn
+    # is at most the line each chunk finishes for the one before.
+    log = generated_log(2_000, seed=3)
+    data = log * (4 * scan._AHEAD_BYTES // len(log) + 1)
+    size = len(log) + (7 if mid_line else 0)
+    in_turn = []
+
+    def counted(data: bytes, begin: int, end: int, first_line: int) -> tuple:
+        in_turn.append(end - begin)
+        return markers.liner("c")(data, begin, end, first_line)
+
+    want = list(scan.scan([data]))
+    monkeypatch.setattr(scan, "_lines_to_read", counted)
+    assert list(scan.scan([data[i : i + size] for i in range(0, len(data), size)])) == want
+    assert len(in_turn) == (len(data) // size if mid_line else 0)
+    assert max(in_turn, default=0) < 1_000
+
+
+@needs_c
+def test_a_pass_gives_its_lines_once_and_can_be_dropped() -> None:
+    data = generated_log(200, seed=5)
+    end = data.rfind(b"\n") + 1
+    want = markers._lines.find_lines(data, 0, end, 7, True)
+    started = markers._lines.Pass(data, 0, end, True)
+    assert started.lines(7) == want
+    with pytest.raises(RuntimeError, match="once"):
+        started.lines(7)
+    for _ in range(50):  # dropped while its thread may still run: joined, not freed under it
+        markers._lines.Pass(bytearray(data), 0, end, True)
+    with pytest.raises(ValueError, match="offsets"):
+        markers._lines.Pass(data, 0, len(data) + 1, True)
 
 
 def test_a_wrapped_line_split_between_chunks_anywhere() -> None:
