@@ -26,7 +26,7 @@ import msgspec
 from bot import settings
 from kb.events import Event, canonical_ip
 from kb.groups import Grouper
-from kb.scan import InputError, ScanStats, read_chunks, scan, tee
+from kb.scan import InputError, ScanStats, read_chunks, scan_batches, tee
 from kb.state.reader import StateReader
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ def parse(sources: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     try:
         with progress_bar(opened, quiet) as progress:
             chunks = tee(_chunks_of(opened, failed, reader, progress), reader)
-            finish = write(scan(chunks, stats), grouper)
+            finish = write(scan_batches(chunks, stats), grouper)
     except InputError as exc:
         click.echo(f"error: {_name(failed[0])}: {exc}", err=True)
         sys.exit(EXIT_NOT_TEXT)
@@ -295,27 +295,20 @@ def parse(sources: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     sys.exit(EXIT_FOUND if stats.events or any(b.parsed for b in state) else EXIT_NONE)
 
 
-_BATCH = 4096  # events encoded and written at a time: few writes, flat memory
 _encode = msgspec.json.Encoder().encode  # writes an Event's fields as Event.to_dict() has them
 
 
-def _write_json(events: Iterator[Event], grouper: Grouper):
+def _write_json(batches: Iterator[list[Event]], grouper: Grouper):
     """Stream the events as JSON, each once encoded straight from its fields (no dictionary
-    per event); returns what writes the groups and the state when the input is read."""
+    per event), a batch (a chunk's events) per write; returns what writes the groups and the
+    state when the input is read."""
     out = click.get_binary_stream("stdout")
     out.write(b'{"events": [')
-    add = grouper.add
-    batch: list[Event] = []
     separator = b"\n  "
-    for event in events:
-        add(event)
-        batch.append(event)
-        if len(batch) == _BATCH:
-            out.write(separator + b",\n  ".join(map(_encode, batch)))
-            batch.clear()
-            separator = b",\n  "
-    if batch:
+    for batch in batches:
+        grouper.add_all(batch)
         out.write(separator + b",\n  ".join(map(_encode, batch)))
+        separator = b",\n  "
 
     def finish(stats: ScanStats, groups: list, state: list) -> None:
         out.write(b'\n],\n"groups": ' + _encode([g.to_dict() for g in groups]))
@@ -325,7 +318,7 @@ def _write_json(events: Iterator[Event], grouper: Grouper):
     return finish
 
 
-def _write_table(events: Iterator[Event], grouper: Grouper):
+def _write_table(batches: Iterator[list[Event]], grouper: Grouper):
     """Stream one row per event; returns what writes the summary, the groups and the state."""
     from bot import text
 
@@ -333,10 +326,11 @@ def _write_table(events: Iterator[Event], grouper: Grouper):
     columns = width()
     kinds: Counter[str] = Counter()
     out.write(text.event_header() + "\n")
-    for event in events:
-        grouper.add(event)
-        kinds[event.kind] += 1
-        out.write(text.event_row(event, columns) + "\n")
+    for batch in batches:
+        grouper.add_all(batch)
+        for event in batch:
+            kinds[event.kind] += 1
+            out.write(text.event_row(event, columns) + "\n")
 
     def finish(stats: ScanStats, groups: list, state: list) -> None:
         summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())

@@ -21,7 +21,7 @@ from kb.groups import MAX_GROUPS, Group, Grouper
 from kb.incidents import Incident, Sighting
 from kb.peers import MAX_PEERS_DIAGNOSED, PeerDiagnosis, box_first, diagnose_peers
 from kb.ranking import Cause, History, rank
-from kb.scan import ScanStats, scan, tee
+from kb.scan import ScanStats, scan_batches, tee
 from kb.signals import Signal
 from kb.stamps import duration
 from kb.state.confirm import state_notes
@@ -166,10 +166,10 @@ def _read(
 ) -> list[Event]:
     """Every event grouped, the first MAX_EVENTS_KEPT kept to list; device state to `reader`."""
     events: list[Event] = []
-    for event in scan(tee(chunks, reader), stats):
-        grouper.add(event)
+    for batch in scan_batches(tee(chunks, reader), stats):
+        grouper.add_all(batch)
         if len(events) < MAX_EVENTS_KEPT:
-            events.append(event)
+            events.extend(batch[: MAX_EVENTS_KEPT - len(events)])
     return events
 
 

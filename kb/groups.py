@@ -73,23 +73,28 @@ class Grouper:
         self.ungrouped = 0  # invalid-SPI events that would have opened a group past the cap
 
     def add(self, event: Event) -> None:
-        if event.kind != "invalid_spi":
-            return
-        key = (event.device, event.peer, event.local, event.spi)
-        group = self._groups.get(key)
-        if group is None:
-            if len(self._groups) >= self._max_groups:
-                self.ungrouped += 1
-                return
-            group = Group(*key, event.platform, event.protocol, first_line=event.line)
-            self._groups[key] = group
-        group.count += 1
-        group.last_line = event.line
-        if event.time:
-            group.first_time = group.first_time or event.time
-            group.last_time = event.time
-        if event.interface:
-            group.interfaces.add(event.interface)
+        self.add_all((event,))
+
+    def add_all(self, events: Iterable[Event]) -> None:
+        groups, get = self._groups, self._groups.get
+        for event in events:
+            if event.kind != "invalid_spi":
+                continue
+            key = (event.device, event.peer, event.local, event.spi)
+            group = get(key)
+            if group is None:
+                if len(groups) >= self._max_groups:
+                    self.ungrouped += 1
+                    continue
+                group = Group(*key, event.platform, event.protocol, first_line=event.line)
+                groups[key] = group
+            group.count += 1
+            group.last_line = event.line
+            if event.time:
+                group.first_time = group.first_time or event.time
+                group.last_time = event.time
+            if event.interface:
+                group.interfaces.add(event.interface)
 
     def groups(self) -> list[Group]:
         return sorted(self._groups.values(), key=lambda g: g.first_line)
@@ -97,6 +102,5 @@ class Grouper:
 
 def group_events(events: Iterable[Event]) -> list[Group]:
     grouper = Grouper()
-    for event in events:
-        grouper.add(event)
+    grouper.add_all(events)
     return grouper.groups()

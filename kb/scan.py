@@ -3,8 +3,9 @@
 Most lines of a real log are not about IPsec, so the scanner never runs Python per line:
 it finds marker bytes in a whole chunk with C-speed searches, and only decodes, cleans and
 recognises the lines those land on. With kb/_lines.c, the search of the next chunk runs on
-another core while the lines of this one are read. Memory stays flat: chunks are read, scanned, dropped,
-and a line longer than MAX_LINE_CHARS is cut to its head, even one that never ends.
+another core while the lines of this one are read. Memory stays flat: chunks are read,
+scanned, dropped, and a line longer than MAX_LINE_CHARS is cut to its head, even one that
+never ends.
 """
 
 from __future__ import annotations
@@ -226,6 +227,13 @@ def _passes_ahead(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, _Ahead | Non
 
 def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Event]:
     """Events from a stream of byte chunks of UTF-8 log text, in input order."""
+    for batch in scan_batches(chunks, stats):
+        yield from batch
+
+
+def scan_batches(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[list[Event]]:
+    """scan's events a list at a time (a chunk's, mostly; never an empty list): for a caller
+    that handles many at once, with no Python step per event between the two."""
     stats = stats if stats is not None else ScanStats()
     context = PeerContext()  # peers named by other lines, for lines that print none
     carry = b""
@@ -248,7 +256,8 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
             events, used, lines = _scan_buffer(head, len(head), False, line_number, stats)
             line_number += lines
             stats.events += len(events)
-            yield from context.feed(events)
+            if ready := context.feed(events):
+                yield ready
             if used < len(head):  # a line cut short, whose continuation is further on
                 data = head[used:] + chunk[newline + 1 :]
             else:
@@ -262,16 +271,19 @@ def scan(chunks: Iterable[bytes], stats: ScanStats | None = None) -> Iterator[Ev
             events, used, lines = _scan_buffer(data, end, False, line_number, stats, begin, ahead)
             line_number += lines
             stats.events += len(events)
-            yield from context.feed(events)
+            if ready := context.feed(events):
+                yield ready
             carry = data[used:]
         carry, skipping = _bounded(carry)
     if carry:
         events, _, _ = _scan_buffer(carry, len(carry), True, line_number, stats)
         stats.events += len(events)
-        yield from context.feed(events)
+        if ready := context.feed(events):
+            yield ready
         line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
-    yield from context.flush()
     stats.lines = line_number - 1
+    if held := context.flush():
+        yield held
 
 
 def tee(chunks: Iterable[bytes], reader: _Feedable) -> Iterator[bytes]:

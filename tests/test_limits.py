@@ -112,9 +112,9 @@ def test_diagnose_first_reads_each_text_once_and_picks_the_first_with_events(
     import kb.diagnose
 
     read = []
-    real = kb.diagnose.scan
+    real = kb.diagnose.scan_batches
     monkeypatch.setattr(
-        kb.diagnose, "scan", lambda chunks, stats: real(read.append(1) or chunks, stats)
+        kb.diagnose, "scan_batches", lambda chunks, stats: real(read.append(1) or chunks, stats)
     )
     assert diagnose_first(["hello", "", "%SYS-5-CONFIG_I: x"], None) is None
     assert len(read) == 2  # the empty text is not read at all

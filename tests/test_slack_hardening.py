@@ -40,13 +40,15 @@ def _seen_keys(slack: SlackHarness) -> list[str]:
 
 def test_retries_and_mentions_of_one_paste_are_parsed_once(slack, monkeypatch) -> None:
     calls = []
-    real = kb.diagnose.scan
+    real = kb.diagnose.scan_batches
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(kb.diagnose, "scan", counting)  # every parse of a paste goes through it
+    monkeypatch.setattr(
+        kb.diagnose, "scan_batches", counting
+    )  # every parse of a paste goes through it
     paste = message(OUT_OF_SYNC, ts="1700000031.000100")
     for retry in range(3):
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
