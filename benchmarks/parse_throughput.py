@@ -1,6 +1,7 @@
 """How fast spibot reads a day of syslog: the inner scan and the real commands, beside grep.
 
     python benchmarks/parse_throughput.py [--lines 1000000] [--repeat 5] [--big] [--keep DIR]
+                                          [--one-core]
 
 Builds two files and measures, in one run and on the same file:
 
@@ -18,6 +19,9 @@ seconds: on a shared machine the CPU time is the steadier figure. The commands a
 once with bytecode writing on, so that the runs measured start as an installed spibot does
 (pip compiles the .pyc files at install; PYTHONDONTWRITEBYTECODE in a shell would otherwise
 make each run compile spibot's own modules again, about 0.1 s).
+The scanner searches the next chunk on another core while it reads the lines of this one
+(kb/_lines.c's Pass): --one-core runs everything on one CPU, to see what a machine with one
+core, or with its other cores busy, gets.
 --big also builds a 1 GB file (the mixed file repeated) and measures the peak RSS of
 `parse --json` and `diagnose --no-record` on it (a minute or more).
 """
@@ -254,12 +258,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each measure")
     parser.add_argument("--big", action="store_true", help="also the peak RSS on a 1 GB file")
     parser.add_argument("--keep", type=Path, help="write the generated files here and keep them")
+    parser.add_argument("--one-core", action="store_true", help="run everything on one CPU")
     args = parser.parse_args()
+    if args.one_core:  # the commands run are children: they inherit it
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
     workdir = Path(tempfile.mkdtemp(prefix="spibot-bench-"))
     files = args.keep or workdir
     files.mkdir(parents=True, exist_ok=True)
-    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
+    cores = len(os.sched_getaffinity(0))
+    print(f"{cores} of {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
     try:
         for mix in MIXES:
             path = files / f"{mix}.log"

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import ROOT
 
 RUNS = {
-    "parse_throughput": (["--lines", "3000", "--repeat", "1"], "inner scan"),
+    "parse_throughput": (["--lines", "3000", "--repeat", "1", "--one-core"], "inner scan"),
     "ingest": (["--phases", "stages", "--stage-seconds", "0.05"], "| stage | CPU s |"),
     "regex_scaling": (["--largest", "4096", "--family", "decaps"], "decaps"),
     "state_parse": (["--peers", "3", "--log-lines", "20", "--runs", "1"], "read_state"),
