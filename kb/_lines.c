@@ -14,6 +14,10 @@
  * with each anchor. Where one is found, the 3-byte windows around it go through a filter
  * (hashed into a 4 KB bitmap) and the markers it lets through are checked whole. No
  * backtracking: linear in the input whatever it holds.
+ *
+ * The pass touches no Python object, so it runs without the GIL; Pass runs it in a thread of
+ * its own (where POSIX threads are), for the scanner to search the next chunk of a big input
+ * while Python reads the lines found in this one.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
