@@ -30,6 +30,7 @@
 #if defined(__unix__) || defined(__APPLE__)
 #define PASS_THREADS
 #include <pthread.h>
+#include <unistd.h>
 #endif
 
 #define HASH_BITS 15
@@ -698,7 +699,9 @@ typedef struct {
 static Found *add(Founds *f, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t number, int how) {
     if (f->count == f->size) {
         Py_ssize_t size = f->size ? f->size * 2 : 1024;
-        Found *items = PyMem_RawRealloc(f->items, size * sizeof(Found));
+        /* realloc, not PyMem_RawRealloc: a Pass's thread must never need the GIL, which
+         * tracemalloc's hook on Python's allocators takes. */
+        Found *items = realloc(f->items, size * sizeof(Found));
         if (items == NULL) return NULL;
         f->items = items;
         f->size = size;
@@ -1069,7 +1072,7 @@ static PyObject *found_list(const unsigned char *data, Founds *found, Py_ssize_t
         if (item == NULL) Py_CLEAR(list);
         else PyList_SET_ITEM(list, i, item);
     }
-    PyMem_RawFree(found->items);
+    free(found->items);
     found->items = NULL;
     found->count = found->size = 0;
     if (list == NULL) return NULL;
@@ -1095,7 +1098,7 @@ static PyObject *find_lines(PyObject *self, PyObject *args) {
     failed = scan(view.buf, begin, end, 0, read_whole && events_configured, &found, &newlines);
     Py_END_ALLOW_THREADS
     PyObject *result = failed ? PyErr_NoMemory() : found_list(view.buf, &found, first_line, newlines);
-    PyMem_RawFree(found.items);
+    free(found.items);
     PyBuffer_Release(&view);
     return result;
 }
@@ -1110,15 +1113,17 @@ typedef struct {
     Py_buffer view;
     Py_ssize_t begin, end;
     int read_whole, failed;
-    int state; /* PASS_RUNNING: a thread to join; PASS_DONE; PASS_TAKEN: view released */
+    int state; /* PASS_RUNNING: a thread to join, or PASS_DONE */
+    int taken; /* lines() was called: view and found are the caller's */
     Founds found;
     Py_ssize_t newlines;
 #ifdef PASS_THREADS
     pthread_t thread;
+    pid_t process; /* the one the thread runs in: a child forked meanwhile has no such thread */
 #endif
 } Pass;
 
-enum { PASS_DONE, PASS_RUNNING, PASS_TAKEN };
+enum { PASS_DONE, PASS_RUNNING };
 
 static void run_pass(Pass *p) {
     p->failed = scan(p->view.buf, p->begin, p->end, 0, p->read_whole, &p->found, &p->newlines);
@@ -1131,21 +1136,26 @@ static void *pass_thread(void *p) {
 }
 #endif
 
-/* Waits for the thread, if one runs: without the GIL when `release` (a caller that may wait a
- * while), with it in dealloc (the pass has no need of it, and ends in a millisecond or so). */
-static void pass_join(Pass *p, int release) {
+/* Waits for the thread, if one runs, without the GIL (the thread never takes it, but others
+ * may run meanwhile). In a child forked while it ran there is no thread: its half-done
+ * results are dropped and the pass is run again here. */
+static void pass_join(Pass *p) {
 #ifdef PASS_THREADS
     if (p->state != PASS_RUNNING) return;
-    if (release) {
+    if (p->process == getpid()) {
         Py_BEGIN_ALLOW_THREADS
         pthread_join(p->thread, NULL);
         Py_END_ALLOW_THREADS
     } else {
-        pthread_join(p->thread, NULL);
+        free(p->found.items);
+        p->found = (Founds){NULL, 0, 0};
+        Py_BEGIN_ALLOW_THREADS
+        run_pass(p);
+        Py_END_ALLOW_THREADS
     }
     p->state = PASS_DONE;
 #else
-    (void)p, (void)release;
+    (void)p;
 #endif
 }
 
@@ -1174,6 +1184,7 @@ static PyObject *pass_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     p->read_whole = read_whole && events_configured;
     p->state = PASS_DONE;
 #ifdef PASS_THREADS
+    p->process = getpid();
     if (pthread_create(&p->thread, NULL, pass_thread, p) == 0) {
         p->state = PASS_RUNNING;
         return (PyObject *)p;
@@ -1189,25 +1200,29 @@ static PyObject *pass_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 static PyObject *pass_lines(Pass *self, PyObject *args) {
     Py_ssize_t first_line;
     if (!PyArg_ParseTuple(args, "n", &first_line)) return NULL;
-    if (self->state == PASS_TAKEN) {
+    /* Once only, even from another thread while this one waits, or from a finalizer run
+     * while the events are built: what is taken is moved out of the Pass first. */
+    if (self->taken) {
         PyErr_SetString(PyExc_RuntimeError, "a Pass's lines are taken once");
         return NULL;
     }
-    pass_join(self, 1);
-    PyObject *result = self->failed ? PyErr_NoMemory()
-                                    : found_list(self->view.buf, &self->found, first_line,
-                                                 self->newlines);
-    PyMem_RawFree(self->found.items);
-    self->found.items = NULL;
-    PyBuffer_Release(&self->view);
-    self->state = PASS_TAKEN;
+    self->taken = 1;
+    pass_join(self);
+    Founds found = self->found;
+    self->found = (Founds){NULL, 0, 0};
+    Py_buffer view = self->view;
+    PyObject *result = self->failed
+                           ? PyErr_NoMemory()
+                           : found_list(view.buf, &found, first_line, self->newlines);
+    free(found.items);
+    PyBuffer_Release(&view);
     return result;
 }
 
 static void pass_dealloc(Pass *self) {
-    pass_join(self, 0);
-    PyMem_RawFree(self->found.items);
-    if (self->state != PASS_TAKEN) PyBuffer_Release(&self->view);
+    pass_join(self);
+    free(self->found.items);
+    if (!self->taken) PyBuffer_Release(&self->view);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
