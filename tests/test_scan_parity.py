@@ -484,7 +484,14 @@ def test_the_c_reading_agrees_on_edited_lines(framing: str, body: str, edits: li
     assert c_reading(line) == fast_line(line, 7), line
 
 
+@pytest.fixture
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scanner searching a chunk ahead, as it does where a second core may run the pass."""
+    monkeypatch.setattr(scan, "_cores", lambda: 2)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("two_cores")
 def test_passes_started_ahead_find_what_the_reference_finds() -> None:
     # Big chunks have their pass started a chunk ahead, after the line the chunk before left
     # unfinished: chunks ending mid-line, ending on a newline, cutting a wrapped line, or
@@ -515,11 +522,13 @@ def test_passes_started_ahead_find_what_the_reference_finds() -> None:
 
 @needs_c
 @pytest.mark.parametrize("mid_line", [False, True])
+@pytest.mark.parametrize("cores", [1, 2])
 def test_a_big_file_is_searched_a_chunk_ahead(
-    monkeypatch: pytest.MonkeyPatch, mid_line: bool
+    monkeypatch: pytest.MonkeyPatch, mid_line: bool, cores: int
 ) -> None:
     # Each pass runs beside the reading of the chunk before: what is left to search in turn
-    # is at most the line each chunk finishes for the one before.
+    # is at most the line each chunk finishes for the one before. On one core, all of it.
+    monkeypatch.setattr(scan, "_cores", lambda: cores)
     log = generated_log(2_000, seed=3)
     data = log * (4 * scan._AHEAD_BYTES // len(log) + 1)
     size = len(log) + (7 if mid_line else 0)
@@ -531,9 +540,13 @@ def test_a_big_file_is_searched_a_chunk_ahead(
 
     want, _ = reference_scan(data)
     monkeypatch.setattr(scan, "_lines_to_read", counted)
-    assert list(scan.scan([data[i : i + size] for i in range(0, len(data), size)])) == want
-    assert len(in_turn) == (len(data) // size if mid_line else 0)
-    assert max(in_turn, default=0) < 1_000
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    assert list(scan.scan(chunks)) == want
+    if cores == 1:
+        assert sum(in_turn) == len(data)
+    else:
+        assert len(in_turn) == (len(data) // size if mid_line else 0)
+        assert max(in_turn, default=0) < 1_000
 
 
 @needs_c
