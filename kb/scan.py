@@ -218,7 +218,18 @@ def _passes_ahead(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, _Ahead | Non
     ends_line = True
     # On one core the thread would only take turns with this one (5% slower than none).
     big = _AHEAD_BYTES if _cores() > 1 else float("inf")
-    for chunk in chunks:
+    chunks = iter(chunks)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            break
+        except Exception:
+            # The input failed after this chunk (a FILE that is binary, a read error): its
+            # events still go out first, as they did before reading ran a chunk ahead.
+            if held is not None:
+                yield held
+            raise
         if not chunk:
             continue
         ahead = None

@@ -549,6 +549,23 @@ def test_a_big_file_is_searched_a_chunk_ahead(
         assert max(in_turn, default=0) < 1_000
 
 
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_chunk_read_ahead_gives_its_events_when_the_next_read_fails(
+    monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    monkeypatch.setattr(scan, "_cores", lambda: cores)
+
+    def chunks() -> Iterator[bytes]:
+        yield (IOS_BODY + "\n").encode() * 1_000  # over _AHEAD_BYTES
+        raise OSError("the disk went away")
+
+    got = []
+    with pytest.raises(OSError, match="went away"):
+        for event in scan.scan(chunks()):
+            got.append(event)
+    assert len(got) == 1_000
+
+
 @needs_c
 def test_a_pass_gives_its_lines_once_and_can_be_dropped() -> None:
     data = generated_log(200, seed=5)
