@@ -1097,7 +1097,8 @@ static PyObject *find_lines(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     failed = scan(view.buf, begin, end, 0, read_whole && events_configured, &found, &newlines);
     Py_END_ALLOW_THREADS
-    PyObject *result = failed ? PyErr_NoMemory() : found_list(view.buf, &found, first_line, newlines);
+    PyObject *result =
+        failed ? PyErr_NoMemory() : found_list(view.buf, &found, first_line, newlines);
     free(found.items);
     PyBuffer_Release(&view);
     return result;

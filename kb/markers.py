@@ -299,7 +299,7 @@ def read_whole_lines(max_line_chars: int) -> None:
         _lines.configure_events(Event, FAST_WORDS, max_line_chars)
         # What it does not read whole, fast_line would not either: the scanner need not try
         # it again (the same grammar, tests/test_scan_parity.py).
-        _c_lines.reads_fast_lines = _c_start.reads_fast_lines = True  # type: ignore[attr-defined]
+        _c_lines.reads_fast_lines = True  # type: ignore[attr-defined]
 
 
 # A found line: its start, its end (its newline, or the end of the data read), its number, and
