@@ -41,7 +41,7 @@ import yaml
 
 from kb.article import ID_PATTERN
 from kb.commands import PLATFORMS
-from kb.model import MODEL
+from kb.model import MODEL, safe_loader
 from kb.signals import of_kind
 
 if TYPE_CHECKING:
@@ -173,9 +173,9 @@ def _decider(entry: object, where: str, pair: bool) -> Decider:
     )
 
 
-# libyaml's parser when PyYAML has it (its wheels do): the same documents, read in a tenth of the
-# 0.07 s the Python one took on every `diagnose` (tests/test_peers.py compares the two).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's where there: the Python one took 0.07 s of every `diagnose` (tests/test_peers.py
+# compares the two).
+_LOADER = safe_loader()
 
 
 def load_deciders(

@@ -576,15 +576,6 @@ FAST_WORDS = (
     PROTOCOLS["51"],
     "%CRYPTO-4-RECVD_PKT_INV_SPI",
 )
-_IPV4_SEEN: dict[str, str | None] = {}  # canonical_ip of the addresses met: a storm repeats them
-_UNSEEN = ""
-
-
-def _ipv4(text: str) -> str | None:
-    if len(_IPV4_SEEN) >= 65536:
-        _IPV4_SEEN.clear()
-    known = _IPV4_SEEN[text] = canonical_ip(text)
-    return known
 
 
 def fast_line(text: str, number: int) -> Event | None:
@@ -597,27 +588,19 @@ def fast_line(text: str, number: int) -> Event | None:
         ahex, apeer, alocal = m.group(*_FAST_INDEX)  # fmt: skip
     if iso is not None:
         time = iso
-    seen = _IPV4_SEEN.get
     if tag is not None:
         decimal = int(dec)
         if decimal > SPI_MAX or decimal != int(spi, 16):
             return None  # the recogniser says what does not add up
-        peer_ip = seen(peer, _UNSEEN)
-        local_ip = seen(local, _UNSEEN)
         return new_event(
-            "invalid_spi", "ios", tag, number, text,
-            _ipv4(peer) if peer_ip == _UNSEEN else peer_ip,
-            _ipv4(local) if local_ip == _UNSEEN else local_ip,
+            "invalid_spi", "ios", tag, number, text, canonical_ip(peer), canonical_ip(local),
             spi, decimal, True, PROTOCOLS[prot], iface, host, time,
         )  # fmt: skip
-    peer_ip = seen(apeer, _UNSEEN)
-    local_ip = seen(alocal, _UNSEEN)
     return new_event(
         _SHORTCUT_KINDS[mnemonic], _PLATFORMS[facility], asa, number,
         text.replace("= ", "=") if "= " in text else text,
-        _ipv4(apeer) if peer_ip == _UNSEEN else peer_ip,
-        _ipv4(alocal) if local_ip == _UNSEEN else local_ip,
-        ahex, None, None, proto.lower(), None, host, time,
+        canonical_ip(apeer), canonical_ip(alocal), ahex, None, None, proto.lower(), None, host,
+        time,
     )  # fmt: skip
 
 
